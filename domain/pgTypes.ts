@@ -10,7 +10,8 @@
  * double cannot hold exactly (e.g. 12345678901234567890) is rounded, as every JSON.parse consumer would.
  */
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+import type { JsonValue } from './json';
+export type { JsonValue };
 
 /** Built-in type OIDs (pg_type.oid) this module knows. Array types are named `<ELEM>_ARRAY`. */
 export const PG_TYPE = {
@@ -182,7 +183,7 @@ function byteaToBase64(s: string): string {
     return Buffer.from(hex, 'hex').toString('base64');
   }
   const bytes: number[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     if (s[i] !== '\\') {
       const c = s.charCodeAt(i++);
       if (c > 0xff) bad('bytea', s);
@@ -220,8 +221,14 @@ function toIsoTimestamp(s: string, withZone: boolean): string {
   if (!m || (m[8] !== undefined) !== withZone) return bad(what, s);
   const [, y, mo, d, h, mi, sec, frac = '', sign, oh, om = '0', os = '0', bc] = m;
   const year = bc ? 1 - Number(y) : Number(y);
-  const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60 + Number(os));
-  const total = daysFromCivil(year, Number(mo), Number(d)) * 86400 + Number(h) * 3600 + Number(mi) * 60 + Number(sec) - offset;
+  const offset =
+    sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60 + Number(os));
+  const total =
+    daysFromCivil(year, Number(mo), Number(d)) * 86400 +
+    Number(h) * 3600 +
+    Number(mi) * 60 +
+    Number(sec) -
+    offset;
   const days = Math.floor(total / 86400);
   const secs = total - days * 86400;
   const [Y, M, D] = civilFromDays(days);
@@ -231,7 +238,9 @@ function toIsoTimestamp(s: string, withZone: boolean): string {
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 const isoYear = (y: number) =>
-  y >= 0 && y <= 9999 ? String(y).padStart(4, '0') : (y < 0 ? '-' : '+') + String(Math.abs(y)).padStart(6, '0');
+  y >= 0 && y <= 9999
+    ? String(y).padStart(4, '0')
+    : (y < 0 ? '-' : '+') + String(Math.abs(y)).padStart(6, '0');
 
 // Proleptic Gregorian <-> days since 1970-01-01 (H. Hinnant's algorithms), valid for all PostgreSQL years.
 function daysFromCivil(y: number, m: number, d: number): number {
@@ -246,7 +255,9 @@ function civilFromDays(z: number): [number, number, number] {
   z += 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
@@ -263,7 +274,8 @@ function mapLeaves(a: RawArray, conv: Converter): JsonValue[] {
 }
 
 // array_isspace() in PostgreSQL: space, \t, \n, \r, \v, \f
-const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
+const isSpace = (c: string | undefined) =>
+  c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
 
 /**
  * Parse PostgreSQL's array output syntax into nested arrays of raw element strings (null for NULL).
@@ -285,7 +297,7 @@ export function parseArrayLiteral(text: string): RawArray {
 
   const quoted = (): string => {
     let s = '';
-    for (i++; ; ) {
+    for (i++; ;) {
       if (i >= text.length) fail('unterminated quoted element');
       const c = text[i++]!;
       if (c === '"') return s;

@@ -233,7 +233,13 @@ export type PgoutputMessage =
     }
   | { tag: 'type'; typeOid: number; schema: string; name: string }
   | { tag: 'insert'; relationId: number; newTuple: TupleValue[] }
-  | { tag: 'update'; relationId: number; keyTuple?: TupleValue[]; oldTuple?: TupleValue[]; newTuple: TupleValue[] }
+  | {
+      tag: 'update';
+      relationId: number;
+      keyTuple?: TupleValue[];
+      oldTuple?: TupleValue[];
+      newTuple: TupleValue[];
+    }
   | { tag: 'delete'; relationId: number; keyTuple?: TupleValue[]; oldTuple?: TupleValue[] }
   | { tag: 'truncate'; relationIds: number[]; cascade: boolean; restartIdentity: boolean }
   | { tag: 'message'; transactional: boolean; lsn: bigint; prefix: string; content: Buffer };
@@ -265,7 +271,10 @@ function readTuple(r: Reader): TupleValue[] {
       case 0x74 /* t */: {
         const len = r.i32(`tuple column ${i} length`);
         const bytes = r.bytes(len, `tuple column ${i} value`);
-        out.push({ kind: 'text', value: utf8(bytes, () => r.fail(`invalid UTF-8 in tuple column ${i}`, at)) });
+        out.push({
+          kind: 'text',
+          value: utf8(bytes, () => r.fail(`invalid UTF-8 in tuple column ${i}`, at)),
+        });
         break;
       }
       case 0x62 /* b */:
@@ -319,7 +328,8 @@ function decodeBody(tag: number, r: Reader): PgoutputMessage {
       const name = r.cstring('relation name');
       const identAt = r.pos;
       const ident = String.fromCharCode(r.u8('replica identity'));
-      if (!REPLICA_IDENTITIES.has(ident)) r.fail(`unknown replica identity ${JSON.stringify(ident)}`, identAt);
+      if (!REPLICA_IDENTITIES.has(ident))
+        r.fail(`unknown replica identity ${JSON.stringify(ident)}`, identAt);
       const n = r.i16('column count');
       if (n < 0) r.fail(`negative column count ${n}`, r.pos - 2);
       const columns: RelationColumn[] = [];
@@ -380,7 +390,12 @@ function decodeBody(tag: number, r: Reader): PgoutputMessage {
       const options = r.u8('options'); // bit 1 = CASCADE, bit 2 = RESTART IDENTITY
       const relationIds: number[] = [];
       for (let i = 0; i < n; i++) relationIds.push(r.u32(`relation OID ${i}`));
-      return { tag: 'truncate', relationIds, cascade: (options & 1) !== 0, restartIdentity: (options & 2) !== 0 };
+      return {
+        tag: 'truncate',
+        relationIds,
+        cascade: (options & 1) !== 0,
+        restartIdentity: (options & 2) !== 0,
+      };
     }
     case 0x4d /* M: logical decoding message (pg_logical_emit_message) */: {
       const flags = r.u8('flags'); // bit 1 = transactional

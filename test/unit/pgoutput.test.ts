@@ -128,7 +128,9 @@ describe('LSN helpers', () => {
 describe('replication frames', () => {
   it('parses XLogData', () => {
     const payload = Buffer.from([0x42, 1, 2, 3]);
-    const f = parseReplicationFrame(new B().tag('w').u64(0x16c4460n).u64(0x16c5000n).i64(800000000123456n).raw(payload).build());
+    const f = parseReplicationFrame(
+      new B().tag('w').u64(0x16c4460n).u64(0x16c5000n).i64(800000000123456n).raw(payload).build(),
+    );
     assert.deepEqual(f, {
       kind: 'xlogdata',
       walStart: 0x16c4460n,
@@ -145,12 +147,15 @@ describe('replication frames', () => {
   });
 
   it('parses keepalive with and without reply request', () => {
-    assert.deepEqual(parseReplicationFrame(new B().tag('k').u64(0xffffffff00000001n).i64(-5n).u8(1).build()), {
-      kind: 'keepalive',
-      walEnd: 0xffffffff00000001n,
-      serverTimeMicros: -5n,
-      replyRequested: true,
-    });
+    assert.deepEqual(
+      parseReplicationFrame(new B().tag('k').u64(0xffffffff00000001n).i64(-5n).u8(1).build()),
+      {
+        kind: 'keepalive',
+        walEnd: 0xffffffff00000001n,
+        serverTimeMicros: -5n,
+        replyRequested: true,
+      },
+    );
     const f = parseReplicationFrame(new B().tag('k').u64(7n).i64(8n).u8(0).build());
     assert.equal(f.kind === 'keepalive' && f.replyRequested, false);
   });
@@ -159,9 +164,18 @@ describe('replication frames', () => {
     const isErr = (re: RegExp) => (e: unknown) => e instanceof PgoutputDecodeError && re.test(e.message);
     assert.throws(() => parseReplicationFrame(Buffer.from('x')), isErr(/unknown replication frame tag/));
     assert.throws(() => parseReplicationFrame(Buffer.alloc(0)), isErr(/empty/));
-    assert.throws(() => parseReplicationFrame(new B().tag('w').u64(1n).u64(2n).build()), isErr(/'w' at offset 17: truncated/));
-    assert.throws(() => parseReplicationFrame(new B().tag('k').u64(1n).i64(2n).build()), isErr(/truncated reading replyRequested/));
-    assert.throws(() => parseReplicationFrame(new B().tag('k').u64(1n).i64(2n).u8(0).u8(0).build()), isErr(/trailing/));
+    assert.throws(
+      () => parseReplicationFrame(new B().tag('w').u64(1n).u64(2n).build()),
+      isErr(/'w' at offset 17: truncated/),
+    );
+    assert.throws(
+      () => parseReplicationFrame(new B().tag('k').u64(1n).i64(2n).build()),
+      isErr(/truncated reading replyRequested/),
+    );
+    assert.throws(
+      () => parseReplicationFrame(new B().tag('k').u64(1n).i64(2n).u8(0).u8(0).build()),
+      isErr(/trailing/),
+    );
   });
 });
 
@@ -200,7 +214,12 @@ describe('pgEpochMicrosToIso', () => {
 describe('decodePgoutput', () => {
   it('Begin', () => {
     const m = decodePgoutput(new B().tag('B').u64(0x16c4460n).i64(123456789n).u32(0xfffffff0).build());
-    assert.deepEqual(m, { tag: 'begin', finalLsn: 0x16c4460n, commitTimeMicros: 123456789n, xid: 0xfffffff0 });
+    assert.deepEqual(m, {
+      tag: 'begin',
+      finalLsn: 0x16c4460n,
+      commitTimeMicros: 123456789n,
+      xid: 0xfffffff0,
+    });
   });
 
   it('Commit', () => {
@@ -250,7 +269,14 @@ describe('decodePgoutput', () => {
 
   it('Relation with zero columns and empty (pg_catalog) namespace', () => {
     const m = decodePgoutput(new B().tag('R').u32(1).str('').str('x').tag('n').i16(0).build());
-    assert.deepEqual(m, { tag: 'relation', relationId: 1, schema: '', name: 'x', replicaIdentity: 'n', columns: [] });
+    assert.deepEqual(m, {
+      tag: 'relation',
+      relationId: 1,
+      schema: '',
+      name: 'x',
+      replicaIdentity: 'n',
+      columns: [],
+    });
   });
 
   it('Type', () => {
@@ -269,13 +295,27 @@ describe('decodePgoutput', () => {
   });
 
   it("Update with 'K' key tuple", () => {
-    const m = decodePgoutput(new B().tag('U').u32(5).tag('K').tuple(['1', null]).tag('N').tuple(['2', 'b']).build());
-    assert.deepEqual(m, { tag: 'update', relationId: 5, keyTuple: [t('1'), NULL], newTuple: [t('2'), t('b')] });
+    const m = decodePgoutput(
+      new B().tag('U').u32(5).tag('K').tuple(['1', null]).tag('N').tuple(['2', 'b']).build(),
+    );
+    assert.deepEqual(m, {
+      tag: 'update',
+      relationId: 5,
+      keyTuple: [t('1'), NULL],
+      newTuple: [t('2'), t('b')],
+    });
   });
 
   it("Update with 'O' old tuple", () => {
-    const m = decodePgoutput(new B().tag('U').u32(5).tag('O').tuple(['1', 'a']).tag('N').tuple(['1', 'b']).build());
-    assert.deepEqual(m, { tag: 'update', relationId: 5, oldTuple: [t('1'), t('a')], newTuple: [t('1'), t('b')] });
+    const m = decodePgoutput(
+      new B().tag('U').u32(5).tag('O').tuple(['1', 'a']).tag('N').tuple(['1', 'b']).build(),
+    );
+    assert.deepEqual(m, {
+      tag: 'update',
+      relationId: 5,
+      oldTuple: [t('1'), t('a')],
+      newTuple: [t('1'), t('b')],
+    });
   });
 
   it("Delete with 'K' and with 'O'", () => {
@@ -292,10 +332,26 @@ describe('decodePgoutput', () => {
   });
 
   it('Truncate with option bits', () => {
-    const mk = (opts: number) => decodePgoutput(new B().tag('T').i32(2).u8(opts).u32(16385).u32(0x80000000).build());
-    assert.deepEqual(mk(0), { tag: 'truncate', relationIds: [16385, 0x80000000], cascade: false, restartIdentity: false });
-    assert.deepEqual(mk(1), { tag: 'truncate', relationIds: [16385, 0x80000000], cascade: true, restartIdentity: false });
-    assert.deepEqual(mk(3), { tag: 'truncate', relationIds: [16385, 0x80000000], cascade: true, restartIdentity: true });
+    const mk = (opts: number) =>
+      decodePgoutput(new B().tag('T').i32(2).u8(opts).u32(16385).u32(0x80000000).build());
+    assert.deepEqual(mk(0), {
+      tag: 'truncate',
+      relationIds: [16385, 0x80000000],
+      cascade: false,
+      restartIdentity: false,
+    });
+    assert.deepEqual(mk(1), {
+      tag: 'truncate',
+      relationIds: [16385, 0x80000000],
+      cascade: true,
+      restartIdentity: false,
+    });
+    assert.deepEqual(mk(3), {
+      tag: 'truncate',
+      relationIds: [16385, 0x80000000],
+      cascade: true,
+      restartIdentity: true,
+    });
   });
 
   it('Message (transactional and not)', () => {
@@ -303,7 +359,13 @@ describe('decodePgoutput', () => {
     const m = decodePgoutput(new B().tag('M').u8(1).u64(0x99n).str('inv').i32(3).raw(content).build());
     assert.deepEqual(m, { tag: 'message', transactional: true, lsn: 0x99n, prefix: 'inv', content });
     const m2 = decodePgoutput(new B().tag('M').u8(0).u64(1n).str('p').i32(0).build());
-    assert.deepEqual(m2, { tag: 'message', transactional: false, lsn: 1n, prefix: 'p', content: Buffer.alloc(0) });
+    assert.deepEqual(m2, {
+      tag: 'message',
+      transactional: false,
+      lsn: 1n,
+      prefix: 'p',
+      content: Buffer.alloc(0),
+    });
   });
 
   describe('real PostgreSQL 15 pgoutput bytes', () => {
@@ -352,12 +414,16 @@ describe('decodePgoutput', () => {
 
     it('Update with unchanged TOAST value, Update with key change, Delete, Truncate, Message', () => {
       assert.deepEqual(
-        decodePgoutput(hex('55000040014e0005740000000131740000000162757400000004312e353074000000087b226b223a20317d')),
+        decodePgoutput(
+          hex('55000040014e0005740000000131740000000162757400000004312e353074000000087b226b223a20317d'),
+        ),
         { tag: 'update', relationId: 16385, newTuple: [t('1'), t('b'), TOAST, t('1.50'), t('{"k": 1}')] },
       );
       assert.deepEqual(
         decodePgoutput(
-          hex('55000040014b00057400000001316e6e6e6e4e0005740000000132740000000162757400000004312e353074000000087b226b223a20317d'),
+          hex(
+            '55000040014b00057400000001316e6e6e6e4e0005740000000132740000000162757400000004312e353074000000087b226b223a20317d',
+          ),
         ),
         {
           tag: 'update',
@@ -392,7 +458,10 @@ describe('decodePgoutput', () => {
 
     it('unknown and unsupported (streaming) tags', () => {
       assertDecodeError(Buffer.from('Z'), /pgoutput 'Z' at offset 0: unknown/);
-      assertDecodeError(new B().tag('S').u32(1).u8(1).build(), /pgoutput 'S' at offset 0: unknown or unsupported/);
+      assertDecodeError(
+        new B().tag('S').u32(1).u8(1).build(),
+        /pgoutput 'S' at offset 0: unknown or unsupported/,
+      );
       assertDecodeError(Buffer.from([0x00]), /pgoutput 0x00 at offset 0/);
     });
 
@@ -423,23 +492,60 @@ describe('decodePgoutput', () => {
     });
 
     it('reports the tag and offset of a truncated field', () => {
-      assertDecodeError(new B().tag('B').u64(1n).i64(2n).u8(0).build(), /^pgoutput 'B' at offset 17: truncated reading xid \(need 4 bytes, have 1\)$/);
-      assertDecodeError(new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(10).raw(Buffer.from('abc')).build(), /'I' at offset 13: truncated reading tuple column 0 value \(need 10 bytes, have 3\)/);
-      assertDecodeError(new B().tag('Y').u32(1).str('s').raw(Buffer.from('noterm')).build(), /unterminated string for type name/);
+      assertDecodeError(
+        new B().tag('B').u64(1n).i64(2n).u8(0).build(),
+        /^pgoutput 'B' at offset 17: truncated reading xid \(need 4 bytes, have 1\)$/,
+      );
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(10).raw(Buffer.from('abc')).build(),
+        /'I' at offset 13: truncated reading tuple column 0 value \(need 10 bytes, have 3\)/,
+      );
+      assertDecodeError(
+        new B().tag('Y').u32(1).str('s').raw(Buffer.from('noterm')).build(),
+        /unterminated string for type name/,
+      );
     });
 
     it('rejects binary and unknown tuple kinds, bad sub-tags and bad values', () => {
-      assertDecodeError(new B().tag('I').u32(1).tag('N').i16(1).tag('b').i32(1).u8(0).build(), /offset 8: binary tuple value/);
-      assertDecodeError(new B().tag('I').u32(1).tag('N').i16(1).tag('x').build(), /unknown tuple column kind 'x'/);
-      assertDecodeError(new B().tag('I').u32(1).tag('K').tuple([]).build(), /expected 'N' \(new tuple\), got 'K'/);
-      assertDecodeError(new B().tag('U').u32(1).tag('K').tuple([]).tag('O').tuple([]).build(), /expected 'K', 'O' or 'N' tuple, got 'O'/);
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('N').i16(1).tag('b').i32(1).u8(0).build(),
+        /offset 8: binary tuple value/,
+      );
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('N').i16(1).tag('x').build(),
+        /unknown tuple column kind 'x'/,
+      );
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('K').tuple([]).build(),
+        /expected 'N' \(new tuple\), got 'K'/,
+      );
+      assertDecodeError(
+        new B().tag('U').u32(1).tag('K').tuple([]).tag('O').tuple([]).build(),
+        /expected 'K', 'O' or 'N' tuple, got 'O'/,
+      );
       assertDecodeError(new B().tag('D').u32(1).tag('N').tuple([]).build(), /expected 'K' or 'O'/);
-      assertDecodeError(new B().tag('R').u32(1).str('s').str('n').tag('z').i16(0).build(), /unknown replica identity "z"/);
+      assertDecodeError(
+        new B().tag('R').u32(1).str('s').str('n').tag('z').i16(0).build(),
+        /unknown replica identity "z"/,
+      );
       assertDecodeError(new B().tag('I').u32(1).tag('N').i16(-1).build(), /negative tuple column count/);
-      assertDecodeError(new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(-2).build(), /negative length -2/);
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(-2).build(),
+        /negative length -2/,
+      );
       assertDecodeError(new B().tag('T').i32(-1).u8(0).build(), /negative relation count/);
-      assertDecodeError(new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(1).u8(0xff).build(), /invalid UTF-8 in tuple column 0/);
-      assertDecodeError(new B().tag('O').u64(1n).raw(Buffer.from([0xc3, 0x28, 0])).build(), /invalid UTF-8 in origin name/);
+      assertDecodeError(
+        new B().tag('I').u32(1).tag('N').i16(1).tag('t').i32(1).u8(0xff).build(),
+        /invalid UTF-8 in tuple column 0/,
+      );
+      assertDecodeError(
+        new B()
+          .tag('O')
+          .u64(1n)
+          .raw(Buffer.from([0xc3, 0x28, 0]))
+          .build(),
+        /invalid UTF-8 in origin name/,
+      );
     });
   });
 });

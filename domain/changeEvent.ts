@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import type { JsonValue, Row } from './json';
+
+/** The canonical change event: what capture writes to Kinesis and every decoder produces. */
+const LSN = z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'LSN must look like "0/16C4460"');
+const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema)]),
+);
+const RowSchema = z.record(z.string(), JsonValueSchema);
+
+export const ChangeEventSchema = z
+  .object({
+    source: z.object({
+      db: z.string().min(1),
+      schema: z.string().min(1),
+      table: z.string().min(1),
+      lsn: LSN,
+      txId: z.number().int().nonnegative().optional(),
+      commitTs: z.iso.datetime({ offset: true }),
+      index: z.number().int().nonnegative(),
+      snapshot: z.literal(true).optional(),
+      /** Columns whose value PostgreSQL did not send (unchanged TOAST): absent from `after`, never null. */
+      unchangedToast: z.array(z.string()).optional(),
+    }),
+    op: z.enum(['c', 'u', 'd', 'r']),
+    key: RowSchema.refine((k) => Object.keys(k).length > 0, 'key must name at least one primary-key column'),
+    before: RowSchema.nullable(),
+    after: RowSchema.nullable(),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after === null) {
+      ctx.addIssue({ code: 'custom', message: `op '${e.op}' needs an after image`, path: ['after'] });
+    }
+    if (e.op === 'd' && e.after !== null) {
+      ctx.addIssue({ code: 'custom', message: "op 'd' must not have an after image", path: ['after'] });
+    }
+  });
+
+export type ChangeEvent = Omit<z.infer<typeof ChangeEventSchema>, 'key' | 'before' | 'after'> & {
+  key: Row;
+  before: Row | null;
+  after: Row | null;
+};
+export type ChangeOp = ChangeEvent['op'];

@@ -1,0 +1,33 @@
+import type { ChangeOp } from './changeEvent';
+import type { JsonValue, Row } from './json';
+
+export type FieldChange = { old: JsonValue; new: JsonValue };
+
+/** A change after transformation (and, once `redactionPolicy` is set, after redaction). */
+export interface PipelineEvent {
+  eventId: string;
+  table: string;
+  entityType: string;
+  /** Primary-key values joined by '#', e.g. "SKU-1#101". */
+  entityId: string;
+  key: Row;
+  op: ChangeOp;
+  /** `<entity>.created|updated|deleted|snapshot` */
+  eventType: string;
+  version: string;
+  commitTs: string;
+  lsn: string;
+  index: number;
+  txId?: number;
+  before: Row | null;
+  after: Row | null;
+  changes: Record<string, FieldChange>;
+  /** Where the record came from on the stream. */
+  position: { shardId: string; sequenceNumber: string };
+  /** Set by the redaction step; an event without it must never leave the pipeline. */
+  redactionPolicy?: string;
+}
+
+export function entityIdOf(key: Row, primaryKey: readonly string[]): string {
+  return primaryKey.map((c) => (key[c] === null || key[c] === undefined ? '' : String(key[c]))).join('#');
+}

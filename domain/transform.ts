@@ -1,0 +1,96 @@
+import type { ChangeEvent } from './changeEvent';
+import { eventId } from './eventId';
+import { deepEqual, type JsonValue, type Row } from './json';
+import { entityIdOf, type FieldChange, type PipelineEvent } from './pipelineEvent';
+import { ConfigurationError, tableConfig, type TableConfig, type Transformation } from './tables';
+import { sourceVersion } from './version';
+
+/** A record that can never be processed as it is (bad value for its configured transformation, …). */
+export class PoisonRecordError extends Error {
+  override readonly name = 'PoisonRecordError';
+}
+
+const OP_SUFFIX = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' } as const;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+export function applyTransformation(kind: Transformation, column: string, value: JsonValue): JsonValue {
+  if (value === null) return null;
+  switch (kind) {
+    case 'UPPERCASE':
+    case 'LOWERCASE':
+      if (typeof value !== 'string') throw new PoisonRecordError(`${column}: ${kind} needs a string, got ${typeof value}`);
+      return kind === 'UPPERCASE' ? value.toUpperCase() : value.toLowerCase();
+    case 'DECIMAL': {
+      const text = typeof value === 'number' ? String(value) : value;
+      if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
+        throw new PoisonRecordError(`${column}: DECIMAL needs a decimal number`);
+      }
+      return text.trim();
+    }
+    case 'ISO_DATE': {
+      if (typeof value !== 'string' && typeof value !== 'number') {
+        throw new PoisonRecordError(`${column}: ISO_DATE needs a date string or epoch millis`);
+      }
+      const ms = typeof value === 'number' ? value : Date.parse(value);
+      if (Number.isNaN(ms)) throw new PoisonRecordError(`${column}: ISO_DATE cannot parse the value`);
+      return new Date(ms).toISOString();
+    }
+  }
+}
+
+function transformRow(row: Row | null, cfg: TableConfig): Row | null {
+  if (row === null) return null;
+  const out: Row = { ...row };
+  for (const [col, kind] of Object.entries(cfg.transformations)) {
+    if (col in out) out[col] = applyTransformation(kind, col, out[col]);
+  }
+  return out;
+}
+
+/** Field-level changes: every column of a created/deleted row, only the differing columns of an update. */
+export function fieldChanges(before: Row | null, after: Row | null): Record<string, FieldChange> {
+  const changes: Record<string, FieldChange> = {};
+  const cols = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
+  for (const col of cols) {
+    const oldValue = before === null ? null : (before[col] ?? null);
+    // A column absent from `after` of an update (unchanged TOAST) is unchanged, not nulled.
+    if (after !== null && before !== null && !(col in after)) continue;
+    const newValue = after === null ? null : (after[col] ?? null);
+    if (before !== null && after !== null && deepEqual(oldValue, newValue)) continue;
+    changes[col] = { old: oldValue, new: newValue };
+  }
+  return changes;
+}
+
+/** Canonical change event → pipeline event (configured transformations, changes, IDs, version). */
+export function transformChange(change: ChangeEvent, position: PipelineEvent['position']): PipelineEvent {
+  const cfg = tableConfig(change.source.table);
+  if (!cfg.operations.includes(change.op)) {
+    throw new ConfigurationError(`operation '${change.op}' is not enabled for table ${cfg.table}`);
+  }
+  for (const col of cfg.primaryKey) {
+    if (!(col in change.key)) throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
+  }
+  const key = transformRow(change.key, cfg) as Row;
+  const before = transformRow(change.before, cfg);
+  const after = transformRow(change.after, cfg);
+  const version = sourceVersion(change.source.lsn, change.source.index);
+  return {
+    eventId: eventId({ table: cfg.table, key: change.key, version, op: change.op, commitTs: change.source.commitTs }),
+    table: cfg.table,
+    entityType: cfg.entity,
+    entityId: entityIdOf(key, cfg.primaryKey),
+    key,
+    op: change.op,
+    eventType: `${cfg.entity}.${OP_SUFFIX[change.op]}`,
+    version,
+    commitTs: new Date(Date.parse(change.source.commitTs)).toISOString(),
+    lsn: change.source.lsn,
+    index: change.source.index,
+    ...(change.source.txId !== undefined ? { txId: change.source.txId } : {}),
+    before,
+    after,
+    changes: fieldChanges(before, after),
+    position,
+  };
+}
