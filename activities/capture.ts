@@ -1,0 +1,193 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { Client } from 'pg';
+import type { PipelineConfig } from '../infra/config';
+import { awsClients } from '../infra/aws';
+import { buildChangeEvent, type TxContext } from '../domain/captureEvents';
+import type { PgoutputMessage } from '../domain/pgoutput';
+import { bigIntToLsn, decodePgoutput, encodeStandbyStatus, lsnToBigInt, parseReplicationFrame } from '../domain/pgoutput';
+import type { OutgoingRecord } from '../domain/producerBatches';
+import { encodeChangeEvent, partitionKey } from '../domain/streamRecord';
+import { putAllRecords } from './kinesisProducer';
+
+export interface CaptureInput {
+  slot: string;
+  publication: string;
+  /** Return (so the workflow can continue) after this long; the slot keeps the position. */
+  maxRunMs: number;
+  /** Records buffered before a mid-transaction flush to Kinesis (bounded memory). */
+  flushEvery?: number;
+}
+
+export interface CaptureProgress {
+  ackedLsn: string;
+  changes: number;
+  transactions: number;
+}
+
+type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
+
+const STATUS_INTERVAL_MS = 10_000;
+
+/** Thrown for a slot that does not exist: no retry helps; recover by re-provisioning and a backfill. */
+async function assertSlot(slot: string): Promise<string> {
+  const c = new Client();
+  await c.connect();
+  try {
+    const r = await c.query<{ confirmed_flush_lsn: string | null; wal_status: string | null }>(
+      'SELECT confirmed_flush_lsn::text, wal_status FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
+    if (r.rowCount === 0) {
+      throw ApplicationFailure.nonRetryable(
+        `replication slot '${slot}' does not exist; run provisioning to create it, then a backfill to catch up`,
+        'SlotMissing',
+      );
+    }
+    if (r.rows[0].wal_status === 'lost') {
+      throw ApplicationFailure.nonRetryable(
+        `replication slot '${slot}' was invalidated (WAL removed); drop and re-create it, then run a backfill`,
+        'SlotInvalidated',
+      );
+    }
+    return r.rows[0].confirmed_flush_lsn ?? '0/0';
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Holds the logical replication stream for up to `maxRunMs`, turning each committed change into
+ * a canonical event on Kinesis. The LSN is acknowledged to PostgreSQL only after Kinesis accepted
+ * every record up to and including that transaction's commit; keepalive replies repeat the last
+ * acknowledged LSN, never more. Heartbeats carry the acknowledged LSN.
+ */
+export function createCaptureActivities(config: PipelineConfig) {
+  return {
+    async captureChanges(input: CaptureInput): Promise<CaptureProgress> {
+      const ctx = Context.current();
+      const startLsn = await assertSlot(input.slot);
+      const flushEvery = input.flushEvery ?? 500;
+      const { kinesis } = awsClients();
+      const progress: CaptureProgress = { ackedLsn: startLsn, changes: 0, transactions: 0 };
+      let acked = lsnToBigInt(startLsn);
+
+      const client = new Client({ replication: 'database' } as ConstructorParameters<typeof Client>[0]);
+      await client.connect();
+      const conn = (client as unknown as { connection: ReplicationConnection }).connection;
+      const db = client.database ?? 'postgres';
+      const relations = new Map<number, Relation>();
+      let tx: TxContext | undefined;
+      let buffer: OutgoingRecord[] = [];
+      const queue: Buffer[] = [];
+      let wake: (() => void) | undefined;
+      let failure: Error | undefined;
+      let stopping = false;
+
+      const sendStatus = (reply = false) => conn.sendCopyFromChunk(encodeStandbyStatus(acked, Date.now(), reply));
+      const flush = async () => {
+        if (buffer.length === 0) return;
+        const records = buffer;
+        buffer = [];
+        await putAllRecords(kinesis, config.stream, records, {
+          onRetry: (n, code) => ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code }),
+        });
+      };
+
+      const handle = async (msg: PgoutputMessage) => {
+        switch (msg.tag) {
+          case 'begin':
+            tx = { db, finalLsn: msg.finalLsn, commitTimeMicros: msg.commitTimeMicros, xid: msg.xid, index: 0 };
+            return;
+          case 'relation':
+            relations.set(msg.relationId, msg);
+            return;
+          case 'insert':
+          case 'update':
+          case 'delete': {
+            const rel = relations.get(msg.relationId);
+            if (!rel || !tx) throw new Error(`change for unknown relation ${msg.relationId} or outside a transaction`);
+            const event = buildChangeEvent(msg, rel, tx);
+            tx.index++;
+            buffer.push({ partitionKey: partitionKey(rel.name, event.key), data: Buffer.from(encodeChangeEvent(event)) });
+            if (buffer.length >= flushEvery) await flush();
+            return;
+          }
+          case 'truncate':
+            // Documented: TRUNCATE is not a row change; it is logged and left to a backfill (docs/architecture.md).
+            ctx.log.warn('TRUNCATE seen in the change stream; not propagated', { relations: msg.relationIds.length });
+            return;
+          case 'commit':
+            await flush();
+            acked = msg.endLsn;
+            progress.ackedLsn = bigIntToLsn(acked);
+            progress.transactions++;
+            progress.changes += tx?.index ?? 0;
+            tx = undefined;
+            sendStatus();
+            ctx.heartbeat(progress);
+            return;
+          default:
+            return;
+        }
+      };
+
+      conn.on('copyData', (m: { chunk: Buffer }) => {
+        queue.push(m.chunk);
+        if (queue.length > 10_000) conn.stream.pause(); // back-pressure while Kinesis catches up
+        wake?.();
+      });
+      client.on('error', (err: Error) => {
+        failure = err;
+        wake?.();
+      });
+      client.query(
+        `START_REPLICATION SLOT ${quoteIdent(input.slot)} LOGICAL 0/0 (proto_version '1', publication_names '${input.publication.replace(/'/g, "''")}')`,
+        (err: Error | null) => {
+          if (err && !stopping) failure = err;
+          wake?.();
+        },
+      );
+
+      const deadline = Date.now() + input.maxRunMs;
+      let lastStatus = Date.now();
+      try {
+        while (!failure && Date.now() < deadline) {
+          const chunk = queue.shift();
+          if (!chunk) {
+            await Promise.race([new Promise<void>((r) => (wake = r)), sleepMs(1_000), ctx.cancelled.catch(() => undefined)]);
+            wake = undefined;
+            if (ctx.cancellationSignal.aborted) break;
+          } else {
+            if (queue.length < 1_000) conn.stream.resume();
+            const frame = parseReplicationFrame(chunk);
+            if (frame.kind === 'keepalive') {
+              if (frame.replyRequested) sendStatus();
+            } else {
+              await handle(decodePgoutput(frame.data));
+            }
+          }
+          if (Date.now() - lastStatus > STATUS_INTERVAL_MS) {
+            sendStatus();
+            ctx.heartbeat(progress);
+            lastStatus = Date.now();
+          }
+        }
+        if (failure) throw failure;
+        return progress;
+      } finally {
+        stopping = true;
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+interface ReplicationConnection {
+  on(event: 'copyData', listener: (m: { chunk: Buffer }) => void): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  stream: { pause(): void; resume(): void };
+}
+
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;

@@ -1,0 +1,48 @@
+/** Shapes that flow between the shard-reader workflow and its activities (kept small: they live in history). */
+
+export interface StreamRecord {
+  sequenceNumber: string;
+  partitionKey: string;
+  /** Record data as UTF-8 text, or base64 when it is not valid UTF-8. */
+  data: string;
+  encoding: 'utf8' | 'base64';
+  arrivalMs: number;
+}
+
+export interface PullInput {
+  stream: string;
+  shardId: string;
+  /** Last processed sequence number; reading starts after it (TRIM_HORIZON when absent). */
+  afterSequenceNumber?: string;
+  maxRecords: number;
+  maxBytes: number;
+  /** When caught up, keep polling (with bounded backoff) this long before returning empty. */
+  waitMs: number;
+}
+
+export interface PullResult {
+  records: StreamRecord[];
+  millisBehindLatest: number;
+  /** The shard is closed and every record was read (SHARD_END). */
+  shardEnded: boolean;
+}
+
+export interface DeadLetter {
+  record: StreamRecord;
+  shardId: string;
+  category: 'poison' | 'configuration' | 'operator-skip' | 'permanent';
+  reason: string;
+}
+
+export interface ShardInfo {
+  shardId: string;
+  parentShardId?: string;
+  adjacentParentShardId?: string;
+  open: boolean;
+}
+
+export const shardCheckpointKey = (consumer: string, stream: string, shardId: string) =>
+  `SHARD#${consumer}#${stream}#${shardId}`;
+
+/** Kinesis sequence numbers are decimal strings of varying length; this form sorts as they do. */
+export const sortableSequence = (seq: string) => seq.padStart(64, '0');

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import {
+  CreateArchiveCommand,
+  CreateEventBusCommand,
+  DescribeEventBusCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+  ResourceAlreadyExistsException,
+  ResourceNotFoundException as EventsNotFound,
+} from '@aws-sdk/client-eventbridge';
+import { CreateStreamCommand, ResourceInUseException as KinesisInUse, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
+import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { Client } from 'pg';
+import { TABLES } from '../domain/tables';
+import { awsClients } from './aws';
+import type { PipelineConfig } from './config';
+
+/**
+ * Provisioning as code, idempotent, the same for the local emulators and real AWS (the SDK's
+ * endpoint configuration decides which): Kinesis stream, DynamoDB tables, EventBridge bus with
+ * its rules, SQS targets and archive, and the PostgreSQL schema, publication and slot.
+ */
+
+export async function provisionKinesis(config: PipelineConfig): Promise<void> {
+  const { kinesis } = awsClients();
+  try {
+    await kinesis.send(new CreateStreamCommand({ StreamName: config.stream, ShardCount: config.shardCount }));
+  } catch (err) {
+    if (!(err instanceof KinesisInUse)) throw err;
+  }
+  await waitUntilStreamExists({ client: kinesis, maxWaitTime: 60, minDelay: 1 }, { StreamName: config.stream });
+}
+
+export async function provisionDynamo(config: PipelineConfig): Promise<void> {
+  const { dynamo } = awsClients();
+  const withTtl = new Set([config.tables.entities, config.tables.inventory]);
+  await Promise.all(
+    Object.values(config.tables).map(async (TableName) => {
+      try {
+        await dynamo.send(
+          new CreateTableCommand({
+            TableName,
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+            KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof ResourceInUseException)) throw err;
+      }
+      await waitUntilTableExists({ client: dynamo, maxWaitTime: 60, minDelay: 1 }, { TableName });
+      if (withTtl.has(TableName)) {
+        const desc = await dynamo.send(new DescribeTableCommand({ TableName }));
+        if (desc.Table) {
+          await dynamo
+            .send(new UpdateTimeToLiveCommand({ TableName, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }))
+            .catch((err: Error) => {
+              if (!/already enabled/i.test(err.message)) throw err;
+            });
+        }
+      }
+    }),
+  );
+}
+
+/** Queues that rules deliver to, and the rules (event patterns from the design documents). */
+export const QUEUES = {
+  wallboardUsers: 'cdc-wallboard-users',
+  wallboardOrders: 'cdc-wallboard-orders',
+  inventory: 'cdc-inventory-events',
+  alerts: 'cdc-alerts',
+} as const;
+
+export const RULES: { name: string; pattern: object; queue: (typeof QUEUES)[keyof typeof QUEUES] }[] = [
+  { name: 'cdc-wallboard-users', pattern: { source: ['cdc-pipeline.users'] }, queue: QUEUES.wallboardUsers },
+  { name: 'cdc-wallboard-orders', pattern: { source: ['cdc-pipeline.orders'] }, queue: QUEUES.wallboardOrders },
+  {
+    name: 'cdc-inventory-realtime',
+    pattern: { source: ['cdc-pipeline.inventory', 'cdc-pipeline.reservations'] },
+    queue: QUEUES.inventory,
+  },
+  { name: 'cdc-alerts', pattern: { 'detail-type': [{ prefix: 'alert.' }] }, queue: QUEUES.alerts },
+];
+
+export async function queueUrl(name: string): Promise<string> {
+  const out = await awsClients().sqs.send(new CreateQueueCommand({ QueueName: name }));
+  return out.QueueUrl!;
+}
+
+export async function provisionEvents(config: PipelineConfig): Promise<void> {
+  const { events, sqs } = awsClients();
+  let busArn: string;
+  try {
+    busArn = (await events.send(new DescribeEventBusCommand({ Name: config.eventBus }))).Arn!;
+  } catch (err) {
+    if (!(err instanceof EventsNotFound)) throw err;
+    busArn = (await events.send(new CreateEventBusCommand({ Name: config.eventBus }))).EventBusArn!;
+  }
+  for (const rule of RULES) {
+    const url = await queueUrl(rule.queue);
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
+      .QueueArn!;
+    const ruleArn = (
+      await events.send(
+        new PutRuleCommand({ Name: rule.name, EventBusName: config.eventBus, EventPattern: JSON.stringify(rule.pattern), State: 'ENABLED' }),
+      )
+    ).RuleArn!;
+    // Lets EventBridge (on real AWS) deliver to the queue; the emulator ignores it.
+    await sqs.send(
+      new SetQueueAttributesCommand({
+        QueueUrl: url,
+        Attributes: {
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'events.amazonaws.com' },
+                Action: 'sqs:SendMessage',
+                Resource: arn,
+                Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
+              },
+            ],
+          }),
+        },
+      }),
+    );
+    await events.send(new PutTargetsCommand({ Rule: rule.name, EventBusName: config.eventBus, Targets: [{ Id: 'queue', Arn: arn }] }));
+  }
+  try {
+    await events.send(
+      new CreateArchiveCommand({
+        ArchiveName: `${config.eventBus}-all`,
+        EventSourceArn: busArn,
+        EventPattern: JSON.stringify({ source: [{ prefix: 'cdc-pipeline.' }] }),
+        RetentionDays: 30,
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceAlreadyExistsException)) throw err;
+  }
+}
+
+export async function provisionPostgres(config: PipelineConfig): Promise<void> {
+  const database = process.env.PGDATABASE ?? 'postgres';
+  const admin = new Client({ database: 'postgres' });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await admin.end();
+  }
+  const db = new Client();
+  await db.connect();
+  try {
+    await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
+    const tables = [...TABLES.values()];
+    for (const t of tables) {
+      await db.query(`ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`);
+    }
+    const list = tables.map((t) => `${config.pgSchema}.${t.table}`).join(', ');
+    const pub = await db.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [config.publication]);
+    await db.query(
+      pub.rowCount === 0
+        ? `CREATE PUBLICATION ${config.publication} FOR TABLE ${list}`
+        : `ALTER PUBLICATION ${config.publication} SET TABLE ${list}`,
+    );
+    const slot = await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
+    if (slot.rowCount === 0) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [config.slot]);
+  } finally {
+    await db.end();
+  }
+}
+
+export async function provisionAll(config: PipelineConfig, log: (line: string) => void = () => {}): Promise<void> {
+  const step = async (name: string, fn: () => Promise<void>) => {
+    const t0 = Date.now();
+    await fn();
+    log(`${name.padEnd(11)} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  };
+  await Promise.all([
+    step('postgres', () => provisionPostgres(config)),
+    step('kinesis', () => provisionKinesis(config)),
+    step('dynamodb', () => provisionDynamo(config)),
+    step('eventbridge', () => provisionEvents(config)),
+  ]);
+}

@@ -1,0 +1,140 @@
+-- PostgreSQL schema of the system of record: the inventory domain and the monitored tables.
+-- Idempotent: safe to run on every start.
+
+CREATE TABLE IF NOT EXISTS products (
+  sku          text PRIMARY KEY,
+  name         text NOT NULL,
+  description  text,
+  category     text,
+  price        numeric(12, 2) NOT NULL CHECK (price >= 0),
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS inventory (
+  sku                  text NOT NULL,
+  warehouse_id         integer NOT NULL,
+  on_hand              integer NOT NULL CHECK (on_hand >= 0),
+  reserved             integer NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand),
+  low_stock_threshold  integer NOT NULL DEFAULT 10,
+  updated_at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (sku, warehouse_id)
+);
+
+CREATE TABLE IF NOT EXISTS reservations (
+  reservation_id  text PRIMARY KEY,
+  sku             text NOT NULL,
+  warehouse_id    integer NOT NULL,
+  order_id        text,
+  quantity        integer NOT NULL CHECK (quantity > 0),
+  status          text NOT NULL DEFAULT 'HELD' CHECK (status IN ('HELD', 'CONFIRMED', 'CANCELLED', 'EXPIRED')),
+  expires_at      timestamptz NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS order_items (
+  order_id    text NOT NULL,
+  line_no     integer NOT NULL,
+  sku         text NOT NULL,
+  quantity    integer NOT NULL CHECK (quantity > 0),
+  unit_price  numeric(12, 2) NOT NULL,
+  PRIMARY KEY (order_id, line_no)
+);
+
+CREATE TABLE IF NOT EXISTS users (
+  user_id        text PRIMARY KEY,
+  email          text NOT NULL,
+  phone          text,
+  full_name      text,
+  ssn            text,
+  date_of_birth  date,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS orders (
+  order_id          text PRIMARY KEY,
+  user_id           text,
+  status            text NOT NULL,
+  total_amount      numeric(14, 2) NOT NULL,
+  currency          text NOT NULL DEFAULT 'USD',
+  shipping_address  text,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+  session_id  text PRIMARY KEY,
+  user_id     text,
+  ip_address  inet,
+  user_agent  text,
+  expires_at  timestamptz,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS transactions (
+  transaction_id  text PRIMARY KEY,
+  order_id        text,
+  amount          numeric(14, 2) NOT NULL,
+  currency        text NOT NULL DEFAULT 'USD',
+  card_number     text,
+  status          text NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS customers (
+  customer_id  text PRIMARY KEY,
+  email        text,
+  phone        text,
+  name         text,
+  address      text,
+  tax_id       text,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS shipments (
+  shipment_id      text PRIMARY KEY,
+  order_id         text,
+  carrier          text,
+  tracking_number  text,
+  address          text,
+  status           text NOT NULL,
+  shipped_at       timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS returns (
+  return_id      text PRIMARY KEY,
+  order_id       text,
+  reason         text,
+  status         text NOT NULL,
+  refund_amount  numeric(14, 2),
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reviews (
+  review_id       text PRIMARY KEY,
+  product_sku     text,
+  user_id         text,
+  rating          smallint CHECK (rating BETWEEN 1 AND 5),
+  body            text,
+  reviewer_email  text,
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS audit_logs (
+  log_id      bigserial PRIMARY KEY,
+  actor       text,
+  action      text NOT NULL,
+  entity      text,
+  ip_address  inet,
+  details     jsonb,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS configurations (
+  config_key    text PRIMARY KEY,
+  value         jsonb,
+  secret_value  text,
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);

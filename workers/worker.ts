@@ -1,0 +1,27 @@
+/** The worker process: hosts every workflow and activity of the pipeline on the `cdc-pipeline` task queue. */
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { loadConfig } from '../infra/config';
+import { workerConnection } from '../infra/temporal';
+
+export async function createWorker(opts: { taskQueue?: string } = {}): Promise<Worker> {
+  const config = loadConfig();
+  const { connection, namespace } = await workerConnection();
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue: opts.taskQueue ?? config.taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createActivities(config),
+    maxConcurrentActivityTaskExecutions: 100,
+  });
+}
+
+if (require.main === module) {
+  createWorker()
+    .then((worker) => worker.run())
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

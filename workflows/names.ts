@@ -1,0 +1,19 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Temporal names fixed by the architecture (docs/architecture.md). */
+export const TASK_QUEUE = 'cdc-pipeline';
+export const supervisorWorkflowId = (stream: string, consumer: string) => `cdc-supervisor:${stream}:${consumer}`;
+export const shardWorkflowId = (stream: string, consumer: string, shardId: string) => `cdc-shard:${stream}:${consumer}:${shardId}`;
+export const captureWorkflowId = (slot: string) => `cdc-capture:${slot}`;
+
+export const SA = {
+  stream: defineSearchAttributeKey('CdcStream', SearchAttributeType.KEYWORD),
+  consumer: defineSearchAttributeKey('CdcConsumer', SearchAttributeType.KEYWORD),
+  shard: defineSearchAttributeKey('CdcShard', SearchAttributeType.KEYWORD),
+  state: defineSearchAttributeKey('CdcState', SearchAttributeType.KEYWORD),
+  checkpoint: defineSearchAttributeKey('CdcCheckpoint', SearchAttributeType.KEYWORD),
+  lagMs: defineSearchAttributeKey('CdcLagMs', SearchAttributeType.INT),
+  table: defineSearchAttributeKey('CdcTable', SearchAttributeType.KEYWORD),
+};
+
+export type ShardState = 'RUNNING' | 'CAUGHT_UP' | 'PAUSED' | 'STUCK' | 'ENDED';
