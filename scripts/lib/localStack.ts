@@ -61,6 +61,7 @@ export function localStackEnv(): Record<string, string> {
     PGDATABASE: PG_DATABASE,
     TEMPORAL_ADDRESS: `127.0.0.1:${PORTS.temporal}`,
     TEMPORAL_NAMESPACE: 'default',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
 
