@@ -71,24 +71,26 @@ export async function provisionDynamo(config: PipelineConfig): Promise<void> {
   );
 }
 
-/** Queues that rules deliver to, and the rules (event patterns from the design documents). */
-export const QUEUES = {
-  wallboardUsers: 'cdc-wallboard-users',
-  wallboardOrders: 'cdc-wallboard-orders',
-  inventory: 'cdc-inventory-events',
-  alerts: 'cdc-alerts',
-} as const;
-
-export const RULES: { name: string; pattern: object; queue: (typeof QUEUES)[keyof typeof QUEUES] }[] = [
-  { name: 'cdc-wallboard-users', pattern: { source: ['cdc-pipeline.users'] }, queue: QUEUES.wallboardUsers },
-  { name: 'cdc-wallboard-orders', pattern: { source: ['cdc-pipeline.orders'] }, queue: QUEUES.wallboardOrders },
-  {
-    name: 'cdc-inventory-realtime',
-    pattern: { source: ['cdc-pipeline.inventory', 'cdc-pipeline.reservations'] },
-    queue: QUEUES.inventory,
-  },
-  { name: 'cdc-alerts', pattern: { 'detail-type': [{ prefix: 'alert.' }] }, queue: QUEUES.alerts },
-];
+/** SQS targets and the rules that feed them (event patterns from the design documents), named after the bus. */
+export function eventRouting(bus: string) {
+  const queues = {
+    wallboardUsers: `${bus}-wallboard-users`,
+    wallboardOrders: `${bus}-wallboard-orders`,
+    inventory: `${bus}-inventory-events`,
+    alerts: `${bus}-alerts`,
+  };
+  const rules = [
+    { name: `${bus}-wallboard-users`, pattern: { source: ['cdc-pipeline.users'] }, queue: queues.wallboardUsers },
+    { name: `${bus}-wallboard-orders`, pattern: { source: ['cdc-pipeline.orders'] }, queue: queues.wallboardOrders },
+    {
+      name: `${bus}-inventory-realtime`,
+      pattern: { source: ['cdc-pipeline.inventory', 'cdc-pipeline.reservations'] },
+      queue: queues.inventory,
+    },
+    { name: `${bus}-alerts`, pattern: { 'detail-type': [{ prefix: 'alert.' }] }, queue: queues.alerts },
+  ];
+  return { queues, rules };
+}
 
 export async function queueUrl(name: string): Promise<string> {
   const out = await awsClients().sqs.send(new CreateQueueCommand({ QueueName: name }));
@@ -104,7 +106,7 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
     if (!(err instanceof EventsNotFound)) throw err;
     busArn = (await events.send(new CreateEventBusCommand({ Name: config.eventBus }))).EventBusArn!;
   }
-  for (const rule of RULES) {
+  for (const rule of eventRouting(config.eventBus).rules) {
     const url = await queueUrl(rule.queue);
     const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
       .QueueArn!;

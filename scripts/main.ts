@@ -29,6 +29,7 @@ Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   Make a change:    psql -h 127.0.0.1 -p ${PORTS.postgres} -U postgres ${PG_DATABASE} \\
                       -c "INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ('SKU-1', 1, 100)"
   See it arrive:    npm run -s inspect -- inventory SKU-1#1
+                    npm run -s inspect -- queue ${config.eventBus}-inventory-events
   Stop:             Ctrl-C (worker), then: npm run stack down
 `);
   const shutdown = () => worker.shutdown();

@@ -1,16 +1,16 @@
 /** The worker process: hosts every workflow and activity of the pipeline on the `cdc-pipeline` task queue. */
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { loadConfig } from '../infra/config';
+import { loadConfig, type PipelineConfig } from '../infra/config';
 import { workerConnection } from '../infra/temporal';
 
-export async function createWorker(opts: { taskQueue?: string } = {}): Promise<Worker> {
-  const config = loadConfig();
+export async function createWorker(opts: { config?: PipelineConfig } = {}): Promise<Worker> {
+  const config = opts.config ?? loadConfig();
   const { connection, namespace } = await workerConnection();
   return Worker.create({
     connection,
     namespace,
-    taskQueue: opts.taskQueue ?? config.taskQueue,
+    taskQueue: config.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities(config),
     maxConcurrentActivityTaskExecutions: 100,

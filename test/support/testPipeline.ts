@@ -1,0 +1,88 @@
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
+import type { Client as TemporalClient } from '@temporalio/client';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { awsClients } from '../../infra/aws';
+import { loadConfig, type PipelineConfig } from '../../infra/config';
+import { startPipeline } from '../../infra/pipelineClient';
+import { provisionAll } from '../../infra/provisioning';
+import { temporalClient } from '../../infra/temporal';
+import { createWorker } from '../../workers/worker';
+import type { BatchSettings } from '../../workflows/shardReader';
+import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { waitFor } from './waitFor';
+
+export interface TestPipeline {
+  config: PipelineConfig;
+  client: TemporalClient;
+  worker: Worker;
+  pg: PgClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * A pipeline of its own on the local stack (started or reused): stream, slot, publication,
+ * tables, bus, queues and task queue carry a run id, so tests never see the main job's data
+ * or each other's, and a running `npm start` does not disturb them.
+ */
+let runtimeInstalled = false;
+
+export async function startTestPipeline(settings: Partial<BatchSettings> = {}): Promise<TestPipeline> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+    runtimeInstalled = true;
+  }
+  await stackUp();
+  applyLocalStackEnv();
+  const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+  const config = loadConfig({
+    ...process.env,
+    CDC_STREAM: `cdc-test-${id}`,
+    CDC_CONSUMER: 'test',
+    CDC_TASK_QUEUE: `cdc-test-${id}`,
+    CDC_STATE_TABLE: `cdc_state_${id}`,
+    CDC_ENTITIES_TABLE: `cdc_entities_${id}`,
+    CDC_INVENTORY_TABLE: `inventory_realtime_${id}`,
+    CDC_DLQ_TABLE: `cdc_dlq_${id}`,
+    CDC_EVENT_BUS: `cdc-test-${id}`,
+    CDC_SLOT: `cdc_test_${id}`,
+    CDC_PUBLICATION: `cdc_test_${id}`,
+  });
+  await provisionAll(config);
+  const worker = await createWorker({ config });
+  const running = worker.run();
+  const client = await temporalClient();
+  await startPipeline(client, config, { idleWaitMs: 2_000, ...settings });
+  const pg = new PgClient();
+  await pg.connect();
+
+  const stop = async () => {
+    for (const wf of await listOpen(client, config)) await client.workflow.getHandle(wf).terminate('test finished').catch(() => undefined);
+    worker.shutdown();
+    await running;
+    await client.connection.close();
+    // The capture activity closed its replication connection when the worker shut down.
+    await waitFor(
+      `slot ${config.slot} to be released`,
+      async () => {
+        await pg.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    await pg.query(`DROP PUBLICATION IF EXISTS ${config.publication}`);
+    await pg.end();
+    const { kinesis, dynamo } = awsClients();
+    await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
+    for (const TableName of Object.values(config.tables)) await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
+  };
+  return { config, client, worker, pg, stop };
+}
+
+async function listOpen(client: TemporalClient, config: PipelineConfig): Promise<string[]> {
+  const ids: string[] = [];
+  const query = `TaskQueue = '${config.taskQueue}' AND ExecutionStatus = 'Running'`;
+  for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+  return ids;
+}
