@@ -24,7 +24,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../activities/*', '../infra/*'], allowTypeImports: true, message: 'Workflows import activities and I/O code as types only.' },
+            {
+              group: ['../activities/*', '../infra/*'],
+              allowTypeImports: true,
+              message: 'Workflows import activities and I/O code as types only.',
+            },
           ],
         },
       ],

@@ -5,7 +5,13 @@ import type { PipelineConfig } from '../infra/config';
 import { awsClients } from '../infra/aws';
 import { buildChangeEvent, type TxContext } from '../domain/captureEvents';
 import type { PgoutputMessage } from '../domain/pgoutput';
-import { bigIntToLsn, decodePgoutput, encodeStandbyStatus, lsnToBigInt, parseReplicationFrame } from '../domain/pgoutput';
+import {
+  bigIntToLsn,
+  decodePgoutput,
+  encodeStandbyStatus,
+  lsnToBigInt,
+  parseReplicationFrame,
+} from '../domain/pgoutput';
 import type { OutgoingRecord } from '../domain/producerBatches';
 import { encodeChangeEvent, partitionKey } from '../domain/streamRecord';
 import { putAllRecords } from './kinesisProducer';
@@ -84,20 +90,28 @@ export function createCaptureActivities(config: PipelineConfig) {
       let failure: Error | undefined;
       let stopping = false;
 
-      const sendStatus = (reply = false) => conn.sendCopyFromChunk(encodeStandbyStatus(acked, Date.now(), reply));
+      const sendStatus = (reply = false) =>
+        conn.sendCopyFromChunk(encodeStandbyStatus(acked, Date.now(), reply));
       const flush = async () => {
         if (buffer.length === 0) return;
         const records = buffer;
         buffer = [];
         await putAllRecords(kinesis, config.stream, records, {
-          onRetry: (n, code) => ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code }),
+          onRetry: (n, code) =>
+            ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code }),
         });
       };
 
       const handle = async (msg: PgoutputMessage) => {
         switch (msg.tag) {
           case 'begin':
-            tx = { db, finalLsn: msg.finalLsn, commitTimeMicros: msg.commitTimeMicros, xid: msg.xid, index: 0 };
+            tx = {
+              db,
+              finalLsn: msg.finalLsn,
+              commitTimeMicros: msg.commitTimeMicros,
+              xid: msg.xid,
+              index: 0,
+            };
             return;
           case 'relation':
             relations.set(msg.relationId, msg);
@@ -106,16 +120,22 @@ export function createCaptureActivities(config: PipelineConfig) {
           case 'update':
           case 'delete': {
             const rel = relations.get(msg.relationId);
-            if (!rel || !tx) throw new Error(`change for unknown relation ${msg.relationId} or outside a transaction`);
+            if (!rel || !tx)
+              throw new Error(`change for unknown relation ${msg.relationId} or outside a transaction`);
             const event = buildChangeEvent(msg, rel, tx);
             tx.index++;
-            buffer.push({ partitionKey: partitionKey(rel.name, event.key), data: Buffer.from(encodeChangeEvent(event)) });
+            buffer.push({
+              partitionKey: partitionKey(rel.name, event.key),
+              data: Buffer.from(encodeChangeEvent(event)),
+            });
             if (buffer.length >= flushEvery) await flush();
             return;
           }
           case 'truncate':
             // Documented: TRUNCATE is not a row change; it is logged and left to a backfill (docs/architecture.md).
-            ctx.log.warn('TRUNCATE seen in the change stream; not propagated', { relations: msg.relationIds.length });
+            ctx.log.warn('TRUNCATE seen in the change stream; not propagated', {
+              relations: msg.relationIds.length,
+            });
             return;
           case 'commit':
             await flush();
@@ -155,7 +175,11 @@ export function createCaptureActivities(config: PipelineConfig) {
         while (!failure && Date.now() < deadline) {
           const chunk = queue.shift();
           if (!chunk) {
-            await Promise.race([new Promise<void>((r) => (wake = r)), sleepMs(1_000), ctx.cancelled.catch(() => undefined)]);
+            await Promise.race([
+              new Promise<void>((r) => (wake = r)),
+              sleepMs(1_000),
+              ctx.cancelled.catch(() => undefined),
+            ]);
             wake = undefined;
             if (ctx.cancellationSignal.aborted) break;
           } else {

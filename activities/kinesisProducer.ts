@@ -28,7 +28,10 @@ export async function putAllRecords(
       const failed = pending.filter((_, i) => results[i]?.ErrorCode || !results[i]?.SequenceNumber);
       if (failed.length === 0) break;
       const code = results.find((r) => r.ErrorCode)?.ErrorCode ?? 'unknown';
-      if (attempt >= maxAttempts) throw new Error(`PutRecords: ${failed.length} records still failing after ${attempt} attempts (${code})`);
+      if (attempt >= maxAttempts)
+        throw new Error(
+          `PutRecords: ${failed.length} records still failing after ${attempt} attempts (${code})`,
+        );
       opts.onRetry?.(failed.length, code);
       await sleep(Math.min(100 * 2 ** attempt, 5_000));
       pending = failed;

@@ -55,13 +55,18 @@ export function createPipelineActivities(config: PipelineConfig) {
       const events: PipelineEvent[] = [];
       const deadLetters: DeadLetter[] = [];
       for (const record of input.records) {
-        const decoded = record.encoding === 'utf8' ? decodeRecord(record.data) : { ok: false as const, reason: 'record data is not UTF-8' };
+        const decoded =
+          record.encoding === 'utf8'
+            ? decodeRecord(record.data)
+            : { ok: false as const, reason: 'record data is not UTF-8' };
         if (!decoded.ok) {
           deadLetters.push({ record, shardId: input.shardId, category: 'poison', reason: decoded.reason });
           continue;
         }
         try {
-          events.push(transformChange(decoded.event, { shardId: input.shardId, sequenceNumber: record.sequenceNumber }));
+          events.push(
+            transformChange(decoded.event, { shardId: input.shardId, sequenceNumber: record.sequenceNumber }),
+          );
         } catch (err) {
           if (err instanceof ConfigurationError || err instanceof PoisonRecordError) {
             const category = err instanceof ConfigurationError ? 'configuration' : 'poison';
@@ -86,7 +91,8 @@ export function createPipelineActivities(config: PipelineConfig) {
       let stale = 0;
       const nowSeconds = Math.floor(Date.now() / 1000);
       await mapLimit(events, APPLY_CONCURRENCY, async (e) => {
-        if (!e.redactionPolicy) throw ApplicationFailure.nonRetryable(`event ${e.eventId} was not redacted`, 'Unredacted');
+        if (!e.redactionPolicy)
+          throw ApplicationFailure.nonRetryable(`event ${e.eventId} was not redacted`, 'Unredacted');
         const deleted = e.op === 'd';
         const base = { version: e.version, eventId: e.eventId, lastChangeAt: e.commitTs, deleted };
         const tombstone = deleted ? { ttl: nowSeconds + TOMBSTONE_TTL_SECONDS } : {};
@@ -108,7 +114,14 @@ export function createPipelineActivities(config: PipelineConfig) {
             warehouseId: row.warehouse_id,
             ...base,
             ...tombstone,
-            ...(deleted ? {} : { onHand, reserved, available: onHand - reserved, lowStockThreshold: Number(row.low_stock_threshold ?? 0) }),
+            ...(deleted
+              ? {}
+              : {
+                  onHand,
+                  reserved,
+                  available: onHand - reserved,
+                  lowStockThreshold: Number(row.low_stock_threshold ?? 0),
+                }),
           });
         }
         if (ok) applied++;
@@ -123,7 +136,10 @@ export function createPipelineActivities(config: PipelineConfig) {
       const entries: EventEntry[] = events.map((e) => toEventEntry(e, config.eventBus, processedAt));
       const { chunks, oversized } = chunkEntries(entries);
       if (oversized.length) {
-        throw ApplicationFailure.nonRetryable(`${oversized.length} events exceed the EventBridge entry size limit`, 'EventTooLarge');
+        throw ApplicationFailure.nonRetryable(
+          `${oversized.length} events exceed the EventBridge entry size limit`,
+          'EventTooLarge',
+        );
       }
       for (const chunk of chunks) {
         let pending = chunk;
@@ -133,7 +149,9 @@ export function createPipelineActivities(config: PipelineConfig) {
           if (!failed.length) break;
           if (attempt >= 5) {
             const code = out.Entries?.find((x) => x.ErrorCode)?.ErrorCode ?? 'unknown';
-            throw new Error(`PutEvents: ${failed.length} entries still failing after ${attempt} attempts (${code})`);
+            throw new Error(
+              `PutEvents: ${failed.length} entries still failing after ${attempt} attempts (${code})`,
+            );
           }
           await sleep(100 * 2 ** attempt);
           pending = failed;
@@ -179,7 +197,11 @@ export function createPipelineActivities(config: PipelineConfig) {
     },
 
     /** Checkpoints only move forward (conditional write on the sortable sequence number). */
-    async saveCheckpoint(input: { shardId: string; sequenceNumber: string; shardEnded?: boolean }): Promise<boolean> {
+    async saveCheckpoint(input: {
+      shardId: string;
+      sequenceNumber: string;
+      shardEnded?: boolean;
+    }): Promise<boolean> {
       const sortable = sortableSequence(input.sequenceNumber);
       try {
         await awsClients().doc.send(
@@ -192,7 +214,8 @@ export function createPipelineActivities(config: PipelineConfig) {
               shardEnded: input.shardEnded ?? false,
               updatedAt: new Date().toISOString(),
             },
-            ConditionExpression: 'attribute_not_exists(pk) OR sortable < :s OR (sortable = :s AND shardEnded = :f)',
+            ConditionExpression:
+              'attribute_not_exists(pk) OR sortable < :s OR (sortable = :s AND shardEnded = :f)',
             ExpressionAttributeValues: { ':s': sortable, ':f': false },
           }),
         );

@@ -1,6 +1,12 @@
 import type { ChangeEvent } from './changeEvent';
 import type { Row } from './json';
-import { bigIntToLsn, pgEpochMicrosToIso, type PgoutputMessage, type RelationColumn, type TupleValue } from './pgoutput';
+import {
+  bigIntToLsn,
+  pgEpochMicrosToIso,
+  type PgoutputMessage,
+  type RelationColumn,
+  type TupleValue,
+} from './pgoutput';
 import { convertPgText } from './pgTypes';
 import { TABLES } from './tables';
 
@@ -16,7 +22,11 @@ export interface TxContext {
   index: number;
 }
 
-function tupleToRow(columns: RelationColumn[], tuple: TupleValue[], fallback?: Row | null): { row: Row; toast: string[] } {
+function tupleToRow(
+  columns: RelationColumn[],
+  tuple: TupleValue[],
+  fallback?: Row | null,
+): { row: Row; toast: string[] } {
   const row: Row = {};
   const toast: string[] = [];
   columns.forEach((col, i) => {

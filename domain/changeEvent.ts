@@ -4,7 +4,14 @@ import type { JsonValue, Row } from './json';
 /** The canonical change event: what capture writes to Kinesis and every decoder produces. */
 const LSN = z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'LSN must look like "0/16C4460"');
 const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema)]),
+  z.union([
+    z.null(),
+    z.boolean(),
+    z.number(),
+    z.string(),
+    z.array(JsonValueSchema),
+    z.record(z.string(), JsonValueSchema),
+  ]),
 );
 const RowSchema = z.record(z.string(), JsonValueSchema);
 

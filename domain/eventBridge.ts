@@ -46,7 +46,10 @@ export const PUT_EVENTS_MAX_BYTES = 256 * 1024;
 
 /** Size of an entry as EventBridge counts it (UTF-8 bytes of its string fields + 14 for Time). */
 export function entrySize(e: EventEntry): number {
-  return 14 + [e.Source, e.DetailType, e.Detail, e.EventBusName].reduce((n, s) => n + Buffer.byteLength(s, 'utf8'), 0);
+  return (
+    14 +
+    [e.Source, e.DetailType, e.Detail, e.EventBusName].reduce((n, s) => n + Buffer.byteLength(s, 'utf8'), 0)
+  );
 }
 
 /** Splits entries into PutEvents requests within the count and size limits; an entry too large alone is reported. */

@@ -5,7 +5,13 @@ import { stableStringify, type Row } from './json';
  * Deterministic event ID `evt_<commitMillis>_<hash>`: the same change (table, key, version,
  * op) always gets the same ID, so at-least-once delivery can give consumers exactly-once effects.
  */
-export function eventId(p: { table: string; key: Row; version: string; op: string; commitTs: string }): string {
+export function eventId(p: {
+  table: string;
+  key: Row;
+  version: string;
+  op: string;
+  commitTs: string;
+}): string {
   const millis = Date.parse(p.commitTs);
   if (Number.isNaN(millis)) throw new RangeError(`invalid commit timestamp: ${p.commitTs}`);
   const digest = createHash('sha256')

@@ -23,8 +23,15 @@ export function planPutRecordsBatches<T extends OutgoingRecord>(records: readonl
   let keys = new Set<string>();
   for (const r of records) {
     const size = recordSize(r);
-    if (size > RECORD_MAX_BYTES) throw new RangeError(`record for ${r.partitionKey} is ${size} bytes; Kinesis allows ${RECORD_MAX_BYTES}`);
-    if (current.length === PUT_RECORDS_MAX_RECORDS || bytes + size > PUT_RECORDS_MAX_BYTES || keys.has(r.partitionKey)) {
+    if (size > RECORD_MAX_BYTES)
+      throw new RangeError(
+        `record for ${r.partitionKey} is ${size} bytes; Kinesis allows ${RECORD_MAX_BYTES}`,
+      );
+    if (
+      current.length === PUT_RECORDS_MAX_RECORDS ||
+      bytes + size > PUT_RECORDS_MAX_BYTES ||
+      keys.has(r.partitionKey)
+    ) {
       batches.push(current);
       current = [];
       bytes = 0;

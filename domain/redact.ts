@@ -6,7 +6,9 @@ import { REDACTION_POLICY_VERSION, tableConfig, type Redaction } from './tables'
 const MASK = '****';
 
 function keyed(secret: string, purpose: string, value: JsonValue): string {
-  return createHmac('sha256', secret).update(`${purpose}\u0000${JSON.stringify(value)}`).digest('hex');
+  return createHmac('sha256', secret)
+    .update(`${purpose}\u0000${JSON.stringify(value)}`)
+    .digest('hex');
 }
 
 /** One redaction applied to one value; `undefined` means the field is removed. */
@@ -49,7 +51,8 @@ export function redactEvent(event: PipelineEvent, secret: string): PipelineEvent
   for (const [col, ch] of Object.entries(event.changes)) {
     const kind = rules[col];
     if (!kind) changes[col] = ch;
-    else if (kind !== 'REMOVE') changes[col] = { old: redactValue(kind, ch.old, secret)!, new: redactValue(kind, ch.new, secret)! };
+    else if (kind !== 'REMOVE')
+      changes[col] = { old: redactValue(kind, ch.old, secret)!, new: redactValue(kind, ch.new, secret)! };
   }
   const key = redactRow(event.key, rules, secret) as Row;
   return {

@@ -6,7 +6,9 @@ import { stableStringify, type Row } from './json';
 export function partitionKey(table: string, key: Row): string {
   const pk = `${table}:${stableStringify(key)}`;
   // Kinesis allows 256 Unicode characters; longer keys are replaced by a stable digest.
-  return pk.length <= 256 ? pk : `${table}:sha256:${createHash('sha256').update(pk).digest('hex')}`.slice(0, 256);
+  return pk.length <= 256
+    ? pk
+    : `${table}:sha256:${createHash('sha256').update(pk).digest('hex')}`.slice(0, 256);
 }
 
 export function encodeChangeEvent(event: ChangeEvent): string {

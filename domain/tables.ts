@@ -52,7 +52,12 @@ const RAW_TABLES = [
     entity: 'reservation',
     primaryKey: ['reservation_id'],
     operations: [...ALL_OPS],
-    transformations: { sku: 'UPPERCASE', expires_at: 'ISO_DATE', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
+    transformations: {
+      sku: 'UPPERCASE',
+      expires_at: 'ISO_DATE',
+      created_at: 'ISO_DATE',
+      updated_at: 'ISO_DATE',
+    },
   }),
   t({
     table: 'products',
@@ -75,14 +80,26 @@ const RAW_TABLES = [
     primaryKey: ['user_id'],
     operations: [...ALL_OPS],
     transformations: { email: 'LOWERCASE', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
-    redactions: { email: 'HASH', phone: 'PARTIAL_MASK', ssn: 'REMOVE', full_name: 'TOKENIZE', date_of_birth: 'FULL_MASK' },
+    redactions: {
+      email: 'HASH',
+      phone: 'PARTIAL_MASK',
+      ssn: 'REMOVE',
+      full_name: 'TOKENIZE',
+      date_of_birth: 'FULL_MASK',
+    },
   }),
   t({
     table: 'orders',
     entity: 'order',
     primaryKey: ['order_id'],
     operations: [...ALL_OPS],
-    transformations: { status: 'UPPERCASE', total_amount: 'DECIMAL', currency: 'UPPERCASE', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
+    transformations: {
+      status: 'UPPERCASE',
+      total_amount: 'DECIMAL',
+      currency: 'UPPERCASE',
+      created_at: 'ISO_DATE',
+      updated_at: 'ISO_DATE',
+    },
     redactions: { shipping_address: 'FULL_MASK' },
   }),
   t({
@@ -98,7 +115,12 @@ const RAW_TABLES = [
     entity: 'transaction',
     primaryKey: ['transaction_id'],
     operations: [...ALL_OPS],
-    transformations: { amount: 'DECIMAL', currency: 'UPPERCASE', status: 'UPPERCASE', created_at: 'ISO_DATE' },
+    transformations: {
+      amount: 'DECIMAL',
+      currency: 'UPPERCASE',
+      status: 'UPPERCASE',
+      created_at: 'ISO_DATE',
+    },
     redactions: { card_number: 'PARTIAL_MASK' },
   }),
   t({
@@ -107,7 +129,13 @@ const RAW_TABLES = [
     primaryKey: ['customer_id'],
     operations: [...ALL_OPS],
     transformations: { email: 'LOWERCASE', created_at: 'ISO_DATE' },
-    redactions: { email: 'HASH', phone: 'PARTIAL_MASK', name: 'TOKENIZE', address: 'FULL_MASK', tax_id: 'REMOVE' },
+    redactions: {
+      email: 'HASH',
+      phone: 'PARTIAL_MASK',
+      name: 'TOKENIZE',
+      address: 'FULL_MASK',
+      tax_id: 'REMOVE',
+    },
   }),
   t({
     table: 'shipments',
@@ -169,6 +197,9 @@ export const TABLES: ReadonlyMap<string, TableConfig> = buildRegistry(RAW_TABLES
 
 export function tableConfig(table: string): TableConfig {
   const cfg = TABLES.get(table);
-  if (!cfg) throw new ConfigurationError(`table '${table}' is not configured for CDC (known: ${[...TABLES.keys()].join(', ')})`);
+  if (!cfg)
+    throw new ConfigurationError(
+      `table '${table}' is not configured for CDC (known: ${[...TABLES.keys()].join(', ')})`,
+    );
   return cfg;
 }

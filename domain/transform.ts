@@ -18,7 +18,8 @@ export function applyTransformation(kind: Transformation, column: string, value:
   switch (kind) {
     case 'UPPERCASE':
     case 'LOWERCASE':
-      if (typeof value !== 'string') throw new PoisonRecordError(`${column}: ${kind} needs a string, got ${typeof value}`);
+      if (typeof value !== 'string')
+        throw new PoisonRecordError(`${column}: ${kind} needs a string, got ${typeof value}`);
       return kind === 'UPPERCASE' ? value.toUpperCase() : value.toLowerCase();
     case 'DECIMAL': {
       const text = typeof value === 'number' ? String(value) : value;
@@ -69,14 +70,21 @@ export function transformChange(change: ChangeEvent, position: PipelineEvent['po
     throw new ConfigurationError(`operation '${change.op}' is not enabled for table ${cfg.table}`);
   }
   for (const col of cfg.primaryKey) {
-    if (!(col in change.key)) throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
+    if (!(col in change.key))
+      throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
   }
   const key = transformRow(change.key, cfg) as Row;
   const before = transformRow(change.before, cfg);
   const after = transformRow(change.after, cfg);
   const version = sourceVersion(change.source.lsn, change.source.index);
   return {
-    eventId: eventId({ table: cfg.table, key: change.key, version, op: change.op, commitTs: change.source.commitTs }),
+    eventId: eventId({
+      table: cfg.table,
+      key: change.key,
+      version,
+      op: change.op,
+      commitTs: change.source.commitTs,
+    }),
     table: cfg.table,
     entityType: cfg.entity,
     entityId: entityIdOf(key, cfg.primaryKey),

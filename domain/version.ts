@@ -6,7 +6,8 @@ import { lsnSortable } from './pgoutput';
  * Backfill rows use the LSN read in the same snapshot as the rows.
  */
 export function sourceVersion(lsn: string, index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 9_999_999_999) throw new RangeError(`index out of range: ${index}`);
+  if (!Number.isInteger(index) || index < 0 || index > 9_999_999_999)
+    throw new RangeError(`index out of range: ${index}`);
   return `${lsnSortable(lsn)}.${String(index).padStart(10, '0')}`;
 }
 

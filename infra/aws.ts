@@ -23,7 +23,13 @@ function requestHandler(): NodeHttpHandler {
 }
 
 let clients:
-  | { kinesis: KinesisClient; dynamo: DynamoDBClient; doc: DynamoDBDocumentClient; events: EventBridgeClient; sqs: SQSClient }
+  | {
+      kinesis: KinesisClient;
+      dynamo: DynamoDBClient;
+      doc: DynamoDBDocumentClient;
+      events: EventBridgeClient;
+      sqs: SQSClient;
+    }
   | undefined;
 
 export function awsClients() {

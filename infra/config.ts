@@ -10,16 +10,28 @@ import { z } from 'zod';
 const EnvSchema = z.object({
   CDC_STREAM: z.string().min(1).default('cdc-inventory'),
   CDC_SHARD_COUNT: z.coerce.number().int().min(1).max(50).default(2),
-  CDC_CONSUMER: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('inventory-pipeline'),
+  CDC_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('inventory-pipeline'),
   CDC_TASK_QUEUE: z.string().min(1).default('cdc-pipeline'),
   CDC_STATE_TABLE: z.string().min(3).default('cdc_state'),
   CDC_ENTITIES_TABLE: z.string().min(3).default('cdc_entities'),
   CDC_INVENTORY_TABLE: z.string().min(3).default('inventory_realtime'),
   CDC_DLQ_TABLE: z.string().min(3).default('cdc_dlq'),
   CDC_EVENT_BUS: z.string().min(1).default('cdc-pipeline'),
-  CDC_SLOT: z.string().regex(/^[a-z0-9_]+$/).default('cdc_inventory_slot'),
-  CDC_PUBLICATION: z.string().regex(/^[a-z0-9_]+$/).default('cdc_inventory_pub'),
-  CDC_PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  CDC_SLOT: z
+    .string()
+    .regex(/^[a-z0-9_]+$/)
+    .default('cdc_inventory_slot'),
+  CDC_PUBLICATION: z
+    .string()
+    .regex(/^[a-z0-9_]+$/)
+    .default('cdc_inventory_pub'),
+  CDC_PG_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('public'),
   /** Key for HASH and TOKENIZE redaction. Must be set to a real secret outside the local stack. */
   CDC_REDACTION_SECRET: z.string().min(8).default('local-development-only-secret'),
 });

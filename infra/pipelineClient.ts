@@ -8,7 +8,11 @@ import type { PipelineConfig } from './config';
  * Starts the long-running workflows of the pipeline (capture singleton and stream supervisor),
  * or leaves them be when they already run: safe to call on every start.
  */
-export async function startPipeline(client: Client, config: PipelineConfig, settings?: Partial<BatchSettings>) {
+export async function startPipeline(
+  client: Client,
+  config: PipelineConfig,
+  settings?: Partial<BatchSettings>,
+) {
   const capture = await client.workflow.start(captureWorkflow, {
     taskQueue: config.taskQueue,
     workflowId: captureWorkflowId(config.slot),

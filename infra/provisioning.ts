@@ -16,8 +16,16 @@ import {
   ResourceAlreadyExistsException,
   ResourceNotFoundException as EventsNotFound,
 } from '@aws-sdk/client-eventbridge';
-import { CreateStreamCommand, ResourceInUseException as KinesisInUse, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
-import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateStreamCommand,
+  ResourceInUseException as KinesisInUse,
+  waitUntilStreamExists,
+} from '@aws-sdk/client-kinesis';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
 import { TABLES } from '../domain/tables';
 import { awsClients } from './aws';
@@ -36,7 +44,10 @@ export async function provisionKinesis(config: PipelineConfig): Promise<void> {
   } catch (err) {
     if (!(err instanceof KinesisInUse)) throw err;
   }
-  await waitUntilStreamExists({ client: kinesis, maxWaitTime: 60, minDelay: 1 }, { StreamName: config.stream });
+  await waitUntilStreamExists(
+    { client: kinesis, maxWaitTime: 60, minDelay: 1 },
+    { StreamName: config.stream },
+  );
 }
 
 export async function provisionDynamo(config: PipelineConfig): Promise<void> {
@@ -61,7 +72,12 @@ export async function provisionDynamo(config: PipelineConfig): Promise<void> {
         const desc = await dynamo.send(new DescribeTableCommand({ TableName }));
         if (desc.Table) {
           await dynamo
-            .send(new UpdateTimeToLiveCommand({ TableName, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }))
+            .send(
+              new UpdateTimeToLiveCommand({
+                TableName,
+                TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+              }),
+            )
             .catch((err: Error) => {
               if (!/already enabled/i.test(err.message)) throw err;
             });
@@ -80,8 +96,16 @@ export function eventRouting(bus: string) {
     alerts: `${bus}-alerts`,
   };
   const rules = [
-    { name: `${bus}-wallboard-users`, pattern: { source: ['cdc-pipeline.users'] }, queue: queues.wallboardUsers },
-    { name: `${bus}-wallboard-orders`, pattern: { source: ['cdc-pipeline.orders'] }, queue: queues.wallboardOrders },
+    {
+      name: `${bus}-wallboard-users`,
+      pattern: { source: ['cdc-pipeline.users'] },
+      queue: queues.wallboardUsers,
+    },
+    {
+      name: `${bus}-wallboard-orders`,
+      pattern: { source: ['cdc-pipeline.orders'] },
+      queue: queues.wallboardOrders,
+    },
     {
       name: `${bus}-inventory-realtime`,
       pattern: { source: ['cdc-pipeline.inventory', 'cdc-pipeline.reservations'] },
@@ -108,11 +132,17 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
   }
   for (const rule of eventRouting(config.eventBus).rules) {
     const url = await queueUrl(rule.queue);
-    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!
-      .QueueArn!;
+    const arn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))
+    ).Attributes!.QueueArn!;
     const ruleArn = (
       await events.send(
-        new PutRuleCommand({ Name: rule.name, EventBusName: config.eventBus, EventPattern: JSON.stringify(rule.pattern), State: 'ENABLED' }),
+        new PutRuleCommand({
+          Name: rule.name,
+          EventBusName: config.eventBus,
+          EventPattern: JSON.stringify(rule.pattern),
+          State: 'ENABLED',
+        }),
       )
     ).RuleArn!;
     // Lets EventBridge (on real AWS) deliver to the queue; the emulator ignores it.
@@ -135,7 +165,13 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
         },
       }),
     );
-    await events.send(new PutTargetsCommand({ Rule: rule.name, EventBusName: config.eventBus, Targets: [{ Id: 'queue', Arn: arn }] }));
+    await events.send(
+      new PutTargetsCommand({
+        Rule: rule.name,
+        EventBusName: config.eventBus,
+        Targets: [{ Id: 'queue', Arn: arn }],
+      }),
+    );
   }
   try {
     await events.send(
@@ -167,7 +203,9 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
     await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
     const tables = [...TABLES.values()];
     for (const t of tables) {
-      await db.query(`ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`);
+      await db.query(
+        `ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`,
+      );
     }
     const list = tables.map((t) => `${config.pgSchema}.${t.table}`).join(', ');
     const pub = await db.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [config.publication]);
@@ -177,13 +215,17 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
         : `ALTER PUBLICATION ${config.publication} SET TABLE ${list}`,
     );
     const slot = await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
-    if (slot.rowCount === 0) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [config.slot]);
+    if (slot.rowCount === 0)
+      await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [config.slot]);
   } finally {
     await db.end();
   }
 }
 
-export async function provisionAll(config: PipelineConfig, log: (line: string) => void = () => {}): Promise<void> {
+export async function provisionAll(
+  config: PipelineConfig,
+  log: (line: string) => void = () => {},
+): Promise<void> {
   const step = async (name: string, fn: () => Promise<void>) => {
     const t0 = Date.now();
     await fn();

@@ -17,14 +17,21 @@ async function main(): Promise<void> {
   if (!what || !id) throw new Error('usage: inspect <table> <entityId> | inspect queue <queue-name>');
   if (what === 'queue') {
     const out = await awsClients().sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: await queueUrl(id), MaxNumberOfMessages: 10, VisibilityTimeout: 30, WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: await queueUrl(id),
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 30,
+        WaitTimeSeconds: 1,
+      }),
     );
     for (const m of out.Messages ?? []) console.log(JSON.stringify(JSON.parse(m.Body ?? '{}'), null, 2));
     if (!out.Messages?.length) console.log('(no messages)');
     return;
   }
   const { doc } = awsClients();
-  const entity = await doc.send(new GetCommand({ TableName: config.tables.entities, Key: { pk: `${what}#${id}` } }));
+  const entity = await doc.send(
+    new GetCommand({ TableName: config.tables.entities, Key: { pk: `${what}#${id}` } }),
+  );
   console.log(JSON.stringify(entity.Item ?? null, null, 2));
   if (what === 'inventory') {
     const view = await doc.send(new GetCommand({ TableName: config.tables.inventory, Key: { pk: id } }));

@@ -1,5 +1,15 @@
 /** Local stack manager: `tsx scripts/stack.ts up|down|status|logs [service] [lines]`. */
-import { SERVICE_NAMES, ServiceName, StackError, logFile, serviceStatus, stackDown, stackUp, tail, PORTS } from './lib/localStack';
+import {
+  SERVICE_NAMES,
+  ServiceName,
+  StackError,
+  logFile,
+  serviceStatus,
+  stackDown,
+  stackUp,
+  tail,
+  PORTS,
+} from './lib/localStack';
 
 async function main(): Promise<void> {
   const [cmd = 'status', arg, lines] = process.argv.slice(2);
@@ -16,7 +26,9 @@ async function main(): Promise<void> {
       for (const n of SERVICE_NAMES) {
         const s = await serviceStatus(n);
         allHealthy &&= s.healthy;
-        console.log(`${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}`);
+        console.log(
+          `${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}`,
+        );
       }
       process.exitCode = allHealthy ? 0 : 1;
       return;
@@ -24,8 +36,11 @@ async function main(): Promise<void> {
     case 'logs': {
       const names = arg ? [arg] : [...SERVICE_NAMES];
       for (const n of names) {
-        if (!(SERVICE_NAMES as readonly string[]).includes(n)) throw new StackError(`unknown service '${n}' (one of ${SERVICE_NAMES.join(', ')})`);
-        console.log(`==> ${n} (${logFile(n as ServiceName)})\n${tail(logFile(n as ServiceName), Number(lines ?? 40))}`);
+        if (!(SERVICE_NAMES as readonly string[]).includes(n))
+          throw new StackError(`unknown service '${n}' (one of ${SERVICE_NAMES.join(', ')})`);
+        console.log(
+          `==> ${n} (${logFile(n as ServiceName)})\n${tail(logFile(n as ServiceName), Number(lines ?? 40))}`,
+        );
       }
       return;
     }

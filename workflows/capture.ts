@@ -11,7 +11,11 @@ export interface CaptureWorkflowInput {
 const { captureChanges } = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['SlotMissing', 'SlotInvalidated'] },
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['SlotMissing', 'SlotInvalidated'],
+  },
 });
 
 /** Singleton per slot: keeps the capture activity running somewhere; if a worker dies, another resumes from the slot. */

@@ -2,8 +2,10 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 /** Temporal names fixed by the architecture (docs/architecture.md). */
 export const TASK_QUEUE = 'cdc-pipeline';
-export const supervisorWorkflowId = (stream: string, consumer: string) => `cdc-supervisor:${stream}:${consumer}`;
-export const shardWorkflowId = (stream: string, consumer: string, shardId: string) => `cdc-shard:${stream}:${consumer}:${shardId}`;
+export const supervisorWorkflowId = (stream: string, consumer: string) =>
+  `cdc-supervisor:${stream}:${consumer}`;
+export const shardWorkflowId = (stream: string, consumer: string, shardId: string) =>
+  `cdc-shard:${stream}:${consumer}:${shardId}`;
 export const captureWorkflowId = (slot: string) => `cdc-capture:${slot}`;
 
 export const SA = {

@@ -64,7 +64,13 @@ const io = proxyActivities<Activities>({
  */
 export async function shardReaderWorkflow(input: ShardReaderInput): Promise<ShardStatus> {
   const settings: BatchSettings = { ...DEFAULT_BATCH, ...input.settings };
-  const counters: ShardCounters = input.counters ?? { batches: 0, records: 0, applied: 0, stale: 0, deadLettered: 0 };
+  const counters: ShardCounters = input.counters ?? {
+    batches: 0,
+    records: 0,
+    applied: 0,
+    stale: 0,
+    deadLettered: 0,
+  };
   let checkpoint = input.checkpoint ?? (await io.loadCheckpoint(input.shardId));
   let pausedReason = input.pausedReason;
   let state: ShardState = pausedReason ? 'PAUSED' : 'RUNNING';
@@ -117,13 +123,17 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
     lagMs = pull.millisBehindLatest;
     if (pull.records.length === 0) {
       if (pull.shardEnded) {
-        if (checkpoint) await io.saveCheckpoint({ shardId: input.shardId, sequenceNumber: checkpoint, shardEnded: true });
+        if (checkpoint)
+          await io.saveCheckpoint({ shardId: input.shardId, sequenceNumber: checkpoint, shardEnded: true });
         publishState('ENDED');
         return status();
       }
       publishState('CAUGHT_UP');
     } else {
-      const { events, deadLetters } = await io.transformRecords({ shardId: input.shardId, records: pull.records });
+      const { events, deadLetters } = await io.transformRecords({
+        shardId: input.shardId,
+        records: pull.records,
+      });
       if (deadLetters.length) await io.deadLetterRecords(deadLetters);
       if (events.length) {
         const redacted = await io.redactEvents(events);
@@ -140,7 +150,13 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
       publishState(lagMs > 0 ? 'RUNNING' : 'CAUGHT_UP');
     }
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof shardReaderWorkflow>({ ...input, checkpoint, counters, pausedReason, settings });
+      await continueAsNew<typeof shardReaderWorkflow>({
+        ...input,
+        checkpoint,
+        counters,
+        pausedReason,
+        settings,
+      });
     }
   }
 }

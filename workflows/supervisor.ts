@@ -34,7 +34,14 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
       try {
         await startChild(shardReaderWorkflow, {
           workflowId: shardWorkflowId(input.stream, input.consumer, shard.shardId),
-          args: [{ stream: input.stream, consumer: input.consumer, shardId: shard.shardId, settings: input.settings }],
+          args: [
+            {
+              stream: input.stream,
+              consumer: input.consumer,
+              shardId: shard.shardId,
+              settings: input.settings,
+            },
+          ],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           typedSearchAttributes: [

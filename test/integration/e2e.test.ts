@@ -25,19 +25,38 @@ describe('end to end through the local stack', function () {
   });
 
   const entity = async (table: string, id: string) =>
-    (await awsClients().doc.send(new GetCommand({ TableName: p.config.tables.entities, Key: { pk: `${table}#${id}` }, ConsistentRead: true }))).Item;
+    (
+      await awsClients().doc.send(
+        new GetCommand({
+          TableName: p.config.tables.entities,
+          Key: { pk: `${table}#${id}` },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item;
   const view = async (id: string) =>
-    (await awsClients().doc.send(new GetCommand({ TableName: p.config.tables.inventory, Key: { pk: id }, ConsistentRead: true }))).Item;
+    (
+      await awsClients().doc.send(
+        new GetCommand({ TableName: p.config.tables.inventory, Key: { pk: id }, ConsistentRead: true }),
+      )
+    ).Item;
 
-  async function receiveUntil(queue: string, match: (body: { detail: Record<string, unknown>; 'detail-type': string }) => boolean) {
+  async function receiveUntil(
+    queue: string,
+    match: (body: { detail: Record<string, unknown>; 'detail-type': string }) => boolean,
+  ) {
     const url = await queueUrl(queue);
     const seen: string[] = [];
     return waitFor(
       `an event on ${queue}`,
       async () => {
-        const out = await awsClients().sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        const out = await awsClients().sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        );
         for (const m of out.Messages ?? []) {
-          await awsClients().sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
+          await awsClients().sqs.send(
+            new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }),
+          );
           const body = JSON.parse(m.Body ?? '{}');
           seen.push(body['detail-type']);
           if (match(body)) return { raw: m.Body ?? '', body };
@@ -57,8 +76,13 @@ describe('end to end through the local stack', function () {
   });
 
   it('applies insert, update and delete of inventory rows to DynamoDB', async () => {
-    await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand, reserved) VALUES ($1, 1, 100, 5), ($1, 2, 7, 0)', [sku]);
-    await p.pg.query('UPDATE inventory SET on_hand = 80, reserved = 10 WHERE sku = $1 AND warehouse_id = 1', [sku]);
+    await p.pg.query(
+      'INSERT INTO inventory (sku, warehouse_id, on_hand, reserved) VALUES ($1, 1, 100, 5), ($1, 2, 7, 0)',
+      [sku],
+    );
+    await p.pg.query('UPDATE inventory SET on_hand = 80, reserved = 10 WHERE sku = $1 AND warehouse_id = 1', [
+      sku,
+    ]);
     await p.pg.query('DELETE FROM inventory WHERE sku = $1 AND warehouse_id = 2', [sku]);
 
     const updated = await waitFor('the update of warehouse 1 in cdc_entities', async () => {
@@ -66,7 +90,17 @@ describe('end to end through the local stack', function () {
       return item?.row?.on_hand === 80 ? item : undefined;
     });
     assert.equal(updated.deleted, false);
-    assert.deepEqual({ ...updated.row, updated_at: undefined }, { sku: SKU, warehouse_id: 1, on_hand: 80, reserved: 10, low_stock_threshold: 10, updated_at: undefined });
+    assert.deepEqual(
+      { ...updated.row, updated_at: undefined },
+      {
+        sku: SKU,
+        warehouse_id: 1,
+        on_hand: 80,
+        reserved: 10,
+        low_stock_threshold: 10,
+        updated_at: undefined,
+      },
+    );
     const deleted = await waitFor('the tombstone of warehouse 2', async () => {
       const item = await entity('inventory', `${SKU}#2`);
       return item?.deleted === true ? item : undefined;
@@ -97,13 +131,10 @@ describe('end to end through the local stack', function () {
     const userId = `u-${sku}`;
     const email = `Jane.Doe+${sku}@Example.com`;
     const ssn = '078-05-1120';
-    await p.pg.query('INSERT INTO users (user_id, email, phone, full_name, ssn) VALUES ($1, $2, $3, $4, $5)', [
-      userId,
-      email,
-      '+1-202-555-0147',
-      'Jane Doe',
-      ssn,
-    ]);
+    await p.pg.query(
+      'INSERT INTO users (user_id, email, phone, full_name, ssn) VALUES ($1, $2, $3, $4, $5)',
+      [userId, email, '+1-202-555-0147', 'Jane Doe', ssn],
+    );
     const { raw, body } = await receiveUntil(
       eventRouting(p.config.eventBus).queues.wallboardUsers,
       (b) => b['detail-type'] === 'user.created' && b.detail.entityId === userId,

@@ -30,7 +30,9 @@ let runtimeInstalled = false;
 
 export async function startTestPipeline(settings: Partial<BatchSettings> = {}): Promise<TestPipeline> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+    Runtime.install({
+      logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+    });
     runtimeInstalled = true;
   }
   await stackUp();
@@ -58,7 +60,11 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
   await pg.connect();
 
   const stop = async () => {
-    for (const wf of await listOpen(client, config)) await client.workflow.getHandle(wf).terminate('test finished').catch(() => undefined);
+    for (const wf of await listOpen(client, config))
+      await client.workflow
+        .getHandle(wf)
+        .terminate('test finished')
+        .catch(() => undefined);
     worker.shutdown();
     await running;
     await client.connection.close();
@@ -66,7 +72,10 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
     await waitFor(
       `slot ${config.slot} to be released`,
       async () => {
-        await pg.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
+        await pg.query(
+          'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
+          [config.slot],
+        );
         return true;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
@@ -75,7 +84,8 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
     await pg.end();
     const { kinesis, dynamo } = awsClients();
     await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
-    for (const TableName of Object.values(config.tables)) await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
+    for (const TableName of Object.values(config.tables))
+      await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
   };
   return { config, client, worker, pg, stop };
 }
