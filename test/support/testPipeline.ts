@@ -2,6 +2,8 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
@@ -60,6 +62,8 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
   await pg.connect();
 
   const stop = async () => {
+    if (process.env.CDC_RECORD_HISTORIES)
+      await recordHistories(client, config, process.env.CDC_RECORD_HISTORIES);
     for (const wf of await listOpen(client, config))
       await client.workflow
         .getHandle(wf)
@@ -95,4 +99,16 @@ async function listOpen(client: TemporalClient, config: PipelineConfig): Promise
   const query = `TaskQueue = '${config.taskQueue}' AND ExecutionStatus = 'Running'`;
   for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
   return ids;
+}
+
+/** Saves the histories of this run's workflows (one per workflow type) for the replay test. */
+async function recordHistories(client: TemporalClient, config: PipelineConfig, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const seen = new Set<string>();
+  for await (const wf of client.workflow.list({ query: `TaskQueue = '${config.taskQueue}'` })) {
+    if (seen.has(wf.type)) continue;
+    seen.add(wf.type);
+    const history = await client.workflow.getHandle(wf.workflowId).fetchHistory();
+    writeFileSync(join(dir, `${wf.type}.json`), JSON.stringify(history));
+  }
 }

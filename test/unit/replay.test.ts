@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+
+/**
+ * Replays recorded histories of every workflow type against the current workflow code: a
+ * change that breaks determinism fails here. Re-record after an intended, versioned change
+ * with `CDC_RECORD_HISTORIES=test/replay/histories npm run test:integration`.
+ */
+describe('workflow replay over recorded histories', function () {
+  this.timeout(120_000);
+  const dir = join(__dirname, '..', 'replay', 'histories');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+  it('has a recorded history for each long-running workflow type', () => {
+    assert.deepEqual(files.map((f) => f.replace('.json', '')).sort(), [
+      'captureWorkflow',
+      'shardReaderWorkflow',
+      'streamSupervisorWorkflow',
+    ]);
+  });
+
+  for (const file of files) {
+    it(`replays ${file} deterministically`, async () => {
+      const history = temporal.api.history.v1.History.fromObject(
+        JSON.parse(readFileSync(join(dir, file), 'utf8')),
+      );
+      const workflowId = file.replace('.json', '');
+      await Worker.runReplayHistory(
+        { workflowsPath: require.resolve('../../workflows') },
+        history,
+        workflowId,
+      );
+    });
+  }
+});
