@@ -102,6 +102,17 @@ export function createCaptureActivities(config: PipelineConfig) {
         });
       };
 
+      let committedLsn = acked;
+      const flushAndAck = async () => {
+        await flush();
+        if (committedLsn > acked) {
+          acked = committedLsn;
+          progress.ackedLsn = bigIntToLsn(acked);
+          sendStatus();
+          ctx.heartbeat(progress);
+        }
+      };
+
       const handle = async (msg: PgoutputMessage) => {
         switch (msg.tag) {
           case 'begin':
@@ -138,14 +149,13 @@ export function createCaptureActivities(config: PipelineConfig) {
             });
             return;
           case 'commit':
-            await flush();
-            acked = msg.endLsn;
-            progress.ackedLsn = bigIntToLsn(acked);
+            // Group commit: the transaction is acknowledged once a flush has put it on the stream
+            // (when nothing more is waiting to be decoded, or the buffer is full).
+            committedLsn = msg.endLsn;
             progress.transactions++;
             progress.changes += tx?.index ?? 0;
             tx = undefined;
-            sendStatus();
-            ctx.heartbeat(progress);
+            if (buffer.length >= flushEvery) await flushAndAck();
             return;
           default:
             return;
@@ -174,7 +184,9 @@ export function createCaptureActivities(config: PipelineConfig) {
       try {
         while (!failure && Date.now() < deadline) {
           const chunk = queue.shift();
-          if (!chunk) {
+          if (!chunk && committedLsn > acked) {
+            await flushAndAck();
+          } else if (!chunk) {
             await Promise.race([
               new Promise<void>((r) => (wake = r)),
               sleepMs(1_000),

@@ -59,9 +59,16 @@ export function buildChangeEvent(
   rel: Relation,
   tx: TxContext,
 ): ChangeEvent {
-  const oldTuple = msg.tag === 'insert' ? undefined : (msg.oldTuple ?? msg.keyTuple);
-  const before = oldTuple ? tupleToRow(rel.columns, oldTuple).row : null;
-  const afterResult = msg.tag === 'delete' ? null : tupleToRow(rel.columns, msg.newTuple, before);
+  // A full old tuple ('O', REPLICA IDENTITY FULL) is the before image. A key tuple ('K') carries
+  // only the replica-identity columns (the others come as NULL), so only those are kept.
+  let before: Row | null = null;
+  if (msg.tag !== 'insert' && msg.oldTuple) before = tupleToRow(rel.columns, msg.oldTuple).row;
+  else if (msg.tag !== 'insert' && msg.keyTuple) {
+    const keyNames = new Set(rel.columns.filter((c) => c.isKey).map((c) => c.name));
+    before = pick(tupleToRow(rel.columns, msg.keyTuple).row, [...keyNames]);
+  }
+  const afterResult =
+    msg.tag === 'delete' ? null : tupleToRow(rel.columns, msg.newTuple, msg.oldTuple ? before : null);
   const after = afterResult?.row ?? null;
   const keyCols = keyColumns(rel);
   const op = msg.tag === 'insert' ? 'c' : msg.tag === 'update' ? 'u' : 'd';

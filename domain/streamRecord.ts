@@ -28,7 +28,13 @@ export function decodeRecord(data: string): DecodeResult {
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }
-  const result = ChangeEventSchema.safeParse(parsed);
+  let result: ReturnType<typeof ChangeEventSchema.safeParse>;
+  try {
+    result = ChangeEventSchema.safeParse(parsed);
+  } catch (err) {
+    // e.g. a stack overflow on absurdly deep nesting
+    return { ok: false, reason: `cannot validate record: ${(err as Error).message}` };
+  }
   if (!result.success) {
     const issues = result.error.issues
       .slice(0, 5)

@@ -11,6 +11,7 @@ export class PoisonRecordError extends Error {
 }
 
 const OP_SUFFIX = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' } as const;
+const ISO_LIKE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 export function applyTransformation(kind: Transformation, column: string, value: JsonValue): JsonValue {
@@ -32,7 +33,13 @@ export function applyTransformation(kind: Transformation, column: string, value:
       if (typeof value !== 'string' && typeof value !== 'number') {
         throw new PoisonRecordError(`${column}: ISO_DATE needs a date string or epoch millis`);
       }
-      const ms = typeof value === 'number' ? value : Date.parse(value);
+      if (typeof value === 'string' && !ISO_LIKE.test(value)) {
+        throw new PoisonRecordError(`${column}: ISO_DATE needs an ISO-8601 date or timestamp`);
+      }
+      // A timestamp without a zone is UTC (never the worker's local zone).
+      const text =
+        typeof value === 'string' && /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value) ? `${value}Z` : value;
+      const ms = typeof text === 'number' ? text : Date.parse(text);
       if (Number.isNaN(ms)) throw new PoisonRecordError(`${column}: ISO_DATE cannot parse the value`);
       return new Date(ms).toISOString();
     }
