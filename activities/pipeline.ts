@@ -14,7 +14,8 @@ import { awsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
 
 const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
-const APPLY_CONCURRENCY = 16;
+const APPLY_CONCURRENCY = 32;
+const PUBLISH_CONCURRENCY = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TransformResult {
@@ -141,7 +142,8 @@ export function createPipelineActivities(config: PipelineConfig) {
           'EventTooLarge',
         );
       }
-      for (const chunk of chunks) {
+      // EventBridge gives no order across entries, so requests run concurrently.
+      await mapLimit(chunks, PUBLISH_CONCURRENCY, async (chunk) => {
         let pending = chunk;
         for (let attempt = 1; pending.length; attempt++) {
           const out = await awsClients().events.send(new PutEventsCommand({ Entries: pending }));
@@ -156,7 +158,7 @@ export function createPipelineActivities(config: PipelineConfig) {
           await sleep(100 * 2 ** attempt);
           pending = failed;
         }
-      }
+      });
       return { published: entries.length };
     },
 

@@ -68,7 +68,9 @@ export function buildChangeEvent(
     before = pick(tupleToRow(rel.columns, msg.keyTuple).row, [...keyNames]);
   }
   const afterResult =
-    msg.tag === 'delete' ? null : tupleToRow(rel.columns, msg.newTuple, msg.oldTuple ? before : null);
+    msg.tag === 'delete'
+      ? null
+      : tupleToRow(rel.columns, msg.newTuple, msg.tag === 'update' && msg.oldTuple ? before : null);
   const after = afterResult?.row ?? null;
   const keyCols = keyColumns(rel);
   const op = msg.tag === 'insert' ? 'c' : msg.tag === 'update' ? 'u' : 'd';
