@@ -1,21 +1,31 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ApplicationFailure } from '@temporalio/common';
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { alertEntry, deadLetterAlert, inventoryAlerts, type Alert } from '../domain/alerts';
+import { decodeChange } from '../domain/decoders';
+import { classifyError } from '../domain/errorClassification';
 import { chunkEntries, toEventEntry, type EventEntry } from '../domain/eventBridge';
 import type { PipelineEvent } from '../domain/pipelineEvent';
 import { redactEvent } from '../domain/redact';
-import type { DeadLetter, StreamRecord } from '../domain/shardTypes';
+import type { DeadLetter, Rejection, StreamRecord } from '../domain/shardTypes';
 import { shardCheckpointKey, sortableSequence } from '../domain/shardTypes';
-import { decodeRecord } from '../domain/streamRecord';
 import { ConfigurationError } from '../domain/tables';
 import { PoisonRecordError, transformChange } from '../domain/transform';
 import { awsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
+import { classified } from './failures';
 
 const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
-const APPLY_CONCURRENCY = 32;
+const ALERT_MARKER_TTL_SECONDS = 7 * 24 * 3600;
+const WRITE_CONCURRENCY = 32;
 const PUBLISH_CONCURRENCY = 8;
+/** PutEvents error codes that re-sending the same entry cannot fix. */
+const PERMANENT_ENTRY_ERRORS = new Set([
+  'MalformedDetail',
+  'InvalidArgument',
+  'ValidationException',
+  'NotAuthorizedForSourceException',
+]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TransformResult {
@@ -23,7 +33,11 @@ export interface TransformResult {
   deadLetters: DeadLetter[];
 }
 
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]);
@@ -49,8 +63,83 @@ async function guardedPut(table: string, item: Record<string, unknown>): Promise
   }
 }
 
+function numberOf(v: unknown): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
 export function createPipelineActivities(config: PipelineConfig) {
-  return {
+  const stateKey = (shardId: string) => shardCheckpointKey(config.consumer, config.stream, shardId);
+
+  /** Puts entries (≤10 per request, within the size limit), re-sending only failed ones; returns entries that cannot succeed. */
+  async function putEntries<T>(
+    items: { entry: EventEntry; ref: T }[],
+  ): Promise<{ ref: T; reason: string }[]> {
+    const refOf = new Map(items.map((i) => [i.entry, i.ref]));
+    const rejected: { ref: T; reason: string }[] = [];
+    const { chunks, oversized } = chunkEntries(items.map((i) => i.entry));
+    for (const o of oversized)
+      rejected.push({ ref: refOf.get(o)!, reason: 'event exceeds the 256 KiB EventBridge entry limit' });
+    await mapLimit(chunks, PUBLISH_CONCURRENCY, async (chunk) => {
+      let pending = chunk;
+      for (let attempt = 1; pending.length; attempt++) {
+        const out = await awsClients().events.send(new PutEventsCommand({ Entries: pending }));
+        const retry: EventEntry[] = [];
+        pending.forEach((entry, i) => {
+          const result = out.Entries?.[i];
+          if (result?.EventId && !result.ErrorCode) return;
+          if (result?.ErrorCode && PERMANENT_ENTRY_ERRORS.has(result.ErrorCode)) {
+            rejected.push({
+              ref: refOf.get(entry)!,
+              reason: `PutEvents ${result.ErrorCode}: ${result.ErrorMessage ?? ''}`,
+            });
+          } else retry.push(entry);
+        });
+        if (retry.length && attempt >= 5) {
+          const code = out.Entries?.find((x) => x.ErrorCode)?.ErrorCode ?? 'unknown';
+          throw Object.assign(
+            new Error(`PutEvents: ${retry.length} entries still failing after ${attempt} attempts (${code})`),
+            {
+              name: code === 'ThrottlingException' ? 'ThrottlingException' : 'InternalFailure',
+            },
+          );
+        }
+        if (retry.length) await sleep(100 * 2 ** attempt);
+        pending = retry;
+      }
+    });
+    return rejected;
+  }
+
+  /** Publishes alerts at least once, each once per alertId: published first, then marked, so a crash can only repeat one. */
+  async function publishAlerts(alerts: Alert[]): Promise<number> {
+    const { doc } = awsClients();
+    const fresh: Alert[] = [];
+    for (const a of alerts) {
+      const seen = await doc.send(
+        new GetCommand({ TableName: config.tables.state, Key: { pk: `ALERT#${a.alertId}` } }),
+      );
+      if (!seen.Item) fresh.push(a);
+    }
+    if (!fresh.length) return 0;
+    const rejected = await putEntries(
+      fresh.map((a) => ({ entry: alertEntry(a, config.eventBus), ref: a.alertId })),
+    );
+    if (rejected.length)
+      throw new Error(`alerts rejected by EventBridge: ${rejected.map((r) => r.reason).join('; ')}`);
+    const ttl = Math.floor(Date.now() / 1000) + ALERT_MARKER_TTL_SECONDS;
+    await mapLimit(fresh, WRITE_CONCURRENCY, async (a) => {
+      await doc.send(
+        new PutCommand({
+          TableName: config.tables.state,
+          Item: { pk: `ALERT#${a.alertId}`, kind: a.kind, ttl },
+        }),
+      );
+    });
+    return fresh.length;
+  }
+
+  return classified({
     /** Decode and transform records; undecodable or unconfigured records become dead letters with a reason. */
     async transformRecords(input: { shardId: string; records: StreamRecord[] }): Promise<TransformResult> {
       const events: PipelineEvent[] = [];
@@ -58,7 +147,7 @@ export function createPipelineActivities(config: PipelineConfig) {
       for (const record of input.records) {
         const decoded =
           record.encoding === 'utf8'
-            ? decodeRecord(record.data)
+            ? decodeChange(record.data, { sequenceNumber: record.sequenceNumber })
             : { ok: false as const, reason: 'record data is not UTF-8' };
         if (!decoded.ok) {
           deadLetters.push({ record, shardId: input.shardId, category: 'poison', reason: decoded.reason });
@@ -85,113 +174,138 @@ export function createPipelineActivities(config: PipelineConfig) {
     /**
      * Version-guarded, idempotent writes: the current row per entity in cdc_entities (tombstone on
      * delete) and, for inventory rows, the per-(sku, warehouse) view. Order does not matter: an
-     * older version never overwrites a newer one, so writes run concurrently.
+     * older version never overwrites a newer one, so writes run concurrently. A write that fails
+     * for its record alone (e.g. item too large) is returned as rejected; other failures fail the batch.
      */
-    async applyEvents(events: PipelineEvent[]): Promise<{ applied: number; stale: number }> {
+    async applyEvents(
+      events: PipelineEvent[],
+    ): Promise<{ applied: number; stale: number; rejected: Rejection[] }> {
       let applied = 0;
       let stale = 0;
+      const rejected: Rejection[] = [];
       const nowSeconds = Math.floor(Date.now() / 1000);
-      await mapLimit(events, APPLY_CONCURRENCY, async (e) => {
-        if (!e.redactionPolicy)
-          throw ApplicationFailure.nonRetryable(`event ${e.eventId} was not redacted`, 'Unredacted');
+      await mapLimit(events, WRITE_CONCURRENCY, async (e) => {
+        if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
         const deleted = e.op === 'd';
         const base = { version: e.version, eventId: e.eventId, lastChangeAt: e.commitTs, deleted };
         const tombstone = deleted ? { ttl: nowSeconds + TOMBSTONE_TTL_SECONDS } : {};
-        const ok = await guardedPut(config.tables.entities, {
-          pk: `${e.table}#${e.entityId}`,
-          table: e.table,
-          entityId: e.entityId,
-          ...base,
-          ...tombstone,
-          ...(deleted ? {} : { row: e.after }),
-        });
-        if (e.table === 'inventory') {
-          const row = (e.after ?? e.before ?? {}) as Record<string, unknown>;
-          const onHand = Number(row.on_hand ?? 0);
-          const reserved = Number(row.reserved ?? 0);
-          await guardedPut(config.tables.inventory, {
-            pk: `${String(row.sku)}#${String(row.warehouse_id)}`,
-            sku: row.sku,
-            warehouseId: row.warehouse_id,
+        try {
+          const ok = await guardedPut(config.tables.entities, {
+            pk: `${e.table}#${e.entityId}`,
+            table: e.table,
+            entityId: e.entityId,
             ...base,
             ...tombstone,
-            ...(deleted
-              ? {}
-              : {
-                  onHand,
-                  reserved,
-                  available: onHand - reserved,
-                  lowStockThreshold: Number(row.low_stock_threshold ?? 0),
-                }),
+            ...(deleted ? {} : { row: e.after }),
+          });
+          if (e.table === 'inventory') {
+            const row = (e.after ?? e.before ?? {}) as Record<string, unknown>;
+            const onHand = numberOf(row.on_hand);
+            const reserved = numberOf(row.reserved);
+            await guardedPut(config.tables.inventory, {
+              pk: `${String(row.sku)}#${String(row.warehouse_id)}`,
+              sku: row.sku,
+              warehouseId: row.warehouse_id,
+              ...base,
+              ...tombstone,
+              ...(deleted
+                ? {}
+                : {
+                    onHand,
+                    reserved,
+                    available: onHand - reserved,
+                    lowStockThreshold: numberOf(row.low_stock_threshold),
+                  }),
+            });
+          }
+          if (ok) applied++;
+          else stale++;
+        } catch (err) {
+          const category = classifyError(err);
+          // Infrastructure configuration (missing table, no access) holds the shard; only record-level failures are rejected.
+          if (category !== 'poison' && category !== 'permanent') throw err;
+          rejected.push({
+            sequenceNumber: e.position.sequenceNumber,
+            category,
+            reason: `DynamoDB: ${(err as Error).message}`,
           });
         }
-        if (ok) applied++;
-        else stale++;
       });
-      return { applied, stale };
+      return { applied, stale, rejected };
     },
 
-    /** PutEvents in requests of at most 10 entries within the size limit; only failed entries are re-sent. */
-    async publishEvents(events: PipelineEvent[]): Promise<{ published: number }> {
+    /**
+     * Publishes the events (only failed entries re-sent) and the inventory alerts they trigger
+     * (low stock crossing, abnormal drop), each alert once per alertId.
+     */
+    async publishEvents(
+      events: PipelineEvent[],
+    ): Promise<{ published: number; alerts: number; rejected: Rejection[] }> {
       const processedAt = new Date().toISOString();
-      const entries: EventEntry[] = events.map((e) => toEventEntry(e, config.eventBus, processedAt));
-      const { chunks, oversized } = chunkEntries(entries);
-      if (oversized.length) {
-        throw ApplicationFailure.nonRetryable(
-          `${oversized.length} events exceed the EventBridge entry size limit`,
-          'EventTooLarge',
-        );
-      }
-      // EventBridge gives no order across entries, so requests run concurrently.
-      await mapLimit(chunks, PUBLISH_CONCURRENCY, async (chunk) => {
-        let pending = chunk;
-        for (let attempt = 1; pending.length; attempt++) {
-          const out = await awsClients().events.send(new PutEventsCommand({ Entries: pending }));
-          const failed = pending.filter((_, i) => out.Entries?.[i]?.ErrorCode || !out.Entries?.[i]?.EventId);
-          if (!failed.length) break;
-          if (attempt >= 5) {
-            const code = out.Entries?.find((x) => x.ErrorCode)?.ErrorCode ?? 'unknown';
-            throw new Error(
-              `PutEvents: ${failed.length} entries still failing after ${attempt} attempts (${code})`,
-            );
-          }
-          await sleep(100 * 2 ** attempt);
-          pending = failed;
-        }
-      });
-      return { published: entries.length };
+      const rejectedEntries = await putEntries(
+        events.map((e) => ({ entry: toEventEntry(e, config.eventBus, processedAt), ref: e })),
+      );
+      const alerts = await publishAlerts(events.flatMap((e) => inventoryAlerts(e)));
+      return {
+        published: events.length - rejectedEntries.length,
+        alerts,
+        rejected: rejectedEntries.map((r) => ({
+          sequenceNumber: r.ref.position.sequenceNumber,
+          category: 'permanent',
+          reason: r.reason,
+        })),
+      };
     },
 
+    /** Parks records in cdc_dlq with their raw data and reason, and raises a dead-letter alert for each. */
     async deadLetterRecords(letters: DeadLetter[]): Promise<void> {
       const now = new Date().toISOString();
-      await mapLimit(letters, APPLY_CONCURRENCY, async (l) => {
-        await awsClients().doc.send(
-          new PutCommand({
+      const alerts: Alert[] = [];
+      await mapLimit(letters, WRITE_CONCURRENCY, async (l) => {
+        const out = await awsClients().doc.send(
+          new UpdateCommand({
             TableName: config.tables.dlq,
-            Item: {
-              pk: `${config.stream}#${l.shardId}#${l.record.sequenceNumber}`,
-              stream: config.stream,
-              shardId: l.shardId,
-              sequenceNumber: l.record.sequenceNumber,
-              partitionKey: l.record.partitionKey,
-              raw: l.record.data,
-              rawEncoding: l.record.encoding,
-              category: l.category,
-              reason: l.reason,
-              attempts: 1,
-              status: 'PARKED',
-              parkedAt: now,
+            Key: { pk: `${config.stream}#${l.shardId}#${l.record.sequenceNumber}` },
+            UpdateExpression:
+              'SET #stream = :stream, shardId = :shard, sequenceNumber = :seq, partitionKey = :pkey, #raw = :raw, rawEncoding = :enc, category = :cat, reason = :reason, #status = :status, parkedAt = if_not_exists(parkedAt, :now) ADD attempts :one',
+            ExpressionAttributeNames: { '#stream': 'stream', '#status': 'status', '#raw': 'raw' },
+            ExpressionAttributeValues: {
+              ':stream': config.stream,
+              ':shard': l.shardId,
+              ':seq': l.record.sequenceNumber,
+              ':pkey': l.record.partitionKey,
+              ':raw': l.record.data,
+              ':enc': l.record.encoding,
+              ':cat': l.category,
+              ':reason': l.reason,
+              ':status': 'PARKED',
+              ':now': now,
+              ':one': 1,
             },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        // Keyed by the first parking time, so a retried dead-lettering raises the same alert.
+        const at = String(out.Attributes?.parkedAt ?? now);
+        alerts.push(
+          deadLetterAlert({
+            stream: config.stream,
+            shardId: l.shardId,
+            sequenceNumber: l.record.sequenceNumber,
+            category: l.category,
+            reason: l.reason,
+            at,
           }),
         );
       });
+      await publishAlerts(alerts);
     },
 
     async loadCheckpoint(shardId: string): Promise<string | undefined> {
       const out = await awsClients().doc.send(
         new GetCommand({
           TableName: config.tables.state,
-          Key: { pk: shardCheckpointKey(config.consumer, config.stream, shardId) },
+          Key: { pk: stateKey(shardId) },
           ConsistentRead: true,
         }),
       );
@@ -199,26 +313,20 @@ export function createPipelineActivities(config: PipelineConfig) {
     },
 
     /** Checkpoints only move forward (conditional write on the sortable sequence number). */
-    async saveCheckpoint(input: {
-      shardId: string;
-      sequenceNumber: string;
-      shardEnded?: boolean;
-    }): Promise<boolean> {
+    async saveCheckpoint(input: { shardId: string; sequenceNumber: string }): Promise<boolean> {
       const sortable = sortableSequence(input.sequenceNumber);
       try {
         await awsClients().doc.send(
-          new PutCommand({
+          new UpdateCommand({
             TableName: config.tables.state,
-            Item: {
-              pk: shardCheckpointKey(config.consumer, config.stream, input.shardId),
-              sequenceNumber: input.sequenceNumber,
-              sortable,
-              shardEnded: input.shardEnded ?? false,
-              updatedAt: new Date().toISOString(),
+            Key: { pk: stateKey(input.shardId) },
+            UpdateExpression: 'SET sequenceNumber = :seq, sortable = :s, updatedAt = :now',
+            ConditionExpression: 'attribute_not_exists(sortable) OR sortable < :s',
+            ExpressionAttributeValues: {
+              ':seq': input.sequenceNumber,
+              ':s': sortable,
+              ':now': new Date().toISOString(),
             },
-            ConditionExpression:
-              'attribute_not_exists(pk) OR sortable < :s OR (sortable = :s AND shardEnded = :f)',
-            ExpressionAttributeValues: { ':s': sortable, ':f': false },
           }),
         );
         return true;
@@ -227,5 +335,36 @@ export function createPipelineActivities(config: PipelineConfig) {
         throw err;
       }
     },
-  };
+
+    /** Records that a shard was read to SHARD_END and checkpointed: its children may start. */
+    async markShardEnded(shardId: string): Promise<void> {
+      await awsClients().doc.send(
+        new UpdateCommand({
+          TableName: config.tables.state,
+          Key: { pk: stateKey(shardId) },
+          UpdateExpression: 'SET shardEnded = :t, endedAt = if_not_exists(endedAt, :now)',
+          ExpressionAttributeValues: { ':t': true, ':now': new Date().toISOString() },
+        }),
+      );
+    },
+
+    async endedShards(shardIds: string[]): Promise<string[]> {
+      const ended: string[] = [];
+      for (let i = 0; i < shardIds.length; i += 100) {
+        const keys = shardIds.slice(i, i + 100).map((id) => ({ pk: stateKey(id) }));
+        let request:
+          Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+          [config.tables.state]: { Keys: keys, ConsistentRead: true },
+        };
+        while (request && Object.keys(request).length) {
+          const out = await awsClients().doc.send(new BatchGetCommand({ RequestItems: request }));
+          for (const item of out.Responses?.[config.tables.state] ?? []) {
+            if (item.shardEnded) ended.push(String(item.pk).split('#').at(-1)!);
+          }
+          request = out.UnprocessedKeys as typeof request;
+        }
+      }
+      return ended;
+    },
+  });
 }

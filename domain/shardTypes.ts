@@ -34,6 +34,13 @@ export interface DeadLetter {
   reason: string;
 }
 
+/** A record that one step could not process for reasons of its own (dead-lettered, the batch goes on). */
+export interface Rejection {
+  sequenceNumber: string;
+  category: 'poison' | 'permanent' | 'configuration';
+  reason: string;
+}
+
 export interface ShardInfo {
   shardId: string;
   parentShardId?: string;

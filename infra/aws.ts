@@ -38,7 +38,9 @@ export function awsClients() {
     clients = {
       kinesis: new KinesisClient({ requestHandler: requestHandler() }),
       dynamo,
-      doc: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
+      doc: DynamoDBDocumentClient.from(dynamo, {
+        marshallOptions: { removeUndefinedValues: true, allowImpreciseNumbers: true },
+      }),
       events: new EventBridgeClient({ requestHandler: requestHandler() }),
       sqs: new SQSClient({ requestHandler: requestHandler() }),
     };

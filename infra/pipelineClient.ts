@@ -12,6 +12,7 @@ export async function startPipeline(
   client: Client,
   config: PipelineConfig,
   settings?: Partial<BatchSettings>,
+  supervisor: { rescanSeconds?: number } = {},
 ) {
   const capture = await client.workflow.start(captureWorkflow, {
     taskQueue: config.taskQueue,
@@ -19,11 +20,13 @@ export async function startPipeline(
     workflowIdConflictPolicy: 'USE_EXISTING',
     args: [{ slot: config.slot, publication: config.publication }],
   });
-  const supervisor = await client.workflow.start(streamSupervisorWorkflow, {
+  const supervisorHandle = await client.workflow.start(streamSupervisorWorkflow, {
     taskQueue: config.taskQueue,
     workflowId: supervisorWorkflowId(config.stream, config.consumer),
     workflowIdConflictPolicy: 'USE_EXISTING',
-    args: [{ stream: config.stream, consumer: config.consumer, ...(settings ? { settings } : {}) }],
+    args: [
+      { stream: config.stream, consumer: config.consumer, ...(settings ? { settings } : {}), ...supervisor },
+    ],
   });
-  return { capture, supervisor };
+  return { capture, supervisor: supervisorHandle };
 }

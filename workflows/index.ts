@@ -1,3 +1,9 @@
 export { captureWorkflow } from './capture';
-export { pauseSignal, resumeSignal, shardReaderWorkflow, statusQuery } from './shardReader';
-export { streamSupervisorWorkflow } from './supervisor';
+export { pauseSignal, resumeSignal, shardReaderWorkflow, skipRecordSignal, statusQuery } from './shardReader';
+export {
+  overviewQuery,
+  pauseAllSignal,
+  rescanSignal,
+  resumeAllSignal,
+  streamSupervisorWorkflow,
+} from './supervisor';

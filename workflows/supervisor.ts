@@ -1,16 +1,21 @@
 import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
+  condition,
   continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
   proxyActivities,
-  sleep,
+  setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { planShards, type ShardPlanEntry } from '../domain/reshardPlan';
 import { SA, shardWorkflowId } from './names';
-import { shardReaderWorkflow, type BatchSettings } from './shardReader';
+import { pauseSignal, resumeSignal, shardReaderWorkflow, type BatchSettings } from './shardReader';
 
 export interface SupervisorInput {
   stream: string;
@@ -18,28 +23,87 @@ export interface SupervisorInput {
   settings?: Partial<BatchSettings>;
   /** How often the shard list is read again. */
   rescanSeconds?: number;
+  pausedReason?: string;
 }
 
-const { listShards } = proxyActivities<Activities>({
+export interface SupervisorOverview {
+  stream: string;
+  consumer: string;
+  pausedReason?: string;
+  shards: (ShardPlanEntry & { workflowId: string })[];
+  lastScan?: string;
+}
+
+export const pauseAllSignal = defineSignal<[{ reason: string }]>('pause');
+export const resumeAllSignal = defineSignal('resume');
+/** Reads the shard list now (e.g. right after a reshard) instead of at the next scan. */
+export const rescanSignal = defineSignal('rescan');
+export const overviewQuery = defineQuery<SupervisorOverview>('overview');
+
+const { listShards, endedShards } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '30 seconds' },
 });
 
-/** Keeps one shard-reader workflow running per open shard of the stream. */
+/**
+ * Keeps exactly one shard-reader workflow per shard that is to be read: open shards, and closed
+ * shards not yet read to their end. A child shard starts only after its parent(s) reached
+ * SHARD_END and checkpointed (split and merge). Pause and resume are forwarded to every shard.
+ */
 export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<void> {
+  let pausedReason = input.pausedReason;
+  let plan: ShardPlanEntry[] = [];
+  let lastScan: string | undefined;
+  let rescanNow = false;
   const started = new Set<string>();
-  for (let round = 0; round < 100; round++) {
+  const wfId = (shardId: string) => shardWorkflowId(input.stream, input.consumer, shardId);
+
+  const forward = async (signal: typeof pauseSignal | typeof resumeSignal, arg?: { reason: string }) => {
+    for (const e of plan.filter((p) => p.phase === 'read')) {
+      const handle = getExternalWorkflowHandle(wfId(e.shardId));
+      try {
+        if (signal === pauseSignal) await handle.signal(pauseSignal, arg!);
+        else await handle.signal(resumeSignal);
+      } catch {
+        // The shard workflow finished (e.g. reached SHARD_END) in the meantime.
+      }
+    }
+  };
+  setHandler(pauseAllSignal, async ({ reason }) => {
+    pausedReason = reason || 'paused by operator';
+    await forward(pauseSignal, { reason: pausedReason });
+  });
+  setHandler(resumeAllSignal, async () => {
+    pausedReason = undefined;
+    await forward(resumeSignal);
+  });
+  setHandler(rescanSignal, () => {
+    rescanNow = true;
+  });
+  setHandler(overviewQuery, () => ({
+    stream: input.stream,
+    consumer: input.consumer,
+    ...(pausedReason !== undefined ? { pausedReason } : {}),
+    shards: plan.map((p) => ({ ...p, workflowId: wfId(p.shardId) })),
+    ...(lastScan ? { lastScan } : {}),
+  }));
+
+  for (let round = 0; ; round++) {
     const shards = await listShards(input.stream);
-    for (const shard of shards.filter((s) => s.open && !started.has(s.shardId))) {
+    const ended = new Set(await endedShards(shards.map((s) => s.shardId)));
+    plan = planShards(shards, ended);
+    lastScan = new Date().toISOString();
+    for (const entry of plan.filter((p) => p.phase === 'read' && !started.has(p.shardId))) {
       try {
         await startChild(shardReaderWorkflow, {
-          workflowId: shardWorkflowId(input.stream, input.consumer, shard.shardId),
+          workflowId: wfId(entry.shardId),
           args: [
             {
               stream: input.stream,
               consumer: input.consumer,
-              shardId: shard.shardId,
-              settings: input.settings,
+              shardId: entry.shardId,
+              ...(input.settings ? { settings: input.settings } : {}),
+              ...(pausedReason !== undefined ? { pausedReason } : {}),
             },
           ],
           parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -47,16 +111,17 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
           typedSearchAttributes: [
             { key: SA.stream, value: input.stream },
             { key: SA.consumer, value: input.consumer },
-            { key: SA.shard, value: shard.shardId },
+            { key: SA.shard, value: entry.shardId },
           ],
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
-      started.add(shard.shardId);
+      started.add(entry.shardId);
     }
-    if (workflowInfo().continueAsNewSuggested) break;
-    await sleep(`${input.rescanSeconds ?? 30} seconds`);
+    if (workflowInfo().continueAsNewSuggested || round >= 500) break;
+    rescanNow = false;
+    await condition(() => rescanNow, `${input.rescanSeconds ?? 30} seconds`);
   }
-  await continueAsNew<typeof streamSupervisorWorkflow>(input);
+  await continueAsNew<typeof streamSupervisorWorkflow>({ ...input, pausedReason });
 }

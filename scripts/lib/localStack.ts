@@ -402,8 +402,13 @@ export async function stackUp(log: (line: string) => void = () => {}): Promise<v
   if (failed.length) throw new StackError(failed.map((f) => (f.reason as Error).message).join('\n'));
 }
 
-export async function stackDown(log: (line: string) => void = () => {}): Promise<void> {
-  for (const name of SERVICE_NAMES) {
+/** Starts one service (tests use it to bring an emulator back after an outage). */
+export async function serviceUp(name: ServiceName): Promise<void> {
+  await startService(name, 90_000);
+}
+
+export async function stackDown(log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
+  for (const name of only ?? SERVICE_NAMES) {
     const svc = SERVICES[name];
     const pid = readPid(name);
     if (pid === undefined) continue;

@@ -20,7 +20,14 @@ export interface TestPipeline {
   client: TemporalClient;
   worker: Worker;
   pg: PgClient;
+  /** Shuts the worker down (as a crash or deploy would) and starts a new one on the same task queue. */
+  restartWorker(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface TestPipelineOptions {
+  shardCount?: number;
+  rescanSeconds?: number;
 }
 
 /**
@@ -30,10 +37,13 @@ export interface TestPipeline {
  */
 let runtimeInstalled = false;
 
-export async function startTestPipeline(settings: Partial<BatchSettings> = {}): Promise<TestPipeline> {
+export async function startTestPipeline(
+  settings: Partial<BatchSettings> = {},
+  options: TestPipelineOptions = {},
+): Promise<TestPipeline> {
   if (!runtimeInstalled) {
     Runtime.install({
-      logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+      logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'ERROR'),
     });
     runtimeInstalled = true;
   }
@@ -52,14 +62,28 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
     CDC_EVENT_BUS: `cdc-test-${id}`,
     CDC_SLOT: `cdc_test_${id}`,
     CDC_PUBLICATION: `cdc_test_${id}`,
+    ...(options.shardCount ? { CDC_SHARD_COUNT: String(options.shardCount) } : {}),
   });
   await provisionAll(config);
-  const worker = await createWorker({ config });
-  const running = worker.run();
+  let worker = await createWorker({ config });
+  let running = worker.run();
   const client = await temporalClient();
-  await startPipeline(client, config, { idleWaitMs: 2_000, ...settings });
+  await startPipeline(
+    client,
+    config,
+    { idleWaitMs: 2_000, ...settings },
+    { rescanSeconds: options.rescanSeconds ?? 2 },
+  );
   const pg = new PgClient();
   await pg.connect();
+
+  const restartWorker = async () => {
+    worker.shutdown();
+    await running;
+    worker = await createWorker({ config });
+    running = worker.run();
+    handle.worker = worker;
+  };
 
   const stop = async () => {
     if (process.env.CDC_RECORD_HISTORIES)
@@ -91,7 +115,8 @@ export async function startTestPipeline(settings: Partial<BatchSettings> = {}): 
     for (const TableName of Object.values(config.tables))
       await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
   };
-  return { config, client, worker, pg, stop };
+  const handle: TestPipeline = { config, client, worker, pg, restartWorker, stop };
+  return handle;
 }
 
 async function listOpen(client: TemporalClient, config: PipelineConfig): Promise<string[]> {

@@ -1,0 +1,38 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { classifyError, RECORD_LEVEL_CATEGORIES, type ErrorCategory } from '../domain/errorClassification';
+
+/**
+ * Turns any error into an ApplicationFailure whose type is its category. Transient and
+ * throttling failures stay retryable (the activity retry policy handles short blips; the
+ * workflow then holds the shard); the others are not retried by the activity.
+ */
+export function toFailure(err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const category = classifyError(err);
+  const e = err as Error;
+  return ApplicationFailure.create({
+    type: category,
+    message: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`,
+    nonRetryable: category !== 'transient' && category !== 'throttling',
+    ...(e instanceof Error ? { cause: e } : {}),
+  });
+}
+
+/** Wraps every function of an activity object so its failures carry their category. */
+export function classified<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
+  activities: T,
+): T {
+  const out = {} as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(activities)) {
+    out[name] = async (...args: never[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toFailure(err);
+      }
+    };
+  }
+  return out as T;
+}
+
+export const isRecordLevel = (c: ErrorCategory) => RECORD_LEVEL_CATEGORIES.includes(c);
