@@ -184,7 +184,19 @@ export function createPipelineActivities(config: PipelineConfig) {
       let stale = 0;
       const rejected: Rejection[] = [];
       const nowSeconds = Math.floor(Date.now() / 1000);
-      await mapLimit(events, WRITE_CONCURRENCY, async (e) => {
+      // Keys are written concurrently; the changes of one key in stream order, so the version
+      // guard only rejects true replays and duplicates (the stale count means something).
+      const byKey = new Map<string, PipelineEvent[]>();
+      for (const e of events) {
+        const k = `${e.table}#${e.entityId}`;
+        byKey.set(k, [...(byKey.get(k) ?? []), e]);
+      }
+      await mapLimit([...byKey.values()], WRITE_CONCURRENCY, async (changes) => {
+        for (const e of changes) await applyOne(e);
+      });
+      return { applied, stale, rejected };
+
+      async function applyOne(e: PipelineEvent): Promise<void> {
         if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
         const deleted = e.op === 'd';
         const base = { version: e.version, eventId: e.eventId, lastChangeAt: e.commitTs, deleted };
@@ -230,8 +242,7 @@ export function createPipelineActivities(config: PipelineConfig) {
             reason: `DynamoDB: ${(err as Error).message}`,
           });
         }
-      });
-      return { applied, stale, rejected };
+      }
     },
 
     /**
