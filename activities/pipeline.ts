@@ -10,7 +10,7 @@ import { redactEvent } from '../domain/redact';
 import type { DeadLetter, Rejection, StreamRecord } from '../domain/shardTypes';
 import { shardCheckpointKey, sortableSequence } from '../domain/shardTypes';
 import { ConfigurationError } from '../domain/tables';
-import { PoisonRecordError, transformChange } from '../domain/transform';
+import { PoisonRecordError, splitKeyChange, transformChange } from '../domain/transform';
 import { awsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
 import { classified } from './failures';
@@ -154,9 +154,8 @@ export function createPipelineActivities(config: PipelineConfig) {
           continue;
         }
         try {
-          events.push(
-            transformChange(decoded.event, { shardId: input.shardId, sequenceNumber: record.sequenceNumber }),
-          );
+          const position = { shardId: input.shardId, sequenceNumber: record.sequenceNumber };
+          events.push(...splitKeyChange(decoded.event).map((c) => transformChange(c, position)));
         } catch (err) {
           if (err instanceof ConfigurationError || err instanceof PoisonRecordError) {
             const category = err instanceof ConfigurationError ? 'configuration' : 'poison';

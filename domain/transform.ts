@@ -33,6 +33,8 @@ export function applyTransformation(kind: Transformation, column: string, value:
       if (typeof value !== 'string' && typeof value !== 'number') {
         throw new PoisonRecordError(`${column}: ISO_DATE needs a date string or epoch millis`);
       }
+      // PostgreSQL's special timestamps have no ISO form; they pass through as they are.
+      if (value === 'infinity' || value === '-infinity') return value;
       if (typeof value === 'string' && !ISO_LIKE.test(value)) {
         throw new PoisonRecordError(`${column}: ISO_DATE needs an ISO-8601 date or timestamp`);
       }
@@ -46,11 +48,21 @@ export function applyTransformation(kind: Transformation, column: string, value:
   }
 }
 
-function transformRow(row: Row | null, cfg: TableConfig): Row | null {
+/**
+ * Applies the table's transformations to a row. A value the transformation refuses makes the
+ * record poison, except in the before image (`lenient`): an old value only feeds `changes.old`,
+ * so it is kept as it was rather than holding back a valid change.
+ */
+function transformRow(row: Row | null, cfg: TableConfig, lenient = false): Row | null {
   if (row === null) return null;
   const out: Row = { ...row };
   for (const [col, kind] of Object.entries(cfg.transformations)) {
-    if (col in out) out[col] = applyTransformation(kind, col, out[col]);
+    if (!(col in out)) continue;
+    try {
+      out[col] = applyTransformation(kind, col, out[col]);
+    } catch (err) {
+      if (!lenient || !(err instanceof PoisonRecordError)) throw err;
+    }
   }
   return out;
 }
@@ -81,7 +93,7 @@ export function transformChange(change: ChangeEvent, position: PipelineEvent['po
       throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
   }
   const key = transformRow(change.key, cfg) as Row;
-  const before = transformRow(change.before, cfg);
+  const before = transformRow(change.before, cfg, true);
   const after = transformRow(change.after, cfg);
   const version = sourceVersion(change.source.lsn, change.source.index);
   return {
@@ -108,4 +120,22 @@ export function transformChange(change: ChangeEvent, position: PipelineEvent['po
     changes: fieldChanges(before, after),
     position,
   };
+}
+
+/**
+ * An update that changes the primary key is, for the current-state store, the end of one
+ * entity and the start of another: it becomes a delete of the old key and a create of the new
+ * one, both with the update's version (as Debezium does). Any other change is returned as is.
+ */
+export function splitKeyChange(change: ChangeEvent): ChangeEvent[] {
+  if (change.op !== 'u' || change.before === null || change.after === null) return [change];
+  const cfg = tableConfig(change.source.table);
+  const before = change.before;
+  if (!cfg.primaryKey.every((c) => c in before)) return [change];
+  const oldKey: Row = Object.fromEntries(cfg.primaryKey.map((c) => [c, before[c]]));
+  if (deepEqual(oldKey, change.key)) return [change];
+  return [
+    { ...change, op: 'd', key: oldKey, after: null },
+    { ...change, op: 'c', before: null },
+  ];
 }

@@ -8,6 +8,7 @@ import {
   fieldChanges,
   PoisonRecordError,
   transformChange,
+  splitKeyChange,
 } from '../../domain/transform';
 
 const POS = {
@@ -419,5 +420,78 @@ describe('transformChange', () => {
     const copy = structuredClone(c);
     transformChange(c, POS);
     assert.deepEqual(c, copy);
+  });
+});
+
+describe('transform: key changes and lenient before images', () => {
+  const source = {
+    db: 'inventory',
+    schema: 'public',
+    table: 'configurations',
+    lsn: '0/A0',
+    commitTs: '2026-01-01T00:00:00Z',
+    index: 2,
+  };
+
+  it('splits an update that changes the primary key into a delete of the old key and a create of the new', () => {
+    const change = {
+      source,
+      op: 'u' as const,
+      key: { config_key: 'new' },
+      before: { config_key: 'old', value: 1 },
+      after: { config_key: 'new', value: 1 },
+    };
+    const [del, create] = splitKeyChange(change);
+    assert.deepEqual([del.op, del.key, del.after], ['d', { config_key: 'old' }, null]);
+    assert.deepEqual([create.op, create.key, create.before], ['c', { config_key: 'new' }, null]);
+    const events = splitKeyChange(change).map((c) =>
+      transformChange(c, { shardId: 's', sequenceNumber: '1' }),
+    );
+    assert.deepEqual(
+      events.map((e) => [e.entityId, e.eventType]),
+      [
+        ['old', 'configuration.deleted'],
+        ['new', 'configuration.created'],
+      ],
+    );
+    assert.equal(events[0].version, events[1].version, 'both carry the update’s version');
+  });
+
+  it('leaves an update without key change, and a key-less before image, as they are', () => {
+    const same = {
+      source,
+      op: 'u' as const,
+      key: { config_key: 'k' },
+      before: { config_key: 'k', value: 1 },
+      after: { config_key: 'k', value: 2 },
+    };
+    assert.deepEqual(splitKeyChange(same), [same]);
+    const noOldKey = { ...same, before: { value: 1 } };
+    assert.deepEqual(splitKeyChange(noOldKey), [noOldKey]);
+  });
+
+  it('keeps a before-image value its transformation refuses instead of refusing the change', () => {
+    const change = {
+      source: { ...source, table: 'sessions' },
+      op: 'u' as const,
+      key: { session_id: 's1' },
+      before: { session_id: 's1', expires_at: 'not a date' },
+      after: { session_id: 's1', expires_at: '2030-01-01T00:00:00+00:00' },
+    };
+    const e = transformChange(change, { shardId: 's', sequenceNumber: '1' });
+    assert.deepEqual(e.changes.expires_at, { old: 'not a date', new: '2030-01-01T00:00:00.000Z' });
+    assert.throws(
+      () =>
+        transformChange(
+          { ...change, after: { session_id: 's1', expires_at: 'not a date' } },
+          { shardId: 's', sequenceNumber: '1' },
+        ),
+      PoisonRecordError,
+    );
+  });
+
+  it("passes PostgreSQL's infinite timestamps through ISO_DATE", () => {
+    assert.equal(applyTransformation('ISO_DATE', 'c', 'infinity'), 'infinity');
+    assert.equal(applyTransformation('ISO_DATE', 'c', '-infinity'), '-infinity');
   });
 });
