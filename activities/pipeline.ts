@@ -201,34 +201,40 @@ export function createPipelineActivities(config: PipelineConfig) {
         const base = { version: e.version, eventId: e.eventId, lastChangeAt: e.commitTs, deleted };
         const tombstone = deleted ? { ttl: nowSeconds + TOMBSTONE_TTL_SECONDS } : {};
         try {
-          const ok = await guardedPut(config.tables.entities, {
-            pk: `${e.table}#${e.entityId}`,
-            table: e.table,
-            entityId: e.entityId,
-            ...base,
-            ...tombstone,
-            ...(deleted ? {} : { row: e.after }),
-          });
+          const writes = [
+            guardedPut(config.tables.entities, {
+              pk: `${e.table}#${e.entityId}`,
+              table: e.table,
+              entityId: e.entityId,
+              ...base,
+              ...tombstone,
+              ...(deleted ? {} : { row: e.after }),
+            }),
+          ];
           if (e.table === 'inventory') {
             const row = (e.after ?? e.before ?? {}) as Record<string, unknown>;
             const onHand = numberOf(row.on_hand);
             const reserved = numberOf(row.reserved);
-            await guardedPut(config.tables.inventory, {
-              pk: `${String(row.sku)}#${String(row.warehouse_id)}`,
-              sku: row.sku,
-              warehouseId: row.warehouse_id,
-              ...base,
-              ...tombstone,
-              ...(deleted
-                ? {}
-                : {
-                    onHand,
-                    reserved,
-                    available: onHand - reserved,
-                    lowStockThreshold: numberOf(row.low_stock_threshold),
-                  }),
-            });
+            writes.push(
+              guardedPut(config.tables.inventory, {
+                pk: `${String(row.sku)}#${String(row.warehouse_id)}`,
+                sku: row.sku,
+                warehouseId: row.warehouse_id,
+                ...base,
+                ...tombstone,
+                ...(deleted
+                  ? {}
+                  : {
+                      onHand,
+                      reserved,
+                      available: onHand - reserved,
+                      lowStockThreshold: numberOf(row.low_stock_threshold),
+                    }),
+              }),
+            );
           }
+          // Both items are guarded by the same version, so they can be written at once.
+          const [ok] = await Promise.all(writes);
           if (ok) applied++;
           else stale++;
         } catch (err) {

@@ -368,9 +368,14 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
     );
   publishState(state);
 
+  // The checkpoint of a batch is written while the next batch is pulled (it is awaited before
+  // that batch is processed): one round trip less per batch, same guarantee.
+  let saving: Promise<unknown> | undefined;
   for (;;) {
     await waitWhilePaused();
     const pulled = await pullUnlessPaused();
+    await saving;
+    saving = undefined;
     if (!pulled) continue; // paused while waiting for records
     lagMs = pulled.millisBehindLatest;
     if (pulled.records.length === 0) {
@@ -406,10 +411,10 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
           publishState('RUNNING');
         }
       }
-      await step(
+      saving = step(
         'checkpoint',
         () => io.saveCheckpoint({ shardId: input.shardId, sequenceNumber: last }),
-        () => firstTrouble(),
+        () => ({ sequenceNumber: last }),
         false,
       );
       checkpoint = last;
@@ -421,6 +426,7 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
     }
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength >= settings.maxHistoryEvents) {
+      await saving;
       await continueAsNew<typeof shardReaderWorkflow>({
         ...input,
         checkpoint,

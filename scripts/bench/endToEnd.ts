@@ -2,13 +2,14 @@
  * End-to-end benchmark on the local stack: PostgreSQL commit → DynamoDB item visible, and
  * PostgreSQL commit → event received from the rule's SQS target.
  *
- *   npm run bench -- [--rate 200] [--seconds 20] [--keys 500]
+ *   npm run bench -- [--rate 200] [--seconds 20] [--keys 500] [--local-steps 1|0] [--max-records 500]
  *
  * 1. One change on an idle pipeline: commit→DynamoDB and commit→SQS latency.
  * 2. A steady offered load of single-row UPDATE transactions at --rate per second for
  *    --seconds over --keys rows: delivered changes per second and latency percentiles
  *    (commit timestamp from PostgreSQL to SQS receipt; one clock, one machine).
  */
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { awsClients } from '../../infra/aws';
@@ -27,7 +28,12 @@ async function main(): Promise<void> {
   const rate = arg('rate', 200);
   const seconds = arg('seconds', 20);
   const keys = arg('keys', 500);
-  const p = await startTestPipeline();
+  const localPureSteps = arg('local-steps', 1) === 1;
+  const maxRecords = arg('max-records', 500);
+  const p = await startTestPipeline({ localPureSteps, maxRecords });
+  console.log(
+    `settings: maxRecords ${maxRecords}, transform/redact as ${localPureSteps ? 'local activities' : 'activities'}`,
+  );
   const { sqs, doc } = awsClients();
   const url = await queueUrl(eventRouting(p.config.eventBus).queues.inventory);
   const latencies = new Map<string, number>();
@@ -112,11 +118,44 @@ async function main(): Promise<void> {
         `delivered ${sorted.length} events to SQS in ${deliveredFor.toFixed(1)} s = ${(sorted.length / deliveredFor).toFixed(0)}/s\n` +
         `commit→SQS latency ms: p50 ${pct(sorted, 50)}, p90 ${pct(sorted, 90)}, p99 ${pct(sorted, 99)}, max ${sorted.at(-1)}`,
     );
+    const arrivals = (await kinesisArrivals(p.config.stream, sku)).slice(-total).sort((a, b) => a - b);
+    console.log(
+      `commit→Kinesis latency ms (capture): p50 ${pct(arrivals, 50)}, p90 ${pct(arrivals, 90)}, p99 ${pct(arrivals, 99)}, max ${arrivals.at(-1)}`,
+    );
   } finally {
     receiving = false;
     await Promise.all(receivers);
     await p.stop();
   }
+}
+
+/** ApproximateArrivalTimestamp − commit time of every record of the benchmark's SKU on the stream. */
+async function kinesisArrivals(stream: string, sku: string): Promise<number[]> {
+  const { kinesis } = awsClients();
+  const out: number[] = [];
+  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+  for (const shard of shards) {
+    let it = (
+      await kinesis.send(
+        new GetShardIteratorCommand({
+          StreamName: stream,
+          ShardId: shard.ShardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
+      )
+    ).ShardIterator;
+    while (it) {
+      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
+      for (const r of page.Records ?? []) {
+        const e = JSON.parse(Buffer.from(r.Data!).toString('utf8'));
+        if (e.key?.sku === sku && e.op === 'u')
+          out.push(r.ApproximateArrivalTimestamp!.getTime() - Date.parse(e.source.commitTs));
+      }
+      if (!page.Records?.length) break;
+      it = page.NextShardIterator;
+    }
+  }
+  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
