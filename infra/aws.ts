@@ -17,6 +17,7 @@ function requestHandler(): NodeHttpHandler {
   return new NodeHttpHandler({
     connectionTimeout: 3_000,
     requestTimeout: 15_000,
+    throwOnRequestTimeout: true,
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
   });

@@ -10,6 +10,10 @@ import {
 import {
   CreateArchiveCommand,
   CreateEventBusCommand,
+  DeleteArchiveCommand,
+  DeleteEventBusCommand,
+  DeleteRuleCommand,
+  RemoveTargetsCommand,
   DescribeEventBusCommand,
   PutRuleCommand,
   PutTargetsCommand,
@@ -23,7 +27,9 @@ import {
 } from '@aws-sdk/client-kinesis';
 import {
   CreateQueueCommand,
+  DeleteQueueCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
@@ -237,4 +243,23 @@ export async function provisionAll(
     step('dynamodb', () => provisionDynamo(config)),
     step('eventbridge', () => provisionEvents(config)),
   ]);
+}
+
+/** Removes the bus with its rules, targets, archive and queues (test and benchmark clean-up). */
+export async function deprovisionEvents(config: PipelineConfig): Promise<void> {
+  const { events, sqs } = awsClients();
+  const { rules } = eventRouting(config.eventBus);
+  const ignore = () => undefined;
+  for (const rule of rules) {
+    await events
+      .send(new RemoveTargetsCommand({ Rule: rule.name, EventBusName: config.eventBus, Ids: ['queue'] }))
+      .catch(ignore);
+    await events
+      .send(new DeleteRuleCommand({ Name: rule.name, EventBusName: config.eventBus }))
+      .catch(ignore);
+    const url = await sqs.send(new GetQueueUrlCommand({ QueueName: rule.queue })).catch(ignore);
+    if (url?.QueueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: url.QueueUrl })).catch(ignore);
+  }
+  await events.send(new DeleteArchiveCommand({ ArchiveName: `${config.eventBus}-all` })).catch(ignore);
+  await events.send(new DeleteEventBusCommand({ Name: config.eventBus })).catch(ignore);
 }

@@ -8,7 +8,7 @@ import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
 import { startPipeline } from '../../infra/pipelineClient';
-import { provisionAll } from '../../infra/provisioning';
+import { deprovisionEvents, provisionAll } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
@@ -112,6 +112,7 @@ export async function startTestPipeline(
     await pg.end();
     const { kinesis, dynamo } = awsClients();
     await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
+    await deprovisionEvents(config);
     for (const TableName of Object.values(config.tables))
       await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
   };
