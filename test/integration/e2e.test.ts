@@ -3,6 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, queueUrl } from '../../infra/provisioning';
+import { validatePublishedDetail } from '../../domain/publishedEventSchema';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
 
@@ -125,6 +126,7 @@ describe('end to end through the local stack', function () {
     assert.deepEqual(changes.on_hand, { old: 100, new: 80 });
     assert.deepEqual(changes.reserved, { old: 5, new: 10 });
     assert.match(String(body.detail.eventId), /^evt_[0-9]+_[a-z0-9]+$/);
+    assert.deepEqual(validatePublishedDetail(body.detail), { ok: true }, 'the delivered event matches the event schema');
   });
 
   it('publishes user events redacted', async () => {
@@ -146,6 +148,7 @@ describe('end to end through the local stack', function () {
     assert.match(String(changes.email.new), /^hash:[0-9a-f]{32}$/);
     assert.equal(changes.ssn, undefined, 'ssn is removed');
     assert.equal((body.detail.metadata as Record<string, unknown>).redactionPolicy, 'pii-policy-v1');
+    assert.deepEqual(validatePublishedDetail(body.detail), { ok: true });
     const stored = await waitFor('the user in cdc_entities', () => entity('users', userId));
     assert.ok(!JSON.stringify(stored).includes(ssn), 'DynamoDB holds the redacted row');
   });
