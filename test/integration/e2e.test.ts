@@ -126,7 +126,11 @@ describe('end to end through the local stack', function () {
     assert.deepEqual(changes.on_hand, { old: 100, new: 80 });
     assert.deepEqual(changes.reserved, { old: 5, new: 10 });
     assert.match(String(body.detail.eventId), /^evt_[0-9]+_[a-z0-9]+$/);
-    assert.deepEqual(validatePublishedDetail(body.detail), { ok: true }, 'the delivered event matches the event schema');
+    assert.deepEqual(
+      validatePublishedDetail(body.detail),
+      { ok: true },
+      'the delivered event matches the event schema',
+    );
   });
 
   it('publishes user events redacted', async () => {
