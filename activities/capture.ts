@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
 import type { PipelineConfig } from '../infra/config';
 import { awsClients } from '../infra/aws';
-import { buildChangeEvent, type TxContext } from '../domain/captureEvents';
+import { buildChangeEvent, HEARTBEAT_TABLE, type TxContext } from '../domain/captureEvents';
 import type { PgoutputMessage } from '../domain/pgoutput';
 import {
   bigIntToLsn,
@@ -34,6 +34,7 @@ export interface CaptureProgress {
 type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
 
 const STATUS_INTERVAL_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 2_000;
 
 /** Thrown for a slot that does not exist: no retry helps; recover by re-provisioning and a backfill. */
 async function assertSlot(slot: string): Promise<string> {
@@ -68,8 +69,74 @@ async function assertSlot(slot: string): Promise<string> {
  * every record up to and including that transaction's commit; keepalive replies repeat the last
  * acknowledged LSN, never more. Heartbeats carry the acknowledged LSN.
  */
+export interface SlotHealth {
+  slot: string;
+  active: boolean;
+  walStatus: string | null;
+  confirmedFlushLsn: string | null;
+  currentLsn: string;
+  /** WAL written since the slot's confirmed position: what capture has not acknowledged yet. */
+  lagBytes: number;
+  /** WAL the server keeps for the slot (from its restart position). */
+  walRetainedBytes: number;
+  checkedAt: string;
+}
+
 export function createCaptureActivities(config: PipelineConfig) {
   return {
+    /** Lag and retained WAL of the slot, read from pg_replication_slots. */
+    async slotHealth(slot: string): Promise<SlotHealth> {
+      const c = new Client();
+      await c.connect();
+      try {
+        const r = await c.query<{
+          active: boolean;
+          wal_status: string | null;
+          confirmed: string | null;
+          current: string;
+          lag: string | null;
+          retained: string | null;
+        }>(
+          `SELECT active, wal_status, confirmed_flush_lsn::text AS confirmed, pg_current_wal_lsn()::text AS current,
+                  pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS lag,
+                  pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained
+             FROM pg_replication_slots WHERE slot_name = $1`,
+          [slot],
+        );
+        if (r.rowCount === 0) {
+          throw ApplicationFailure.nonRetryable(`replication slot '${slot}' does not exist`, 'SlotMissing');
+        }
+        const row = r.rows[0];
+        return {
+          slot,
+          active: row.active,
+          walStatus: row.wal_status,
+          confirmedFlushLsn: row.confirmed,
+          currentLsn: row.current,
+          lagBytes: Number(row.lag ?? 0),
+          walRetainedBytes: Number(row.retained ?? 0),
+          checkedAt: new Date().toISOString(),
+        };
+      } finally {
+        await c.end();
+      }
+    },
+
+    /** A change in the heartbeat table, so the slot advances even when the monitored tables are quiet. */
+    async writeCaptureHeartbeat(slot: string): Promise<void> {
+      const c = new Client();
+      await c.connect();
+      try {
+        await c.query(
+          `INSERT INTO ${config.pgSchema}.${HEARTBEAT_TABLE} (slot, beat_at) VALUES ($1, now())
+             ON CONFLICT (slot) DO UPDATE SET beat_at = excluded.beat_at`,
+          [slot],
+        );
+      } finally {
+        await c.end();
+      }
+    },
+
     async captureChanges(input: CaptureInput): Promise<CaptureProgress> {
       const ctx = Context.current();
       const startLsn = await assertSlot(input.slot);
@@ -97,8 +164,10 @@ export function createCaptureActivities(config: PipelineConfig) {
         const records = buffer;
         buffer = [];
         await putAllRecords(kinesis, config.stream, records, {
-          onRetry: (n, code) =>
-            ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code }),
+          onRetry: (n, code) => {
+            ctx.heartbeat(progress);
+            ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code });
+          },
         });
       };
 
@@ -133,6 +202,7 @@ export function createCaptureActivities(config: PipelineConfig) {
             const rel = relations.get(msg.relationId);
             if (!rel || !tx)
               throw new Error(`change for unknown relation ${msg.relationId} or outside a transaction`);
+            if (rel.name === HEARTBEAT_TABLE) return; // acknowledged with its commit, never streamed
             const event = buildChangeEvent(msg, rel, tx);
             tx.index++;
             buffer.push({
@@ -163,7 +233,8 @@ export function createCaptureActivities(config: PipelineConfig) {
       };
 
       conn.on('copyData', (m: { chunk: Buffer }) => {
-        queue.push(m.chunk);
+        // A copy: pg reuses its read buffer, so the chunk it hands out is overwritten by later data.
+        queue.push(Buffer.from(m.chunk));
         if (queue.length > 10_000) conn.stream.pause(); // back-pressure while Kinesis catches up
         wake?.();
       });
@@ -181,8 +252,9 @@ export function createCaptureActivities(config: PipelineConfig) {
 
       const deadline = Date.now() + input.maxRunMs;
       let lastStatus = Date.now();
+      let lastHeartbeat = Date.now();
       try {
-        while (!failure && Date.now() < deadline) {
+        while (!failure && Date.now() < deadline && !ctx.cancellationSignal.aborted) {
           const chunk = queue.shift();
           if (!chunk && committedLsn > acked) {
             await flushAndAck();
@@ -193,7 +265,6 @@ export function createCaptureActivities(config: PipelineConfig) {
               ctx.cancelled.catch(() => undefined),
             ]);
             wake = undefined;
-            if (ctx.cancellationSignal.aborted) break;
           } else {
             if (queue.length < 1_000) conn.stream.resume();
             const frame = parseReplicationFrame(chunk);
@@ -205,8 +276,11 @@ export function createCaptureActivities(config: PipelineConfig) {
           }
           if (Date.now() - lastStatus > STATUS_INTERVAL_MS) {
             sendStatus();
-            ctx.heartbeat(progress);
             lastStatus = Date.now();
+          }
+          if (Date.now() - lastHeartbeat > HEARTBEAT_INTERVAL_MS) {
+            ctx.heartbeat(progress); // also how a cancellation reaches this activity
+            lastHeartbeat = Date.now();
           }
         }
         if (failure) throw failure;

@@ -1,7 +1,13 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { alertEntry, deadLetterAlert, inventoryAlerts, type Alert } from '../domain/alerts';
+import {
+  alertEntry,
+  deadLetterAlert,
+  inventoryAlerts,
+  replicationLagAlert,
+  type Alert,
+} from '../domain/alerts';
 import { decodeChange } from '../domain/decoders';
 import { classifyError } from '../domain/errorClassification';
 import { chunkEntries, toEventEntry, type EventEntry } from '../domain/eventBridge';
@@ -315,6 +321,19 @@ export function createPipelineActivities(config: PipelineConfig) {
         );
       });
       await publishAlerts(alerts);
+    },
+
+    /** Raises `alert.replication_lag` (the capture workflow calls it when the lag crosses its threshold). */
+    async raiseReplicationLagAlert(d: {
+      slot: string;
+      lagBytes: number;
+      walRetainedBytes: number;
+      thresholdBytes: number;
+      at: string;
+    }): Promise<string> {
+      const alert = replicationLagAlert(d);
+      await publishAlerts([alert]);
+      return alert.alertId;
     },
 
     async loadCheckpoint(shardId: string): Promise<string | undefined> {

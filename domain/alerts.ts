@@ -7,7 +7,7 @@ import type { PipelineEvent } from './pipelineEvent';
  * same alerts with the same IDs, so redelivery of a change never produces a second, different alert.
  * Alert details hold only inventory numbers and key values (sku, warehouse), never row contents.
  */
-export type AlertKind = 'LOW_STOCK' | 'STOCK_ANOMALY' | 'DEAD_LETTER';
+export type AlertKind = 'LOW_STOCK' | 'STOCK_ANOMALY' | 'DEAD_LETTER' | 'REPLICATION_LAG';
 
 export interface Alert {
   /** Deterministic: `alt_<millis>_<hash>`; same source change and kind → same alert ID (dedup). */
@@ -28,6 +28,7 @@ export const ALERT_DETAIL_TYPES = {
   LOW_STOCK: 'alert.low_stock',
   STOCK_ANOMALY: 'alert.stock_anomaly',
   DEAD_LETTER: 'alert.dead_letter',
+  REPLICATION_LAG: 'alert.replication_lag',
 } as const satisfies Record<AlertKind, string>;
 
 export const ALERT_SOURCE = 'cdc-pipeline.alerts';
@@ -217,6 +218,36 @@ export function deadLetterAlert(d: {
       sequenceNumber: d.sequenceNumber,
       category: d.category,
       reason: reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason,
+    },
+  };
+}
+
+/**
+ * Alert for a replication slot whose unconfirmed WAL passed the threshold. Raised when the lag
+ * crosses the threshold (edge-triggered by the capture workflow); the ID derives from the slot
+ * and the time of the crossing.
+ */
+export function replicationLagAlert(d: {
+  slot: string;
+  lagBytes: number;
+  walRetainedBytes: number;
+  thresholdBytes: number;
+  at: string;
+}): Alert {
+  const millis = Date.parse(d.at);
+  if (Number.isNaN(millis)) throw new RangeError(`invalid time: ${d.at}`);
+  return {
+    alertId: alertId(millis, `slot\u0000${d.slot}`, 'REPLICATION_LAG'),
+    kind: 'REPLICATION_LAG',
+    detailType: ALERT_DETAIL_TYPES.REPLICATION_LAG,
+    entityId: d.slot,
+    occurredAt: new Date(millis).toISOString(),
+    details: {
+      slot: d.slot,
+      lagBytes: d.lagBytes,
+      walRetainedBytes: d.walRetainedBytes,
+      thresholdBytes: d.thresholdBytes,
+      reason: `slot ${d.slot} is ${d.lagBytes} bytes behind (threshold ${d.thresholdBytes})`,
     },
   };
 }

@@ -12,6 +12,9 @@ import { TABLES } from './tables';
 
 type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
 
+/** Table the capture workflow writes to keep the slot moving on a quiet database; never put on the stream. */
+export const HEARTBEAT_TABLE = 'cdc_heartbeat';
+
 /** What capture knows of the transaction being decoded. */
 export interface TxContext {
   db: string;

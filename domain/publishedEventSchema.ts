@@ -133,6 +133,17 @@ export const AlertDetailSchema = z.discriminatedUnion('kind', [
       reason: z.string(),
     }),
   }),
+  z.strictObject({
+    ...AlertBase,
+    kind: z.literal('REPLICATION_LAG'),
+    details: z.strictObject({
+      slot: z.string().min(1),
+      lagBytes: z.number().nonnegative(),
+      walRetainedBytes: z.number().nonnegative(),
+      thresholdBytes: z.number().positive(),
+      reason: z.string(),
+    }),
+  }),
 ]);
 
 export type AlertDetail = z.infer<typeof AlertDetailSchema>;

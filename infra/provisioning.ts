@@ -33,6 +33,7 @@ import {
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
+import { HEARTBEAT_TABLE } from '../domain/captureEvents';
 import { TABLES } from '../domain/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
@@ -213,7 +214,9 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
         `ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`,
       );
     }
-    const list = tables.map((t) => `${config.pgSchema}.${t.table}`).join(', ');
+    const list = [...tables.map((t) => t.table), HEARTBEAT_TABLE]
+      .map((t) => `${config.pgSchema}.${t}`)
+      .join(', ');
     const pub = await db.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [config.publication]);
     await db.query(
       pub.rowCount === 0

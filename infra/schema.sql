@@ -138,3 +138,11 @@ CREATE TABLE IF NOT EXISTS configurations (
   secret_value  text,
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
+
+-- Written by the capture workflow every 30 s: a quiet database still produces a change, so the
+-- replication slot's confirmed position advances and it does not retain WAL forever. Capture
+-- acknowledges these changes and does not put them on the stream.
+CREATE TABLE IF NOT EXISTS cdc_heartbeat (
+  slot     text PRIMARY KEY,
+  beat_at  timestamptz NOT NULL
+);

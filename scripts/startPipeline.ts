@@ -10,7 +10,7 @@ import { temporalClient } from '../infra/temporal';
 async function main(): Promise<void> {
   const client = await temporalClient();
   const { capture, supervisor } = await startPipeline(client, loadConfig());
-  console.log(`capture: ${capture.workflowId}\nsupervisor: ${supervisor.workflowId}`);
+  console.log(`capture: ${capture.workflowId}\nsupervisor: ${supervisor?.workflowId}`);
   await client.connection.close();
 }
 

@@ -1,4 +1,4 @@
-export { captureWorkflow } from './capture';
+export { captureWorkflow, healthQuery } from './capture';
 export { pauseSignal, resumeSignal, shardReaderWorkflow, skipRecordSignal, statusQuery } from './shardReader';
 export {
   overviewQuery,

@@ -1,4 +1,10 @@
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
+import { ChangeEventSchema, type ChangeEvent } from '../../domain/changeEvent';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { awsClients } from '../../infra/aws';
@@ -64,6 +70,52 @@ export function probes(p: TestPipeline) {
       );
       if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} records failed`);
       return out.Records!.map((r) => ({ shardId: r.ShardId!, sequenceNumber: r.SequenceNumber! }));
+    },
+    /** Whether any shard holds a record (one small read per shard). */
+    streamHasRecords: async (): Promise<boolean> => {
+      const shards =
+        (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
+      for (const shard of shards) {
+        const it = await kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: p.config.stream,
+            ShardId: shard.ShardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        );
+        const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: it.ShardIterator, Limit: 1 }));
+        if (page.Records?.length) return true;
+      }
+      return false;
+    },
+    /** Every canonical change event on the stream, shard by shard, each shard in sequence order. */
+    streamChanges: async (): Promise<{ shardId: string; sequenceNumber: string; event: ChangeEvent }[]> => {
+      const out: { shardId: string; sequenceNumber: string; event: ChangeEvent }[] = [];
+      const shards =
+        (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
+      for (const shard of shards) {
+        let iterator = (
+          await kinesis.send(
+            new GetShardIteratorCommand({
+              StreamName: p.config.stream,
+              ShardId: shard.ShardId,
+              ShardIteratorType: 'TRIM_HORIZON',
+            }),
+          )
+        ).ShardIterator;
+        while (iterator) {
+          const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+          for (const r of page.Records ?? []) {
+            const event = ChangeEventSchema.parse(
+              JSON.parse(Buffer.from(r.Data!).toString('utf8')),
+            ) as ChangeEvent;
+            out.push({ shardId: shard.ShardId!, sequenceNumber: r.SequenceNumber!, event });
+          }
+          if (!page.Records?.length && !page.MillisBehindLatest) break;
+          iterator = page.NextShardIterator;
+        }
+      }
+      return out;
     },
     /** Receives (and deletes) messages from a queue until one matches. */
     receiveUntil: async (

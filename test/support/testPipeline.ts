@@ -2,32 +2,41 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
-import { startPipeline } from '../../infra/pipelineClient';
+import { startPipeline, type StartOptions } from '../../infra/pipelineClient';
 import { deprovisionEvents, provisionAll } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
 import { waitFor } from './waitFor';
 
 export interface TestPipeline {
   config: PipelineConfig;
   client: TemporalClient;
-  worker: Worker;
+  /** The in-process worker (undefined with `workerProcess`). */
+  worker: Worker | undefined;
   pg: PgClient;
-  /** Shuts the worker down (as a crash or deploy would) and starts a new one on the same task queue. */
+  /** Shuts the worker down (as a deploy would) and starts a new one on the same task queue. */
   restartWorker(): Promise<void>;
+  /** With `workerProcess`: SIGKILL the worker process (no shutdown at all), then start a new one. */
+  killWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface TestPipelineOptions {
   shardCount?: number;
   rescanSeconds?: number;
+  /** Start shard readers (default true); false: capture only, tests read the stream. */
+  readers?: boolean;
+  /** Run the worker as a separate process (so a test can SIGKILL it). */
+  workerProcess?: boolean;
+  capture?: StartOptions['capture'];
 }
 
 /**
@@ -65,24 +74,25 @@ export async function startTestPipeline(
     ...(options.shardCount ? { CDC_SHARD_COUNT: String(options.shardCount) } : {}),
   });
   await provisionAll(config);
-  let worker = await createWorker({ config });
-  let running = worker.run();
+  const host = options.workerProcess ? processWorker(config) : await inProcessWorker(config);
   const client = await temporalClient();
-  await startPipeline(
-    client,
-    config,
-    { idleWaitMs: 2_000, ...settings },
-    { rescanSeconds: options.rescanSeconds ?? 2 },
-  );
+  await startPipeline(client, config, {
+    settings: { idleWaitMs: 2_000, ...settings },
+    rescanSeconds: options.rescanSeconds ?? 2,
+    ...(options.readers === false ? { readers: false } : {}),
+    ...(options.capture ? { capture: options.capture } : {}),
+  });
   const pg = new PgClient();
   await pg.connect();
 
   const restartWorker = async () => {
-    worker.shutdown();
-    await running;
-    worker = await createWorker({ config });
-    running = worker.run();
-    handle.worker = worker;
+    await host.stop();
+    await host.start();
+    handle.worker = host.worker();
+  };
+  const killWorker = async () => {
+    await host.kill();
+    await host.start();
   };
 
   const stop = async () => {
@@ -93,8 +103,7 @@ export async function startTestPipeline(
         .getHandle(wf)
         .terminate('test finished')
         .catch(() => undefined);
-    worker.shutdown();
-    await running;
+    await host.stop();
     await client.connection.close();
     // The capture activity closed its replication connection when the worker shut down.
     await waitFor(
@@ -116,7 +125,7 @@ export async function startTestPipeline(
     for (const TableName of Object.values(config.tables))
       await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
   };
-  const handle: TestPipeline = { config, client, worker, pg, restartWorker, stop };
+  const handle: TestPipeline = { config, client, worker: host.worker(), pg, restartWorker, killWorker, stop };
   return handle;
 }
 
@@ -137,4 +146,72 @@ async function recordHistories(client: TemporalClient, config: PipelineConfig, d
     const history = await client.workflow.getHandle(wf.workflowId).fetchHistory();
     writeFileSync(join(dir, `${wf.type}.json`), JSON.stringify(history));
   }
+}
+
+interface WorkerHost {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+  worker(): Worker | undefined;
+}
+
+async function inProcessWorker(config: PipelineConfig): Promise<WorkerHost> {
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const host: WorkerHost = {
+    async start() {
+      worker = await createWorker({ config });
+      running = worker.run();
+    },
+    async stop() {
+      worker?.shutdown();
+      await running;
+    },
+    kill: () => Promise.reject(new Error('killWorker needs { workerProcess: true }')),
+    worker: () => worker,
+  };
+  await host.start();
+  return host;
+}
+
+/** The worker as its own process (`tsx workers/worker.ts`), configured through the environment like in production. */
+function processWorker(config: PipelineConfig): WorkerHost {
+  let child: ChildProcess | undefined;
+  const env = {
+    ...process.env,
+    CDC_STREAM: config.stream,
+    CDC_CONSUMER: config.consumer,
+    CDC_TASK_QUEUE: config.taskQueue,
+    CDC_STATE_TABLE: config.tables.state,
+    CDC_ENTITIES_TABLE: config.tables.entities,
+    CDC_INVENTORY_TABLE: config.tables.inventory,
+    CDC_DLQ_TABLE: config.tables.dlq,
+    CDC_EVENT_BUS: config.eventBus,
+    CDC_SLOT: config.slot,
+    CDC_PUBLICATION: config.publication,
+  };
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
+  const host: WorkerHost = {
+    async start() {
+      child = spawn(process.execPath, [require.resolve('tsx/cli'), 'workers/worker.ts'], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    },
+    async stop() {
+      if (!child) return;
+      child.kill('SIGTERM');
+      await exited(child);
+    },
+    async kill() {
+      if (!child) return;
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    worker: () => undefined,
+  };
+  void host.start();
+  return host;
 }

@@ -1,0 +1,4 @@
+// Loaded by mocha before any test (see .mocharc.json). A Kinesis emulator that the tests start
+// does not persist its data: the tests delete their streams anyway, and persisting large
+// streams costs the emulator a CPU core.
+process.env.CDC_KINESIS_PERSIST ??= 'false';
