@@ -3,7 +3,7 @@ import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
@@ -194,11 +194,14 @@ function processWorker(config: PipelineConfig): WorkerHost {
     new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
   const host: WorkerHost = {
     async start() {
-      child = spawn(process.execPath, [require.resolve('tsx/cli'), 'workers/worker.ts'], {
+      const log = openSync(join(ROOT, '.stack', `worker-${config.taskQueue}.log`), 'a');
+      // One process (tsx as a loader, not its CLI, which would run the worker in a child process).
+      child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
         cwd: ROOT,
         env,
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', log, log],
       });
+      closeSync(log);
     },
     async stop() {
       if (!child) return;

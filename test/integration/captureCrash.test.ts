@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import type { ChangeEvent } from '../../domain/changeEvent';
+import { sourceVersion } from '../../domain/version';
+import { captureWorkflowId } from '../../workflows/names';
+import { probes } from '../support/pipelineProbes';
+import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
+import { waitFor } from '../support/waitFor';
+
+/**
+ * The crash test: the worker process is SIGKILLed again and again while a load generator commits
+ * changes. Every committed change must be on the stream afterwards (duplicates allowed, gaps
+ * never) and the changes of every key in commit order.
+ */
+describe('capture survives SIGKILL of the worker', function () {
+  this.timeout(600_000);
+  let p: TestPipeline;
+
+  before(async function () {
+    this.timeout(240_000);
+    p = await startTestPipeline({}, { readers: false, workerProcess: true });
+    await waitFor(
+      'capture to hold the slot',
+      async () => {
+        const r = await p.pg.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
+          p.config.slot,
+        ]);
+        return r.rows[0]?.active ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('loses no committed change and keeps per-key order across repeated SIGKILLs', async () => {
+    const sku = `CRASH${Date.now().toString(36)}`.toUpperCase();
+    const keys = 40;
+    await p.pg.query(
+      'INSERT INTO inventory (sku, warehouse_id, on_hand) SELECT $1, g, 0 FROM generate_series(1, $2) g',
+      [sku, keys],
+    );
+    const committed = new Map<number, number[]>(); // warehouse → on_hand values, in commit order
+    for (let w = 1; w <= keys; w++) committed.set(w, [0]);
+    let running = true;
+    let commits = 0;
+    let kills = 0;
+    const load = (async () => {
+      for (let n = 1; running; n++) {
+        // Two keys per transaction, so transactions span keys.
+        const a = (n % keys) + 1;
+        const b = ((n * 7) % keys) + 1;
+        await p.pg.query('BEGIN');
+        await p.pg.query('UPDATE inventory SET on_hand = $3 WHERE sku = $1 AND warehouse_id = $2', [
+          sku,
+          a,
+          n,
+        ]);
+        if (b !== a)
+          await p.pg.query('UPDATE inventory SET on_hand = $3 WHERE sku = $1 AND warehouse_id = $2', [
+            sku,
+            b,
+            n,
+          ]);
+        await p.pg.query('COMMIT');
+        committed.get(a)!.push(n);
+        if (b !== a) committed.get(b)!.push(n);
+        commits++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const killer = (async () => {
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 6_000 + Math.random() * 4_000));
+        await p.killWorker();
+        kills++;
+      }
+    })();
+    await killer;
+    await new Promise((r) => setTimeout(r, 3_000));
+    running = false;
+    await load;
+
+    const endLsn = (await p.pg.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
+    await waitFor(
+      'capture to acknowledge everything committed',
+      async () => {
+        const r = await p.pg.query<{ done: boolean }>(
+          'SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1',
+          [p.config.slot, endLsn],
+        );
+        return r.rows[0]?.done ? true : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000 },
+    );
+
+    const changes = (await probes(p).streamChanges()).filter(
+      (c) => c.event.source.table === 'inventory' && c.event.key.sku === sku,
+    );
+    const found = new Map<number, ChangeEvent[]>();
+    const seen = new Set<string>();
+    let duplicates = 0;
+    for (const { event } of changes) {
+      const w = Number(event.key.warehouse_id);
+      const id = `${w}@${sourceVersion(event.source.lsn, event.source.index)}`;
+      if (seen.has(id)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(id);
+      found.set(w, [...(found.get(w) ?? []), event]);
+    }
+    let missing = 0;
+    let expectedTotal = 0;
+    for (const [w, values] of committed) {
+      expectedTotal += values.length;
+      const got = (found.get(w) ?? []).map((e) => e.after!.on_hand as number);
+      missing += values.filter((v) => !got.includes(v)).length;
+      assert.deepEqual(got, values, `warehouse ${w}: every committed value, in commit order`);
+    }
+    // Each SIGKILL cut the capture activity off mid-run; Temporal ran it again on the new worker.
+    const capture = await p.client.workflow.getHandle(captureWorkflowId(p.config.slot)).describe();
+    const attempt =
+      capture.raw.pendingActivities?.find((a) => a.activityType?.name === 'captureChanges')?.attempt ?? 0;
+    assert.ok(attempt >= 2, `the capture activity was retried after the kills (attempt ${attempt})`);
+    console.log(
+      `      crash test: ${kills} SIGKILLs (capture activity attempt ${attempt}), ${commits} transactions, ${expectedTotal} changes committed, ` +
+        `${seen.size} found, ${duplicates} duplicates, ${missing} missing`,
+    );
+    assert.equal(missing, 0);
+    assert.ok(kills >= 4);
+  });
+});
