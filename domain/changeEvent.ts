@@ -2,8 +2,9 @@ import { z } from 'zod';
 import type { JsonValue, Row } from './json';
 
 /** The canonical change event: what capture writes to Kinesis and every decoder produces. */
-const LSN = z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'LSN must look like "0/16C4460"');
-const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+export const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+const LSN = z.string().regex(LSN_PATTERN, 'LSN must look like "0/16C4460"');
+export const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
     z.null(),
     z.boolean(),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ALERT_ID_PATTERN } from './alerts';
 import { EVENT_ID_PATTERN } from './eventId';
-import type { JsonValue } from './json';
+import { JsonValueSchema, LSN_PATTERN } from './changeEvent';
 import { lsnSortable } from './pgoutput';
 import { VERSION_PATTERN } from './version';
 
@@ -10,18 +10,7 @@ import { VERSION_PATTERN } from './version';
  * (exactly as `toEventEntry` builds it) and the Detail of an alert (as `alertEntry` builds it).
  * Objects are strict: an unknown key is an error, so a field cannot leak out unnoticed.
  */
-const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([
-    z.null(),
-    z.boolean(),
-    z.number(),
-    z.string(),
-    z.array(JsonValueSchema),
-    z.record(z.string(), JsonValueSchema),
-  ]),
-);
-
-const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+const LSN = LSN_PATTERN;
 const OPERATION_SUFFIX = {
   INSERT: 'created',
   UPDATE: 'updated',

@@ -34,7 +34,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
 import { HEARTBEAT_TABLE } from '../domain/captureEvents';
-import { TABLES } from '../domain/tables';
+import { ConfigurationError, TABLES } from '../domain/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
 
@@ -194,6 +194,27 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
   }
 }
 
+/**
+ * Every captured table needs a primary key: it keys the Kinesis partition, the DynamoDB item and
+ * the event ID, and PostgreSQL refuses updates and deletes on a published table without one.
+ */
+export async function assertPrimaryKeys(db: Client, schema: string, tables: string[]): Promise<void> {
+  const r = await db.query<{ table_name: string }>(
+    `SELECT t.table_name FROM information_schema.tables t
+      WHERE t.table_schema = $1 AND t.table_name = ANY($2)
+        AND NOT EXISTS (SELECT 1 FROM information_schema.table_constraints c
+                         WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name
+                           AND c.constraint_type = 'PRIMARY KEY')`,
+    [schema, tables],
+  );
+  if (r.rowCount) {
+    const names = r.rows.map((x) => `${schema}.${x.table_name}`).join(', ');
+    throw new ConfigurationError(
+      `table ${names} has no primary key; CDC needs one to key partitions, items and event IDs`,
+    );
+  }
+}
+
 export async function provisionPostgres(config: PipelineConfig): Promise<void> {
   const database = process.env.PGDATABASE ?? 'postgres';
   const admin = new Client({ database: 'postgres' });
@@ -209,6 +230,11 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
   try {
     await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
     const tables = [...TABLES.values()];
+    await assertPrimaryKeys(
+      db,
+      config.pgSchema,
+      tables.map((t) => t.table),
+    );
     for (const t of tables) {
       await db.query(
         `ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`,

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { ChangeEvent } from '../../domain/changeEvent';
+import { ConfigurationError } from '../../domain/tables';
 import { sourceVersion } from '../../domain/version';
+import { assertPrimaryKeys } from '../../infra/provisioning';
+import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
 import { captureWorkflow, healthQuery } from '../../workflows/capture';
 import { captureWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';
@@ -43,6 +46,11 @@ function perKey(changes: Change[], keyOf: (e: ChangeEvent) => string | undefined
 
 describe('capture from PostgreSQL', function () {
   this.timeout(300_000);
+  before(async function () {
+    this.timeout(120_000);
+    await stackUp();
+    applyLocalStackEnv();
+  });
 
   describe('mixed workload, schema changes, truncate', () => {
     let p: TestPipeline;
@@ -183,6 +191,25 @@ describe('capture from PostgreSQL', function () {
         return s.confirmedFlushLsn !== before ? s : undefined;
       });
     });
+  });
+
+  it('refuses to provision a table without a primary key, with a clear configuration error', async () => {
+    const db = new Client();
+    await db.connect();
+    try {
+      await db.query('CREATE TEMP TABLE no_pk_test (a int, b text)');
+      const schema = (await db.query<{ s: string }>('SELECT pg_my_temp_schema()::regnamespace::text AS s'))
+        .rows[0].s;
+      await assert.rejects(
+        assertPrimaryKeys(db, schema, ['no_pk_test']),
+        (err: Error) =>
+          err instanceof ConfigurationError && /no_pk_test has no primary key/.test(err.message),
+      );
+      await db.query('ALTER TABLE no_pk_test ADD PRIMARY KEY (a)');
+      await assertPrimaryKeys(db, schema, ['no_pk_test']);
+    } finally {
+      await db.end();
+    }
   });
 
   it('fails with a clear error when the slot does not exist', async () => {
