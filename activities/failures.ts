@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { classifyError, RECORD_LEVEL_CATEGORIES, type ErrorCategory } from '../domain/errorClassification';
+import { classifyError } from '../domain/errorClassification';
 
 /**
  * Turns any error into an ApplicationFailure whose type is its category. Transient and
@@ -34,5 +34,3 @@ export function classified<T extends Record<string, (...args: never[]) => Promis
   }
   return out as T;
 }
-
-export const isRecordLevel = (c: ErrorCategory) => RECORD_LEVEL_CATEGORIES.includes(c);

@@ -13,9 +13,6 @@
 export const ERROR_CATEGORIES = ['transient', 'throttling', 'poison', 'permanent', 'configuration'] as const;
 export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
 
-/** Categories after which retrying the same record cannot succeed. */
-export const RECORD_LEVEL_CATEGORIES: readonly ErrorCategory[] = ['poison', 'permanent', 'configuration'];
-
 export interface ErrorLike {
   name?: string;
   code?: string;
