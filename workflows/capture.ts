@@ -103,7 +103,7 @@ export async function captureWorkflow(input: CaptureWorkflowInput): Promise<void
       await health.writeCaptureHeartbeat(input.slot);
       slotHealth = await health.slotHealth(input.slot);
       if (!lagging && slotHealth.lagBytes > lagAlertBytes) {
-        lagging = true;
+        // Marked only once raised: an alert that failed to go out is tried again next round.
         lastAlertId = await health.raiseReplicationLagAlert({
           slot: input.slot,
           lagBytes: slotHealth.lagBytes,
@@ -111,6 +111,7 @@ export async function captureWorkflow(input: CaptureWorkflowInput): Promise<void
           thresholdBytes: lagAlertBytes,
           at: slotHealth.checkedAt,
         });
+        lagging = true;
       } else if (lagging && slotHealth.lagBytes < lagAlertBytes / 2) {
         lagging = false; // re-arm once the lag is well below the threshold
       }

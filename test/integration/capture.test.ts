@@ -191,10 +191,14 @@ describe('capture from PostgreSQL', function () {
       })();
       let status;
       try {
-        status = await waitFor('the lag alert', async () => {
-          const s = await handle.query(healthQuery);
-          return s.lastAlertId ? s : undefined;
-        });
+        status = await waitFor(
+          'the lag alert',
+          async () => {
+            const s = await handle.query(healthQuery);
+            return s.lastAlertId ? s : undefined;
+          },
+          { timeoutMs: 60_000 },
+        );
       } finally {
         noisy = false;
         await writing;
