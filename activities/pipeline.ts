@@ -194,7 +194,9 @@ export function createPipelineActivities(config: PipelineConfig) {
       const byKey = new Map<string, PipelineEvent[]>();
       for (const e of events) {
         const k = `${e.table}#${e.entityId}`;
-        byKey.set(k, [...(byKey.get(k) ?? []), e]);
+        const changes = byKey.get(k);
+        if (changes) changes.push(e);
+        else byKey.set(k, [e]);
       }
       await mapLimit([...byKey.values()], WRITE_CONCURRENCY, async (changes) => {
         for (const e of changes) await applyOne(e);
