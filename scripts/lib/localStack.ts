@@ -10,6 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -96,7 +97,7 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 const serviceDir = (name: string) => join(STACK_DIR, name);
 const pidFile = (name: string) => join(serviceDir(name), 'pid');
-export const logFile = (name: string) => join(serviceDir(name), 'log');
+export const logFile = (name: string) => join(name === 'postgres' ? pgHome() : serviceDir(name), 'log');
 
 function requireFile(path: string, what: string): string {
   if (!existsSync(path)) throw new StackError(`${what} not found at ${path}; run: bash scripts/setup.sh`);
@@ -140,15 +141,38 @@ function runPg(tool: string, args: string[]): void {
     throw new StackError(`${tool} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
 }
 
-const pgData = () => join(serviceDir('postgres'), 'data');
+/**
+ * Where PostgreSQL keeps its data, socket and log: `.stack/postgres`. As root, the server runs as
+ * the `postgres` user, which may not be able to reach into the checkout (e.g. a clone inside a
+ * 0700 temporary directory); then a directory of its own under /var/lib/postgresql is used,
+ * one per checkout, and `.stack/postgres/location` says where.
+ */
+let pgHomeDir: string | undefined;
+function pgHome(): string {
+  if (pgHomeDir) return pgHomeDir;
+  const local = serviceDir('postgres');
+  mkdirSync(local, { recursive: true });
+  if (process.getuid?.() !== 0) return (pgHomeDir = local);
+  spawnSync('chown', ['-R', 'postgres', local]);
+  const reachable = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-w', local]).status === 0;
+  if (reachable) return (pgHomeDir = local);
+  const own = join(
+    '/var/lib/postgresql',
+    `inventory-cdc-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`,
+  );
+  mkdirSync(own, { recursive: true });
+  spawnSync('chown', ['-R', 'postgres', own]);
+  writeFileSync(join(local, 'location'), `${own}\n`);
+  return (pgHomeDir = own);
+}
+const pgData = () => join(pgHome(), 'data');
 
 const SERVICES: Record<ServiceName, Service> = {
   postgres: {
     name: 'postgres',
     ports: [PORTS.postgres],
     start() {
-      const dir = serviceDir('postgres');
-      if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', dir]);
+      const dir = pgHome();
       if (!existsSync(join(pgData(), 'PG_VERSION'))) {
         runPg('initdb', ['-D', pgData(), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
       }
