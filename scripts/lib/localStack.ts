@@ -134,9 +134,10 @@ function pgCommand(tool: string, args: string[]): [string, string[]] {
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
 }
 
+// From "/": the postgres user may not be able to enter the current directory.
 function runPg(tool: string, args: string[]): void {
   const [cmd, full] = pgCommand(tool, args);
-  const r = spawnSync(cmd, full, { encoding: 'utf8' });
+  const r = spawnSync(cmd, full, { encoding: 'utf8', cwd: '/' });
   if (r.status !== 0)
     throw new StackError(`${tool} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
 }
@@ -195,7 +196,7 @@ const SERVICES: Record<ServiceName, Service> = {
     },
     ready() {
       const [cmd, args] = pgCommand('pg_isready', ['-h', '127.0.0.1', '-p', String(PORTS.postgres)]);
-      return spawnSync(cmd, args).status === 0;
+      return spawnSync(cmd, args, { cwd: '/' }).status === 0;
     },
   },
   temporal: {
