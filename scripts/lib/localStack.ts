@@ -174,6 +174,8 @@ const SERVICES: Record<ServiceName, Service> = {
     ports: [PORTS.postgres],
     start() {
       const dir = pgHome();
+      // The stack manager created the log file as the caller; the server writes it as postgres.
+      if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', dir]);
       if (!existsSync(join(pgData(), 'PG_VERSION'))) {
         runPg('initdb', ['-D', pgData(), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
       }
