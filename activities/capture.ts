@@ -3,17 +3,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
 import type { PipelineConfig } from '../infra/config';
 import { awsClients } from '../infra/aws';
-import { buildChangeEvent, HEARTBEAT_TABLE, type TxContext } from '../domain/captureEvents';
-import type { PgoutputMessage } from '../domain/pgoutput';
+import { buildChangeEvent, HEARTBEAT_TABLE, type TxContext } from '../domain/capture/walChange';
+import type { PgoutputMessage } from '../domain/capture/pgoutput';
 import {
   bigIntToLsn,
   decodePgoutput,
   encodeStandbyStatus,
   lsnToBigInt,
   parseReplicationFrame,
-} from '../domain/pgoutput';
-import type { OutgoingRecord } from '../domain/producerBatches';
-import { encodeChangeEvent, partitionKey } from '../domain/streamRecord';
+} from '../domain/capture/pgoutput';
+import type { OutgoingRecord } from '../domain/capture/producerBatches';
+import { encodeChangeEvent, partitionKey } from '../domain/capture/streamRecord';
 import { putAllRecords } from './kinesisProducer';
 
 export interface CaptureInput {

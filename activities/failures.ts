@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { classifyError } from '../domain/errorClassification';
+import { classifyError } from '../domain/core/errors';
 
 /**
  * Turns any error into an ApplicationFailure whose type is its category. Transient and

@@ -1,5 +1,5 @@
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { planPutRecordsBatches, type OutgoingRecord } from '../domain/producerBatches';
+import { planPutRecordsBatches, type OutgoingRecord } from '../domain/capture/producerBatches';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

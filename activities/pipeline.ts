@@ -7,16 +7,16 @@ import {
   inventoryAlerts,
   replicationLagAlert,
   type Alert,
-} from '../domain/alerts';
-import { decodeChange } from '../domain/decoders';
-import { classifyError } from '../domain/errorClassification';
-import { chunkEntries, toEventEntry, type EventEntry } from '../domain/eventBridge';
-import type { PipelineEvent } from '../domain/pipelineEvent';
-import { redactEvent } from '../domain/redact';
-import type { DeadLetter, Rejection, StreamRecord } from '../domain/shardTypes';
-import { shardCheckpointKey, sortableSequence } from '../domain/shardTypes';
-import { ConfigurationError } from '../domain/tables';
-import { PoisonRecordError, splitKeyChange, transformChange } from '../domain/transform';
+} from '../domain/publishing/alerts';
+import { decodeChange } from '../domain/formats/decodeChange';
+import { classifyError } from '../domain/core/errors';
+import { chunkEntries, toEventEntry, type EventEntry } from '../domain/publishing/eventEntry';
+import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import { redactEvent } from '../domain/processing/redact';
+import type { DeadLetter, Rejection, StreamRecord } from '../domain/shards/shardTypes';
+import { shardCheckpointKey, sortableSequence } from '../domain/shards/shardTypes';
+import { ConfigurationError } from '../domain/core/tables';
+import { PoisonRecordError, splitKeyChange, transformChange } from '../domain/processing/transform';
 import { awsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
 import { classified } from './failures';

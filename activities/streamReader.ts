@@ -8,7 +8,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { awsClients } from '../infra/aws';
-import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../domain/shardTypes';
+import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../domain/shards/shardTypes';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

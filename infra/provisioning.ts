@@ -33,8 +33,8 @@ import {
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
-import { HEARTBEAT_TABLE } from '../domain/captureEvents';
-import { ConfigurationError, TABLES } from '../domain/tables';
+import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
+import { ConfigurationError, TABLES } from '../domain/core/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
 

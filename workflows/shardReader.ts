@@ -16,9 +16,9 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { holdBackoffMs, type ErrorCategory } from '../domain/errorClassification';
-import type { PipelineEvent } from '../domain/pipelineEvent';
-import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../domain/shardTypes';
+import { holdBackoffMs, type ErrorCategory } from '../domain/core/errors';
+import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../domain/shards/shardTypes';
 import { SA, type ShardState } from './names';
 
 export interface BatchSettings {

@@ -13,7 +13,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { planShards, type ShardPlanEntry } from '../domain/reshardPlan';
+import { planShards, type ShardPlanEntry } from '../domain/shards/reshardPlan';
 import { SA, shardWorkflowId } from './names';
 import { pauseSignal, resumeSignal, shardReaderWorkflow, type BatchSettings } from './shardReader';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
-import type { ChangeEvent } from '../../domain/changeEvent';
-import { ConfigurationError } from '../../domain/tables';
-import { sourceVersion } from '../../domain/version';
+import type { ChangeEvent } from '../../domain/core/changeEvent';
+import { ConfigurationError } from '../../domain/core/tables';
+import { sourceVersion } from '../../domain/processing/version';
 import { assertPrimaryKeys } from '../../infra/provisioning';
 import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
 import { captureWorkflow, healthQuery } from '../../workflows/capture';

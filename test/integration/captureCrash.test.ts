@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { ChangeEvent } from '../../domain/changeEvent';
-import { sourceVersion } from '../../domain/version';
+import type { ChangeEvent } from '../../domain/core/changeEvent';
+import { sourceVersion } from '../../domain/processing/version';
 import { captureWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

@@ -3,7 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, queueUrl } from '../../infra/provisioning';
-import { validatePublishedDetail } from '../../domain/publishedEventSchema';
+import { validatePublishedDetail } from '../../domain/publishing/eventSchema';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
 

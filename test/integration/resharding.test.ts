@@ -6,10 +6,10 @@ import {
   MergeShardsCommand,
   SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
-import { decodeChange } from '../../domain/decoders';
-import { sourceVersion } from '../../domain/version';
+import { decodeChange } from '../../domain/formats/decodeChange';
+import { sourceVersion } from '../../domain/processing/version';
 import { awsClients } from '../../infra/aws';
-import { shardCheckpointKey } from '../../domain/shardTypes';
+import { shardCheckpointKey } from '../../domain/shards/shardTypes';
 import type { ShardStatus } from '../../workflows/shardReader';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

@@ -4,7 +4,7 @@ import {
   ListShardsCommand,
   PutRecordsCommand,
 } from '@aws-sdk/client-kinesis';
-import { ChangeEventSchema, type ChangeEvent } from '../../domain/changeEvent';
+import { ChangeEventSchema, type ChangeEvent } from '../../domain/core/changeEvent';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { awsClients } from '../../infra/aws';
