@@ -1,35 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { SlotInvalidatedError, SlotMissingError } from '../domain/core/errors';
 import { Client } from 'pg';
 import type { PipelineConfig } from '../infra/config';
 import { awsClients } from '../infra/aws';
 import { buildChangeEvent, HEARTBEAT_TABLE, type TxContext } from '../domain/capture/walChange';
 import type { PgoutputMessage } from '../domain/capture/pgoutput';
-import {
-  bigIntToLsn,
-  decodePgoutput,
-  encodeStandbyStatus,
-  lsnToBigInt,
-  parseReplicationFrame,
-} from '../domain/capture/pgoutput';
+import { decodePgoutput, encodeStandbyStatus, parseReplicationFrame } from '../domain/capture/pgoutput';
 import type { OutgoingRecord } from '../domain/capture/producerBatches';
 import { encodeChangeEvent, partitionKey } from '../domain/capture/streamRecord';
+import { classified } from './failures';
 import { putAllRecords } from './kinesisProducer';
-
-export interface CaptureInput {
-  slot: string;
-  publication: string;
-  /** Return (so the workflow can continue) after this long; the slot keeps the position. */
-  maxRunMs: number;
-  /** Records buffered before a mid-transaction flush to Kinesis (bounded memory). */
-  flushEvery?: number;
-}
-
-export interface CaptureProgress {
-  ackedLsn: string;
-  changes: number;
-  transactions: number;
-}
+import type { CaptureInput, CaptureProgress, SlotHealth } from '../domain/capture/captureTypes';
+import { bigIntToLsn, lsnToBigInt } from '../domain/core/lsn';
 
 type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
 
@@ -46,15 +29,13 @@ async function assertSlot(slot: string): Promise<string> {
       [slot],
     );
     if (r.rowCount === 0) {
-      throw ApplicationFailure.nonRetryable(
+      throw new SlotMissingError(
         `replication slot '${slot}' does not exist; run provisioning to create it, then a backfill to catch up`,
-        'SlotMissing',
       );
     }
     if (r.rows[0].wal_status === 'lost') {
-      throw ApplicationFailure.nonRetryable(
+      throw new SlotInvalidatedError(
         `replication slot '${slot}' was invalidated (WAL removed); drop and re-create it, then run a backfill`,
-        'SlotInvalidated',
       );
     }
     return r.rows[0].confirmed_flush_lsn ?? '0/0';
@@ -69,21 +50,9 @@ async function assertSlot(slot: string): Promise<string> {
  * every record up to and including that transaction's commit; keepalive replies repeat the last
  * acknowledged LSN, never more. Heartbeats carry the acknowledged LSN.
  */
-export interface SlotHealth {
-  slot: string;
-  active: boolean;
-  walStatus: string | null;
-  confirmedFlushLsn: string | null;
-  currentLsn: string;
-  /** WAL written since the slot's confirmed position: what capture has not acknowledged yet. */
-  lagBytes: number;
-  /** WAL the server keeps for the slot (from its restart position). */
-  walRetainedBytes: number;
-  checkedAt: string;
-}
 
 export function createCaptureActivities(config: PipelineConfig) {
-  return {
+  return classified({
     /** Lag and retained WAL of the slot, read from pg_replication_slots. */
     async slotHealth(slot: string): Promise<SlotHealth> {
       const c = new Client();
@@ -104,7 +73,7 @@ export function createCaptureActivities(config: PipelineConfig) {
           [slot],
         );
         if (r.rowCount === 0) {
-          throw ApplicationFailure.nonRetryable(`replication slot '${slot}' does not exist`, 'SlotMissing');
+          throw new SlotMissingError(`replication slot '${slot}' does not exist`);
         }
         const row = r.rows[0];
         return {
@@ -261,7 +230,7 @@ export function createCaptureActivities(config: PipelineConfig) {
           } else if (!chunk) {
             await Promise.race([
               new Promise<void>((r) => (wake = r)),
-              sleepMs(1_000),
+              sleep(1_000),
               ctx.cancelled.catch(() => undefined),
             ]);
             wake = undefined;
@@ -290,7 +259,7 @@ export function createCaptureActivities(config: PipelineConfig) {
         await client.end().catch(() => undefined);
       }
     },
-  };
+  });
 }
 
 interface ReplicationConnection {
@@ -299,5 +268,4 @@ interface ReplicationConnection {
   stream: { pause(): void; resume(): void };
 }
 
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;

@@ -2,9 +2,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { classifyError } from '../domain/core/errors';
 
 /**
- * Turns any error into an ApplicationFailure whose type is its category. Transient and
- * throttling failures stay retryable (the activity retry policy handles short blips; the
- * workflow then holds the shard); the others are not retried by the activity.
+ * Turns any error into an ApplicationFailure whose type is its failure type (domain/core/errors.ts).
+ * Whether it is retried is the calling workflow's decision: its retry policy lists the
+ * non-retryable types, derived from the same registry.
  */
 export function toFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
@@ -13,7 +13,6 @@ export function toFailure(err: unknown): ApplicationFailure {
   return ApplicationFailure.create({
     type: category,
     message: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`,
-    nonRetryable: category !== 'transient' && category !== 'throttling',
     ...(e instanceof Error ? { cause: e } : {}),
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -9,17 +10,17 @@ import {
   type Alert,
 } from '../domain/publishing/alerts';
 import { decodeChange } from '../domain/formats/decodeChange';
-import { classifyError } from '../domain/core/errors';
+import { classifyError, ConfigurationError, PoisonRecordError } from '../domain/core/errors';
 import { chunkEntries, toEventEntry, type EventEntry } from '../domain/publishing/eventEntry';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
 import { redactEvent } from '../domain/processing/redact';
 import type { DeadLetter, Rejection, StreamRecord } from '../domain/shards/shardTypes';
-import { shardCheckpointKey, sortableSequence } from '../domain/shards/shardTypes';
-import { ConfigurationError } from '../domain/core/tables';
-import { PoisonRecordError, splitKeyChange, transformChange } from '../domain/processing/transform';
+import { sortableSequence } from '../domain/shards/shardTypes';
+import { splitKeyChange, transformChange } from '../domain/processing/transform';
 import { awsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
 import { classified } from './failures';
+import { shardCheckpointKey } from '../domain/core/itemKeys';
 
 const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
 const ALERT_MARKER_TTL_SECONDS = 7 * 24 * 3600;
@@ -32,7 +33,6 @@ const PERMANENT_ENTRY_ERRORS = new Set([
   'ValidationException',
   'NotAuthorizedForSourceException',
 ]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TransformResult {
   events: PipelineEvent[];

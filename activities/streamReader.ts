@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import {
   ExpiredIteratorException,
@@ -11,7 +12,6 @@ import { awsClients } from '../infra/aws';
 import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../domain/shards/shardTypes';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function toStreamRecord(r: NonNullable<GetRecordsCommandOutput['Records']>[number]): StreamRecord {
   const bytes = r.Data ?? new Uint8Array();

@@ -74,3 +74,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
     redactionSecret: e.CDC_REDACTION_SECRET,
   };
 }
+
+/** The environment that `loadConfig` reads back as `config`: how a worker process is configured like this one. */
+export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof EnvSchema>, string> {
+  return {
+    CDC_STREAM: config.stream,
+    CDC_SHARD_COUNT: String(config.shardCount),
+    CDC_CONSUMER: config.consumer,
+    CDC_TASK_QUEUE: config.taskQueue,
+    CDC_STATE_TABLE: config.tables.state,
+    CDC_ENTITIES_TABLE: config.tables.entities,
+    CDC_INVENTORY_TABLE: config.tables.inventory,
+    CDC_DLQ_TABLE: config.tables.dlq,
+    CDC_EVENT_BUS: config.eventBus,
+    CDC_SLOT: config.slot,
+    CDC_PUBLICATION: config.publication,
+    CDC_PG_SCHEMA: config.pgSchema,
+    CDC_REDACTION_SECRET: config.redactionSecret,
+  };
+}

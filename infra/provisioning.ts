@@ -34,9 +34,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
 import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
-import { ConfigurationError, TABLES } from '../domain/core/tables';
+import { TABLES } from '../domain/core/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
+import { ConfigurationError } from '../domain/core/errors';
 
 /**
  * Provisioning as code, idempotent, the same for the local emulators and real AWS (the SDK's

@@ -10,7 +10,8 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { SlotHealth } from '../activities/capture';
+import { CAPTURE_FATAL_FAILURE_TYPES } from '../domain/core/errors';
+import type { SlotHealth } from '../domain/capture/captureTypes';
 
 export interface CaptureWorkflowInput {
   slot: string;
@@ -45,12 +46,16 @@ const { captureChanges } = proxyActivities<Activities>({
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: ['SlotMissing', 'SlotInvalidated'],
+    nonRetryableErrorTypes: CAPTURE_FATAL_FAILURE_TYPES,
   },
 });
 const health = proxyActivities<Activities>({
   startToCloseTimeout: '20 seconds',
-  retry: { maximumInterval: '10 seconds', maximumAttempts: 3, nonRetryableErrorTypes: ['SlotMissing'] },
+  retry: {
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: CAPTURE_FATAL_FAILURE_TYPES,
+  },
 });
 
 /**

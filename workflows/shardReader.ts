@@ -16,7 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { holdBackoffMs, type ErrorCategory } from '../domain/core/errors';
+import { holdBackoffMs, NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../domain/core/errors';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
 import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../domain/shards/shardTypes';
 import { SA, type ShardState } from './names';
@@ -58,7 +58,7 @@ export interface ShardCounters {
 
 export interface LastError {
   step: string;
-  category: ErrorCategory | 'unknown';
+  category: FailureType | 'unknown';
   message: string;
   attempts: number;
   at: string;
@@ -118,7 +118,7 @@ const ACTIVITY_OPTIONS: ActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '5 seconds',
     maximumAttempts: 3,
-    nonRetryableErrorTypes: ['poison', 'permanent', 'configuration'],
+    nonRetryableErrorTypes: NON_RETRYABLE_FAILURE_TYPES,
   },
 };
 const io = proxyActivities<Activities>(ACTIVITY_OPTIONS);

@@ -11,6 +11,7 @@
  */
 
 import type { JsonValue } from '../core/json';
+import { PgTypeError } from '../core/errors';
 export type { JsonValue };
 
 /** Built-in type OIDs (pg_type.oid) this module knows. Array types are named `<ELEM>_ARRAY`. */
@@ -65,13 +66,6 @@ export const PG_TYPE = {
 } as const;
 
 /** Thrown when a value's text does not match its type's output format. */
-export class PgTypeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PgTypeError';
-  }
-}
-
 type Converter = (text: string) => JsonValue;
 const T = PG_TYPE;
 

@@ -1,14 +1,9 @@
 import type { ChangeEvent } from '../core/changeEvent';
 import type { Row } from '../core/json';
-import {
-  bigIntToLsn,
-  pgEpochMicrosToIso,
-  type PgoutputMessage,
-  type RelationColumn,
-  type TupleValue,
-} from './pgoutput';
+import { pgEpochMicrosToIso, type PgoutputMessage, type RelationColumn, type TupleValue } from './pgoutput';
 import { convertPgText } from './pgTypes';
 import { TABLES } from '../core/tables';
+import { bigIntToLsn } from '../core/lsn';
 
 type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigurationError } from './errors';
 
 /**
  * One typed, validated configuration for every monitored table: primary key, operations,
@@ -178,10 +179,6 @@ const RAW_TABLES = [
     redactions: { secret_value: 'REMOVE' },
   }),
 ];
-
-export class ConfigurationError extends Error {
-  override readonly name = 'ConfigurationError';
-}
 
 function buildRegistry(raw: unknown[]): ReadonlyMap<string, TableConfig> {
   const tables = z.array(TableConfigSchema).parse(raw);

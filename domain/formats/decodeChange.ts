@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ChangeEventSchema, type ChangeEvent, type ChangeOp } from '../core/changeEvent';
 import type { JsonValue, Row } from '../core/json';
-import { bigIntToLsn } from '../capture/pgoutput';
+import { bigIntToLsn } from '../core/lsn';
 import { TABLES } from '../core/tables';
 
 /**

@@ -2,14 +2,11 @@ import type { ChangeEvent } from '../core/changeEvent';
 import { eventId } from './eventId';
 import { deepEqual, type JsonValue, type Row } from '../core/json';
 import { entityIdOf, type FieldChange, type PipelineEvent } from '../core/pipelineEvent';
-import { ConfigurationError, tableConfig, type TableConfig, type Transformation } from '../core/tables';
+import { ConfigurationError, PoisonRecordError } from '../core/errors';
+import { tableConfig, type TableConfig, type Transformation } from '../core/tables';
 import { sourceVersion } from './version';
 
 /** A record that can never be processed as it is (bad value for its configured transformation, …). */
-export class PoisonRecordError extends Error {
-  override readonly name = 'PoisonRecordError';
-}
-
 const OP_SUFFIX = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' } as const;
 const ISO_LIKE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;

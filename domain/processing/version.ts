@@ -1,4 +1,4 @@
-import { lsnSortable } from '../capture/pgoutput';
+import { lsnSortable } from '../core/lsn';
 
 /**
  * The source version of a change: (commit LSN, index within the transaction), encoded so that

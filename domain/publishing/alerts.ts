@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { JsonValue, Row } from '../core/json';
+import type { JsonValue } from '../core/json';
 import type { PipelineEvent } from '../core/pipelineEvent';
+import { lowStockThreshold, quantity, stockLevels } from '../inventory/inventoryRow';
 
 /**
  * Alerts derived from one transformed inventory change. Pure: the same change always yields the
@@ -49,34 +50,6 @@ function alertId(millis: number, identity: string, kind: AlertKind): string {
   const digest = createHash('sha256').update(`${identity}\u0000${kind}`).digest();
   const hash = BigInt(`0x${digest.subarray(0, 16).toString('hex')}`).toString(36);
   return `alt_${millis}_${hash}`;
-}
-
-const NUMERIC = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
-
-/** A finite number, or a numeric string; anything else (null, '', 'abc', objects, ±Infinity) is undefined. */
-function num(v: JsonValue | undefined): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && NUMERIC.test(v)) {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return undefined;
-}
-
-const present = (v: JsonValue | undefined): v is JsonValue => v !== undefined && v !== null;
-
-function available(row: Row | null): { onHand: number; reserved: number; available: number } | undefined {
-  if (row === null) return undefined;
-  const onHand = num(row.on_hand);
-  const reserved = num(row.reserved);
-  if (onHand === undefined || reserved === undefined) return undefined;
-  return { onHand, reserved, available: onHand - reserved };
-}
-
-/** The row's own threshold, else the other image's; a present but non-numeric value is no threshold. */
-function threshold(row: Row | null, other: Row | null): number | undefined {
-  const own = row?.low_stock_threshold;
-  return num(present(own) ? own : other?.low_stock_threshold);
 }
 
 /** Key values as they may appear in an alert: strings and numbers only. */
@@ -130,8 +103,8 @@ export function inventoryAlerts(e: PipelineEvent, rule: AnomalyRule = DEFAULT_AN
   });
   const alerts: Alert[] = [];
 
-  const now = available(e.after);
-  const nowThreshold = threshold(e.after, e.before);
+  const now = stockLevels(e.after);
+  const nowThreshold = lowStockThreshold(e.after, e.before);
   const isLow = now !== undefined && nowThreshold !== undefined && now.available < nowThreshold;
   if (isLow && (e.op === 'c' || e.op === 'u')) {
     let previousAvailable: number | null = null;
@@ -139,8 +112,8 @@ export function inventoryAlerts(e: PipelineEvent, rule: AnomalyRule = DEFAULT_AN
     if (e.op === 'c') {
       crossed = true;
     } else {
-      const prev = available(e.before);
-      const prevThreshold = threshold(e.before, e.after);
+      const prev = stockLevels(e.before);
+      const prevThreshold = lowStockThreshold(e.before, e.after);
       if (prev !== undefined && prevThreshold !== undefined) {
         previousAvailable = prev.available;
         crossed = prev.available >= prevThreshold;
@@ -163,8 +136,8 @@ export function inventoryAlerts(e: PipelineEvent, rule: AnomalyRule = DEFAULT_AN
   }
 
   if (e.op === 'u') {
-    const previousOnHand = num(e.before?.on_hand);
-    const onHand = num(e.after?.on_hand);
+    const previousOnHand = quantity(e.before?.on_hand);
+    const onHand = quantity(e.after?.on_hand);
     if (previousOnHand !== undefined && onHand !== undefined && previousOnHand > 0) {
       const drop = previousOnHand - onHand;
       // drop / previous is correctly rounded, so e.g. 3/10 equals the literal 0.3 at the boundary.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ALERT_ID_PATTERN } from './alerts';
 import { EVENT_ID_PATTERN } from '../processing/eventId';
 import { JsonValueSchema, LSN_PATTERN } from '../core/changeEvent';
-import { lsnSortable } from '../capture/pgoutput';
+import { lsnSortable } from '../core/lsn';
 import { VERSION_PATTERN } from '../processing/version';
 
 /**

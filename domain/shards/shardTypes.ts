@@ -1,3 +1,5 @@
+import type { DeadLetterCategory, RejectionCategory } from '../core/errors';
+
 /** Shapes that flow between the shard-reader workflow and its activities (kept small: they live in history). */
 
 export interface StreamRecord {
@@ -30,14 +32,14 @@ export interface PullResult {
 export interface DeadLetter {
   record: StreamRecord;
   shardId: string;
-  category: 'poison' | 'configuration' | 'operator-skip' | 'permanent';
+  category: DeadLetterCategory;
   reason: string;
 }
 
 /** A record that one step could not process for reasons of its own (dead-lettered, the batch goes on). */
 export interface Rejection {
   sequenceNumber: string;
-  category: 'poison' | 'permanent' | 'configuration';
+  category: RejectionCategory;
   reason: string;
 }
 
@@ -47,9 +49,6 @@ export interface ShardInfo {
   adjacentParentShardId?: string;
   open: boolean;
 }
-
-export const shardCheckpointKey = (consumer: string, stream: string, shardId: string) =>
-  `SHARD#${consumer}#${stream}#${shardId}`;
 
 /** Kinesis sequence numbers are decimal strings of varying length; this form sorts as they do. */
 export const sortableSequence = (seq: string) => seq.padStart(64, '0');

@@ -9,6 +9,7 @@
  *    --seconds over --keys rows: delivered changes per second and latency percentiles
  *    (commit timestamp from PostgreSQL to SQS receipt; one clock, one machine).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -158,7 +159,6 @@ async function kinesisArrivals(stream: string, sku: string): Promise<number[]> {
   return out;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -13,6 +14,7 @@ import {
 import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { SA } from '../../workflows/names';
 
 /**
  * The embedded local stack: five services on loopback, data under .stack/ (ignored by git),
@@ -44,16 +46,11 @@ export const PORTS = {
 
 export const PG_DATABASE = 'inventory';
 
-/** Custom search attributes registered with the dev server (see docs/architecture.md). */
-export const SEARCH_ATTRIBUTES = {
-  CdcStream: 'Keyword',
-  CdcConsumer: 'Keyword',
-  CdcShard: 'Keyword',
-  CdcState: 'Keyword',
-  CdcCheckpoint: 'Keyword',
-  CdcLagMs: 'Int',
-  CdcTable: 'Keyword',
-} as const;
+/** Custom search attributes registered with the dev server: the workflows' own definitions, as the CLI names their types. */
+const CLI_TYPE = { KEYWORD: 'Keyword', INT: 'Int' } as const;
+export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
+  Object.values(SA).map((k) => [k.name, CLI_TYPE[k.type]]),
+);
 
 /** Environment that points the SDKs and `pg` at the local stack; values already set win. */
 export function localStackEnv(): Record<string, string> {
@@ -352,8 +349,6 @@ export function portOpen(p: number, host = '127.0.0.1', timeoutMs = 500): Promis
     s.once('error', () => done(false));
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface ServiceStatus {
   name: ServiceName;

@@ -7,13 +7,14 @@ import { ChangeEventSchema, type ChangeEvent } from '../../domain/core/changeEve
 import type { Row } from '../../domain/core/json';
 import { convertPgText } from '../../domain/capture/pgTypes';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
-import { shardCheckpointKey, sortableSequence } from '../../domain/shards/shardTypes';
+import { sortableSequence } from '../../domain/shards/shardTypes';
 import { redactEvent } from '../../domain/processing/redact';
 import { TABLES, tableConfig } from '../../domain/core/tables';
 import { transformChange } from '../../domain/processing/transform';
 import { awsClients } from '../../infra/aws';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
+import { shardCheckpointKey } from '../../domain/core/itemKeys';
 
 /**
  * Every monitored table, end to end through the local stack: rows with realistic values of every

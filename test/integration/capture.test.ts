@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { ChangeEvent } from '../../domain/core/changeEvent';
-import { ConfigurationError } from '../../domain/core/tables';
 import { sourceVersion } from '../../domain/processing/version';
 import { assertPrimaryKeys } from '../../infra/provisioning';
 import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
@@ -10,6 +10,7 @@ import { captureWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
+import { ConfigurationError } from '../../domain/core/errors';
 
 type Change = { shardId: string; sequenceNumber: string; event: ChangeEvent };
 const unique = (prefix: string) =>
@@ -186,7 +187,7 @@ describe('capture from PostgreSQL', function () {
       const writing = (async () => {
         while (noisy) {
           await noise.query(`SELECT pg_logical_emit_message(false, 'capture-test-noise', repeat('x', 1000))`);
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
         }
       })();
       let status;
@@ -322,7 +323,7 @@ describe('capture from PostgreSQL', function () {
       order = await bigTransaction(p, 100_000);
       // Capture decodes ahead of Kinesis only up to its queue bound and sends in flushes of 500,
       // so the worker's memory stays flat however large the transaction.
-      await new Promise((r) => setTimeout(r, 45_000));
+      await sleep(45_000);
       const growth = memory.growthMiB();
       console.log(`      100,000-row transaction: worker RSS grew ${growth} MiB over 45 s of streaming`);
       assert.ok(growth < 300, `worker memory grew by ${growth} MiB`);

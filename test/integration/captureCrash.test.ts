@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import type { ChangeEvent } from '../../domain/core/changeEvent';
 import { sourceVersion } from '../../domain/processing/version';
@@ -66,18 +67,18 @@ describe('capture survives SIGKILL of the worker', function () {
         committed.get(a)!.push(n);
         if (b !== a) committed.get(b)!.push(n);
         commits++;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     })();
     const killer = (async () => {
       for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 6_000 + Math.random() * 4_000));
+        await sleep(6_000 + Math.random() * 4_000);
         await p.killWorker();
         kills++;
       }
     })();
     await killer;
-    await new Promise((r) => setTimeout(r, 3_000));
+    await sleep(3_000);
     running = false;
     await load;
 

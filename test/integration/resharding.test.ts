@@ -9,11 +9,11 @@ import {
 import { decodeChange } from '../../domain/formats/decodeChange';
 import { sourceVersion } from '../../domain/processing/version';
 import { awsClients } from '../../infra/aws';
-import { shardCheckpointKey } from '../../domain/shards/shardTypes';
 import type { ShardStatus } from '../../workflows/shardReader';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
+import { shardCheckpointKey } from '../../domain/core/itemKeys';
 
 /**
  * Split and merge while changes keep coming: a child shard is read only after its parent(s)

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
 import { serviceUp, stackDown } from '../../scripts/lib/localStack';
@@ -191,7 +192,7 @@ describe('shard reader on the real dev server', function () {
     );
     await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 5, 9)', [sku]);
     await p.restartWorker();
-    await new Promise((r) => setTimeout(r, 3_000));
+    await sleep(3_000);
     assert.equal(await probe.entity('inventory', `${sku}#5`), undefined, 'nothing is applied while paused');
     const statuses = await probe.allShardStatuses();
     assert.ok(

@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
-import { loadConfig, type PipelineConfig } from '../../infra/config';
+import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
 import { startPipeline, type StartOptions } from '../../infra/pipelineClient';
 import { deprovisionEvents, provisionAll } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
@@ -177,19 +177,7 @@ async function inProcessWorker(config: PipelineConfig): Promise<WorkerHost> {
 /** The worker as its own process (`tsx workers/worker.ts`), configured through the environment like in production. */
 function processWorker(config: PipelineConfig): WorkerHost {
   let child: ChildProcess | undefined;
-  const env = {
-    ...process.env,
-    CDC_STREAM: config.stream,
-    CDC_CONSUMER: config.consumer,
-    CDC_TASK_QUEUE: config.taskQueue,
-    CDC_STATE_TABLE: config.tables.state,
-    CDC_ENTITIES_TABLE: config.tables.entities,
-    CDC_INVENTORY_TABLE: config.tables.inventory,
-    CDC_DLQ_TABLE: config.tables.dlq,
-    CDC_EVENT_BUS: config.eventBus,
-    CDC_SLOT: config.slot,
-    CDC_PUBLICATION: config.publication,
-  };
+  const env = { ...process.env, ...configToEnv(config) };
   const exited = (c: ChildProcess) =>
     new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
   const host: WorkerHost = {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /** Polls `probe` until it returns a value other than undefined, or fails with a message saying what did not happen. */
 export async function waitFor<T>(
   what: string,
@@ -18,6 +19,6 @@ export async function waitFor<T>(
       const err = lastError ? `; last error: ${(lastError as Error).message}` : '';
       throw new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms waiting for ${what}${seen}${err}`);
     }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
+    await sleep(opts.intervalMs ?? 200);
   }
 }

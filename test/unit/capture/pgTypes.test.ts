@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { PG_TYPE, PgTypeError, convertPgText, parseArrayLiteral } from '../../../domain/capture/pgTypes';
+import { PG_TYPE, convertPgText, parseArrayLiteral } from '../../../domain/capture/pgTypes';
+import { PgTypeError } from '../../../domain/core/errors';
 
 const c = convertPgText;
 

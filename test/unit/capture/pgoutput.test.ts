@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import {
-  PgoutputDecodeError,
-  bigIntToLsn,
   decodePgoutput,
   encodeStandbyStatus,
-  lsnSortable,
-  lsnToBigInt,
   parseReplicationFrame,
   pgEpochMicrosToIso,
   type TupleValue,
 } from '../../../domain/capture/pgoutput';
+import { PgoutputDecodeError } from '../../../domain/core/errors';
+import { bigIntToLsn, lsnSortable, lsnToBigInt } from '../../../domain/core/lsn';
 
 /** Tiny big-endian message builder. */
 class B {

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
-import { classifyError, holdBackoffMs } from '../../../domain/core/errors';
-import { ConfigurationError } from '../../../domain/core/tables';
-import { PoisonRecordError } from '../../../domain/processing/transform';
+import { ApplicationFailure } from '@temporalio/common';
+import { toFailure } from '../../../activities/failures';
+import {
+  CAPTURE_FATAL_FAILURE_TYPES,
+  classifyError,
+  ConfigurationError,
+  FAILURE_TYPES,
+  holdBackoffMs,
+  isFailureType,
+  NON_RETRYABLE_FAILURE_TYPES,
+  PIPELINE_ERRORS,
+  PoisonRecordError,
+} from '../../../domain/core/errors';
 
 const named = (name: string, extra: object = {}) => Object.assign(new Error('x'), { name }, extra);
 
@@ -43,5 +53,41 @@ describe('error classification', () => {
     assert.equal(holdBackoffMs('transient', 20), 30_000);
     assert.equal(holdBackoffMs('throttling', 1), 2_000);
     assert.equal(holdBackoffMs('throttling', 20), 60_000);
+  });
+});
+
+describe('error registry', () => {
+  for (const ErrorClass of PIPELINE_ERRORS) {
+    const err = new ErrorClass('detail');
+    it(`${err.name} is classified as its own failure type, also by name alone`, () => {
+      assert.ok(isFailureType(err.failureType));
+      assert.equal(classifyError(err), err.failureType);
+      assert.equal(classifyError(named(err.name)), err.failureType);
+    });
+    it(`${err.name} reaches the workflow as an ApplicationFailure of type ${err.failureType}`, () => {
+      const failure = toFailure(err);
+      assert.ok(failure instanceof ApplicationFailure);
+      assert.equal(failure.type, err.failureType);
+      assert.match(failure.message, /detail/);
+    });
+  }
+
+  it('every failure type is written in one casing', () => {
+    for (const t of Object.keys(FAILURE_TYPES)) assert.match(t, /^[a-z]+(-[a-z]+)*$/);
+  });
+
+  it('derives the non-retryable lists from the registry', () => {
+    assert.deepEqual(NON_RETRYABLE_FAILURE_TYPES, [
+      'poison',
+      'permanent',
+      'configuration',
+      'slot-missing',
+      'slot-invalidated',
+    ]);
+    assert.deepEqual(CAPTURE_FATAL_FAILURE_TYPES, ['slot-missing', 'slot-invalidated']);
+  });
+
+  it('an unknown error becomes a transient failure, so the shard holds rather than drops data', () => {
+    assert.equal(toFailure(new Error('odd')).type, 'transient');
   });
 });

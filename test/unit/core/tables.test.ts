@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  ConfigurationError,
   REDACTION_POLICY_VERSION,
   REDACTIONS,
   TABLES,
@@ -10,6 +9,7 @@ import {
   TRANSFORMATIONS,
   tableConfig,
 } from '../../../domain/core/tables';
+import { ConfigurationError } from '../../../domain/core/errors';
 
 const BRIEF_TABLES = [
   'users',

@@ -6,8 +6,9 @@ import { toEventEntry } from '../../../domain/publishing/eventEntry';
 import type { JsonValue, Row } from '../../../domain/core/json';
 import type { PipelineEvent } from '../../../domain/core/pipelineEvent';
 import { redactEvent, redactValue } from '../../../domain/processing/redact';
-import { ConfigurationError, REDACTION_POLICY_VERSION, tableConfig } from '../../../domain/core/tables';
+import { REDACTION_POLICY_VERSION, tableConfig } from '../../../domain/core/tables';
 import { transformChange } from '../../../domain/processing/transform';
+import { ConfigurationError } from '../../../domain/core/errors';
 
 const SECRET = 'test-secret-1';
 const OTHER_SECRET = 'test-secret-2';

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import type { ChangeEvent } from '../../../domain/core/changeEvent';
 import { eventId } from '../../../domain/processing/eventId';
 import type { Row } from '../../../domain/core/json';
-import { ConfigurationError } from '../../../domain/core/tables';
 import {
   applyTransformation,
   fieldChanges,
-  PoisonRecordError,
   transformChange,
   splitKeyChange,
 } from '../../../domain/processing/transform';
+import { ConfigurationError, PoisonRecordError } from '../../../domain/core/errors';
 
 const POS = {
   shardId: 'shardId-000000000000',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { lsnToBigInt } from '../../../domain/capture/pgoutput';
+import { lsnToBigInt } from '../../../domain/core/lsn';
 import { compareVersions, sourceVersion, VERSION_PATTERN } from '../../../domain/processing/version';
 
 /** Reference order of (LSN, index) pairs, computed numerically. */

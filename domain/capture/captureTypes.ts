@@ -1,0 +1,29 @@
+/** Shapes shared by the capture workflow and its activities (they live in history: kept small). */
+
+export interface CaptureInput {
+  slot: string;
+  publication: string;
+  /** Return (so the workflow can continue) after this long; the slot keeps the position. */
+  maxRunMs: number;
+  /** Records buffered before a mid-transaction flush to Kinesis (bounded memory). */
+  flushEvery?: number;
+}
+
+export interface CaptureProgress {
+  ackedLsn: string;
+  changes: number;
+  transactions: number;
+}
+
+export interface SlotHealth {
+  slot: string;
+  active: boolean;
+  walStatus: string | null;
+  confirmedFlushLsn: string | null;
+  currentLsn: string;
+  /** WAL written since the slot's confirmed position: what capture has not acknowledged yet. */
+  lagBytes: number;
+  /** WAL the server keeps for the slot (from its restart position). */
+  walRetainedBytes: number;
+  checkedAt: string;
+}

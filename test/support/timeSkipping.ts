@@ -1,0 +1,35 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The Java time-skipping test server installed by scripts/lib/installTestServer.sh
+ * (Maven Central's io.temporal:temporal-test-server), run through a wrapper script.
+ */
+export const TEST_SERVER_PATH = path.join(
+  __dirname,
+  '..',
+  '..',
+  '.cache',
+  'test-server',
+  'temporal-test-server',
+);
+
+/**
+ * A time-skipping TestWorkflowEnvironment on the locally installed test server, so that no
+ * binary is downloaded. sdk-core starts it as `<path> <port>` and gives it 5 s to answer.
+ * Call `env.teardown()` when done.
+ */
+export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  try {
+    accessSync(TEST_SERVER_PATH, constants.X_OK);
+  } catch {
+    throw new Error(
+      `Temporal test server not installed at ${TEST_SERVER_PATH}; ` +
+        'run `bash scripts/lib/installTestServer.sh` (needs java 17+ and mvn)',
+    );
+  }
+  return await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: TEST_SERVER_PATH } },
+  });
+}
