@@ -1,4 +1,5 @@
 import {
+  allHandlersFinished,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   condition,
@@ -123,5 +124,7 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
     rescanNow = false;
     await condition(() => rescanNow, `${input.rescanSeconds ?? 30} seconds`);
   }
+  // A pause or resume being forwarded to the shards finishes first: continue-as-new would cut it off.
+  await condition(allHandlersFinished);
   await continueAsNew<typeof streamSupervisorWorkflow>({ ...input, pausedReason });
 }

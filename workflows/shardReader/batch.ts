@@ -1,0 +1,120 @@
+/**
+ * One batch through the pipeline: transform → redact → apply → publish, each a holding step.
+ * Records a step rejects on their own (undecodable, unconfigured table, an item DynamoDB or
+ * EventBridge refuses) go to the dead-letter table and the batch goes on; a record an operator
+ * skips goes there too, and the batch is processed again without it.
+ */
+import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import type { DeadLetter, Rejection } from '../../domain/shards/shardTypes';
+import { ACTIVITY_OPTIONS, io, local } from './activities';
+import type { TroubleRecord } from './definitions';
+import { hold, SkipRecord } from './hold';
+import { note, type ShardReaderState } from './state';
+import type { ShardVisibility } from './visibility';
+
+/** Processes the batch in `s.records` until done, parking skipped records on the way. */
+export async function processBatch(s: ShardReaderState, show: ShardVisibility): Promise<void> {
+  for (;;) {
+    try {
+      await runSteps(s, show);
+      return;
+    } catch (err) {
+      if (!(err instanceof SkipRecord)) throw err;
+      await skipRecord(s, show, err);
+    }
+  }
+}
+
+async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<void> {
+  const pure = s.settings.localPureSteps ? local : io;
+  const { shardId } = s.input;
+  const records = s.records;
+  const { events, deadLetters } = await hold(s, show, {
+    name: 'transform',
+    run: () => pure.transformRecords({ shardId, records }),
+    inTrouble: () => firstTrouble(s),
+  });
+  await deadLetter(s, show, deadLetters);
+  if (!events.length) return;
+  const redacted = await hold(s, show, {
+    name: 'redact',
+    run: () => pure.redactEvents(events),
+    inTrouble: () => firstTrouble(s),
+  });
+  const applied = await hold(s, show, {
+    name: 'apply',
+    run: () =>
+      io.applyEvents.executeWithOptions(
+        { ...ACTIVITY_OPTIONS, summary: `apply ${redacted.length} events, seq …${tail(s.batch?.last)}` },
+        [redacted],
+      ),
+    inTrouble: () => firstTrouble(s, redacted),
+  });
+  s.counters.applied += applied.applied;
+  s.counters.stale += applied.stale;
+  await deadLetter(s, show, lettersFor(s, applied.rejected));
+  const rejectedSeq = new Set(applied.rejected.map((r) => r.sequenceNumber));
+  const toPublish = redacted.filter((e) => !rejectedSeq.has(e.position.sequenceNumber));
+  const pub = await hold(s, show, {
+    name: 'publish',
+    run: () =>
+      io.publishEvents.executeWithOptions(
+        { ...ACTIVITY_OPTIONS, summary: `publish ${toPublish.length} events, seq …${tail(s.batch?.last)}` },
+        [toPublish],
+      ),
+    inTrouble: () => firstTrouble(s, toPublish),
+  });
+  s.counters.published += pub.published;
+  s.counters.alerts += pub.alerts;
+  await deadLetter(s, show, lettersFor(s, pub.rejected));
+}
+
+/** Parks the record an operator skipped in the DLQ (`operator-skip`) and drops it from the batch. */
+async function skipRecord(s: ShardReaderState, show: ShardVisibility, skip: SkipRecord): Promise<void> {
+  const rec = s.records.find((r) => r.sequenceNumber === skip.request.sequenceNumber)!;
+  await deadLetter(s, show, [
+    { record: rec, shardId: s.input.shardId, category: 'operator-skip', reason: skip.request.reason },
+  ]);
+  s.counters.skipped++;
+  note(s, `skipped ${rec.sequenceNumber} to the DLQ: ${skip.request.reason}`);
+  s.records = s.records.filter((r) => r !== rec);
+  s.trouble = undefined;
+  show.publish('RUNNING');
+}
+
+async function deadLetter(s: ShardReaderState, show: ShardVisibility, letters: DeadLetter[]): Promise<void> {
+  if (!letters.length) return;
+  await hold(s, show, {
+    name: 'deadLetter',
+    run: () => io.deadLetterRecords(letters),
+    inTrouble: () => firstTrouble(s),
+    skippable: false,
+  });
+  s.counters.deadLettered += letters.length;
+}
+
+function lettersFor(s: ShardReaderState, rejected: Rejection[]): DeadLetter[] {
+  return rejected.map((r) => ({
+    record: s.records.find((b) => b.sequenceNumber === r.sequenceNumber)!,
+    shardId: s.input.shardId,
+    category: r.category,
+    reason: r.reason,
+  }));
+}
+
+/** The record shown while a step fails: the first event of the step, else the batch's first record. */
+function firstTrouble(s: ShardReaderState, events?: PipelineEvent[]): TroubleRecord | undefined {
+  const e = events?.[0];
+  if (e)
+    return {
+      sequenceNumber: e.position.sequenceNumber,
+      table: e.table,
+      entityId: e.entityId,
+      op: e.op,
+      version: e.version,
+    };
+  const r = s.records[0];
+  return r ? { sequenceNumber: r.sequenceNumber, table: r.partitionKey.split(':')[0] } : undefined;
+}
+
+const tail = (seq?: string) => (seq ? seq.slice(-8) : '');

@@ -1,0 +1,102 @@
+/**
+ * The shard reader's public face: its input, settings, status, signals and query. Clients (the
+ * supervisor, scripts, tests) import these definitions, so names are written once.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { FailureType } from '../../domain/core/errors';
+import type { ShardState } from '../names';
+
+export interface BatchSettings {
+  /** Records per batch (GetRecords Limit). */
+  maxRecords: number;
+  /** Bytes of record data per batch; keeps every payload far below Temporal's 2 MB limit. */
+  maxBytes: number;
+  /** How long one pull waits for new records when caught up. */
+  idleWaitMs: number;
+  /** Failed attempts of one step after which the shard shows STUCK. */
+  stuckAfterAttempts: number;
+  /** Run the pure CPU steps (transform, redact) as local activities (see docs/architecture.md). */
+  localPureSteps: boolean;
+  /** Continue-as-new after this many history events even if the server has not suggested it yet. */
+  maxHistoryEvents: number;
+}
+
+export const DEFAULT_BATCH: BatchSettings = {
+  maxRecords: 500,
+  maxBytes: 512 * 1024,
+  idleWaitMs: 10_000,
+  stuckAfterAttempts: 2,
+  localPureSteps: true,
+  maxHistoryEvents: 10_000,
+};
+
+export interface ShardCounters {
+  batches: number;
+  records: number;
+  applied: number;
+  stale: number;
+  published: number;
+  alerts: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+export interface LastError {
+  step: string;
+  category: FailureType | 'unknown';
+  message: string;
+  attempts: number;
+  at: string;
+}
+
+export interface ShardReaderInput {
+  stream: string;
+  consumer: string;
+  shardId: string;
+  /** Carried across continue-as-new; loaded from cdc_state on first start. */
+  checkpoint?: string;
+  counters?: ShardCounters;
+  pausedReason?: string;
+  settings?: Partial<BatchSettings>;
+}
+
+/** The batch being processed: first and last sequence numbers and size. */
+export interface BatchRange {
+  first: string;
+  last: string;
+  size: number;
+}
+
+/** While STUCK: the record in trouble, redacted (never row data). */
+export interface TroubleRecord {
+  sequenceNumber: string;
+  table?: string;
+  entityId?: string;
+  op?: string;
+  version?: string;
+}
+
+export interface ShardStatus {
+  stream: string;
+  consumer: string;
+  shardId: string;
+  state: ShardState;
+  checkpoint?: string;
+  lagMs: number;
+  counters: ShardCounters;
+  pausedReason?: string;
+  lastError?: LastError;
+  batch?: BatchRange;
+  trouble?: TroubleRecord;
+  notes: string[];
+}
+
+export interface SkipRequest {
+  sequenceNumber: string;
+  reason: string;
+}
+
+export const pauseSignal = defineSignal<[{ reason: string }]>('pause');
+export const resumeSignal = defineSignal('resume');
+export const skipRecordSignal = defineSignal<[SkipRequest]>('skipRecord');
+export const statusQuery = defineQuery<ShardStatus>('status');

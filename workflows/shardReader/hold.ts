@@ -1,0 +1,88 @@
+/**
+ * The holding step: runs one activity until it succeeds. A failure holds the shard (per-key order
+ * is kept by not moving on): it waits with backoff decided here in the workflow, shows STUCK after
+ * a few attempts, and can be interrupted by a pause or by an operator's skip of a record in the
+ * current batch (thrown as SkipRecord for the batch to handle).
+ */
+import { ActivityFailure, ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
+import { holdBackoffMs } from '../../domain/core/errors';
+import type { LastError, SkipRequest, TroubleRecord } from './definitions';
+import { isPaused, waitWhilePaused } from './pause';
+import { note, type ShardReaderState } from './state';
+import type { ShardVisibility } from './visibility';
+
+/** An operator asked to skip a record of the batch in trouble. */
+export class SkipRecord {
+  constructor(readonly request: SkipRequest) {}
+}
+
+export interface HoldingStep<T> {
+  /** Shown in the status and the Web UI, e.g. `apply`. */
+  name: string;
+  run: () => Promise<T>;
+  /** The record to show while the step fails. */
+  inTrouble: () => TroubleRecord | undefined;
+  /** Whether a skip request for a record of the current batch interrupts it (default true). */
+  skippable?: boolean;
+}
+
+export async function hold<T>(
+  s: ShardReaderState,
+  show: ShardVisibility,
+  { name, run, inTrouble, skippable = true }: HoldingStep<T>,
+): Promise<T> {
+  for (let failures = 0; ;) {
+    try {
+      const result = await run();
+      if (failures > 0) {
+        note(s, `${name} recovered after ${failures} failed attempts`);
+        s.trouble = undefined;
+        show.publish('RUNNING');
+      }
+      return result;
+    } catch (err) {
+      if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
+      failures++;
+      s.lastError = lastErrorOf(name, err, failures);
+      s.trouble = inTrouble();
+      const stuck = failures >= s.settings.stuckAfterAttempts;
+      if (stuck) show.stuck(name);
+      const category = s.lastError.category;
+      await condition(
+        () => isPaused(s) || s.skipRequests.length > 0,
+        holdBackoffMs(category === 'unknown' ? 'transient' : category, failures),
+      );
+      const skip = takeSkipRequest(s, skippable);
+      if (skip) throw new SkipRecord(skip);
+      if (isPaused(s)) {
+        await waitWhilePaused(s, show);
+        if (stuck) show.stuck(name);
+      }
+    }
+  }
+}
+
+function lastErrorOf(step: string, err: ActivityFailure, attempts: number): LastError {
+  const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return {
+    step,
+    category: (cause?.type ?? 'unknown') as LastError['category'],
+    message: (cause?.message ?? err.message).slice(0, 500),
+    attempts,
+    at: new Date().toISOString(),
+  };
+}
+
+/**
+ * The first skip request naming a record of the current batch (when the step can be skipped);
+ * every other request is dropped with a note.
+ */
+function takeSkipRequest(s: ShardReaderState, skippable: boolean): SkipRequest | undefined {
+  const skip = skippable
+    ? s.skipRequests.find((r) => s.records.some((rec) => rec.sequenceNumber === r.sequenceNumber))
+    : undefined;
+  for (const r of s.skipRequests.splice(0)) {
+    if (r !== skip) note(s, `skip of ${r.sequenceNumber} ignored: not in the current batch`);
+  }
+  return skip;
+}

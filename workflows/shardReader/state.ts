@@ -1,0 +1,99 @@
+/**
+ * The shard reader's whole state in one object (as PeerDB's flow state): signals change it, the
+ * loop reacts to it, and what must survive continue-as-new is carried in the next run's input.
+ */
+import type { StreamRecord } from '../../domain/shards/shardTypes';
+import type { ShardState } from '../names';
+import type {
+  BatchRange,
+  BatchSettings,
+  LastError,
+  ShardCounters,
+  ShardReaderInput,
+  ShardStatus,
+  SkipRequest,
+  TroubleRecord,
+} from './definitions';
+import { DEFAULT_BATCH } from './definitions';
+
+export interface ShardReaderState {
+  readonly input: ShardReaderInput;
+  readonly settings: BatchSettings;
+  /** Last sequence number whose batch was applied and published. */
+  checkpoint?: string;
+  counters: ShardCounters;
+  /** Set while an operator holds the shard (signal `pause`). */
+  pausedReason?: string;
+  state: ShardState;
+  lagMs: number;
+  lastError?: LastError;
+  /** The batch in progress and its records (not carried: pulled again after continue-as-new). */
+  batch?: BatchRange;
+  records: StreamRecord[];
+  trouble?: TroubleRecord;
+  /** Skip requests not yet matched against the batch in trouble. */
+  skipRequests: SkipRequest[];
+  /** The last few things worth telling an operator. */
+  notes: string[];
+}
+
+const MAX_NOTES = 5;
+
+export function initialState(input: ShardReaderInput): ShardReaderState {
+  return {
+    input,
+    settings: { ...DEFAULT_BATCH, ...input.settings },
+    ...(input.checkpoint !== undefined ? { checkpoint: input.checkpoint } : {}),
+    counters: {
+      batches: 0,
+      records: 0,
+      applied: 0,
+      stale: 0,
+      published: 0,
+      alerts: 0,
+      deadLettered: 0,
+      skipped: 0,
+      ...input.counters,
+    },
+    ...(input.pausedReason !== undefined ? { pausedReason: input.pausedReason } : {}),
+    state: input.pausedReason ? 'PAUSED' : 'RUNNING',
+    lagMs: 0,
+    records: [],
+    skipRequests: [],
+    notes: [],
+  };
+}
+
+export function note(s: ShardReaderState, text: string): void {
+  s.notes.push(text);
+  if (s.notes.length > MAX_NOTES) s.notes.shift();
+}
+
+/** What the `status` query answers: a copy, never row data. */
+export function statusOf(s: ShardReaderState): ShardStatus {
+  return {
+    stream: s.input.stream,
+    consumer: s.input.consumer,
+    shardId: s.input.shardId,
+    state: s.state,
+    ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
+    lagMs: s.lagMs,
+    counters: { ...s.counters },
+    ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
+    ...(s.lastError ? { lastError: s.lastError } : {}),
+    ...(s.batch ? { batch: s.batch } : {}),
+    ...(s.trouble ? { trouble: s.trouble } : {}),
+    notes: [...s.notes],
+  };
+}
+
+/** The input of the next run after continue-as-new. */
+export function carriedInput(s: ShardReaderState): ShardReaderInput {
+  return {
+    ...s.input,
+    ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}),
+    counters: s.counters,
+    ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
+    ...(s.input.settings !== undefined ? { settings: s.input.settings } : {}),
+  };
+}

@@ -1,0 +1,96 @@
+import { continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { PullResult } from '../../domain/shards/shardTypes';
+import { io } from './activities';
+import { processBatch } from './batch';
+import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
+import { hold } from './hold';
+import { handlePauseSignals, waitWhilePaused } from './pause';
+import { pullUnlessPaused } from './pull';
+import { carriedInput, initialState, statusOf, type ShardReaderState } from './state';
+import { ShardVisibility } from './visibility';
+
+/**
+ * One shard of the stream: pull → transform → redact → apply → publish → checkpoint, in a loop.
+ * A failing step holds the shard (per-key order) and is retried with backoff; after a few
+ * attempts the shard shows STUCK with the record in trouble, until the cause goes away, an
+ * operator pauses it, or skips the record to the dead-letter table.
+ */
+export async function shardReaderWorkflow(input: ShardReaderInput): Promise<ShardStatus> {
+  const s = initialState(input);
+  const show = new ShardVisibility(s);
+  setHandler(statusQuery, () => statusOf(s));
+  handlePauseSignals(s);
+  setHandler(skipRecordSignal, (req) => {
+    s.skipRequests.push(req);
+  });
+
+  if (s.checkpoint === undefined)
+    s.checkpoint = await hold(s, show, {
+      name: 'loadCheckpoint',
+      run: () => io.loadCheckpoint(input.shardId),
+      inTrouble: () => undefined,
+    });
+  show.publish(s.state);
+
+  // The checkpoint of a batch is written while the next batch is pulled (it is awaited before
+  // that batch is processed): one round trip less per batch, same guarantee.
+  let saving: Promise<unknown> | undefined;
+  for (;;) {
+    await waitWhilePaused(s, show);
+    const pulled = await pullUnlessPaused(s, show);
+    await saving;
+    saving = undefined;
+    if (!pulled) continue; // paused while waiting for records
+    s.lagMs = pulled.millisBehindLatest;
+    if (pulled.records.length === 0) {
+      if (pulled.shardEnded) {
+        await endShard(s, show);
+        return statusOf(s);
+      }
+      show.publish('CAUGHT_UP');
+    } else {
+      ({ saving } = await processAndCheckpoint(s, show, pulled));
+    }
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents) {
+      await saving;
+      await continueAsNew<typeof shardReaderWorkflow>(carriedInput(s));
+    }
+  }
+}
+
+/** Processes a pulled batch and starts writing its checkpoint; returns that write, to be awaited later. */
+async function processAndCheckpoint(
+  s: ShardReaderState,
+  show: ShardVisibility,
+  pulled: PullResult,
+): Promise<{ saving: Promise<unknown> }> {
+  s.records = pulled.records;
+  const last = s.records[s.records.length - 1].sequenceNumber;
+  s.batch = { first: s.records[0].sequenceNumber, last, size: s.records.length };
+  await processBatch(s, show);
+  const saving = hold(s, show, {
+    name: 'checkpoint',
+    run: () => io.saveCheckpoint({ shardId: s.input.shardId, sequenceNumber: last }),
+    inTrouble: () => ({ sequenceNumber: last }),
+    skippable: false,
+  });
+  s.checkpoint = last;
+  s.counters.batches++;
+  s.counters.records += pulled.records.length;
+  s.batch = undefined;
+  s.records = [];
+  show.publish(s.lagMs > 0 ? 'RUNNING' : 'CAUGHT_UP');
+  return { saving };
+}
+
+/** SHARD_END: every record was read and checkpointed; the marker lets the supervisor start the children. */
+async function endShard(s: ShardReaderState, show: ShardVisibility): Promise<void> {
+  await hold(s, show, {
+    name: 'markShardEnded',
+    run: () => io.markShardEnded(s.input.shardId),
+    inTrouble: () => undefined,
+  });
+  s.batch = undefined;
+  show.publish('ENDED');
+}
