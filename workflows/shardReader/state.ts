@@ -87,13 +87,16 @@ export function statusOf(s: ShardReaderState): ShardStatus {
   };
 }
 
-/** The input of the next run after continue-as-new. */
+/** The input of the next run after continue-as-new: the same shard, where this run left it. */
 export function carriedInput(s: ShardReaderState): ShardReaderInput {
+  const { stream, consumer, shardId, settings } = s.input;
   return {
-    ...s.input,
+    stream,
+    consumer,
+    shardId,
     ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}),
     counters: s.counters,
     ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
-    ...(s.input.settings !== undefined ? { settings: s.input.settings } : {}),
+    ...(settings !== undefined ? { settings } : {}),
   };
 }

@@ -1,0 +1,149 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import type { PullInput, PullResult, StreamRecord } from '../../domain/shards/shardTypes';
+import type { DeadLetter } from '../../domain/shards/shardTypes';
+
+/**
+ * Stub activities for fast workflow tests on the time-skipping test server: a fake stream of
+ * records per shard, applies that fail on demand, and everything the workflows asked for kept
+ * for assertions. No AWS, no PostgreSQL: the integration tests cover those.
+ */
+export interface FakeShard {
+  records: StreamRecord[];
+  /** Closed shard: SHARD_END once every record was read. */
+  closed?: boolean;
+}
+
+export class StubPipeline {
+  shards = new Map<string, FakeShard>();
+  checkpoints = new Map<string, string>();
+  ended = new Set<string>();
+  deadLetters: DeadLetter[] = [];
+  applied: PipelineEvent[] = [];
+  published: PipelineEvent[] = [];
+  pulls = 0;
+  /** apply fails (transient) while this returns true for a batch. */
+  failApply: (events: PipelineEvent[]) => boolean = () => false;
+  /** Called at the start of every listShards, with the number of calls so far. */
+  onListShards: (calls: number) => Promise<void> = async () => undefined;
+  listShardsCalls = 0;
+  /** Called at the start of every apply (e.g. to send a signal mid-batch). */
+  onApply: (events: PipelineEvent[]) => Promise<void> = async () => undefined;
+
+  addShard(shardId: string, count: number, opts: { closed?: boolean } = {}): StreamRecord[] {
+    const records = Array.from({ length: count }, (_, i) => record(shardId, i + 1));
+    this.shards.set(shardId, { records, ...(opts.closed ? { closed: true } : {}) });
+    return records;
+  }
+
+  activities(): Partial<Activities> {
+    const stub: Partial<Activities> = {
+      listShards: async () => {
+        await this.onListShards(++this.listShardsCalls);
+        return [...this.shards.entries()].map(([shardId, s]) => ({ shardId, open: !s.closed }));
+      },
+      endedShards: async (ids) => ids.filter((id) => this.ended.has(id)),
+      loadCheckpoint: async (shardId) => this.checkpoints.get(shardId),
+      saveCheckpoint: async ({ shardId, sequenceNumber }) => {
+        this.checkpoints.set(shardId, sequenceNumber);
+        return true;
+      },
+      markShardEnded: async (shardId) => {
+        this.ended.add(shardId);
+      },
+      pullRecords: async (input: PullInput): Promise<PullResult> => {
+        this.pulls++;
+        const shard = this.shards.get(input.shardId);
+        const all = shard?.records ?? [];
+        const from = input.afterSequenceNumber
+          ? all.findIndex((r) => r.sequenceNumber === input.afterSequenceNumber) + 1
+          : 0;
+        const records = all.slice(from, from + input.maxRecords);
+        if (records.length) return { records, millisBehindLatest: 0, shardEnded: false };
+        if (shard?.closed) return { records: [], millisBehindLatest: 0, shardEnded: true };
+        await new Promise((r) => setTimeout(r, 100)); // caught up: a short real wait, like the activity's poll
+        return { records: [], millisBehindLatest: 0, shardEnded: false };
+      },
+      transformRecords: async ({ shardId, records }) => ({
+        events: records.map((r) => event(shardId, r)),
+        deadLetters: [],
+      }),
+      redactEvents: async (events) => events.map((e) => ({ ...e, redactionPolicy: 'test' })),
+      applyEvents: async (events) => {
+        await this.onApply(events);
+        if (this.failApply(events))
+          throw ApplicationFailure.create({ type: 'transient', message: 'DynamoDB unavailable (stub)' });
+        this.applied.push(...events);
+        return { applied: events.length, stale: 0, rejected: [] };
+      },
+      publishEvents: async (events) => {
+        this.published.push(...events);
+        return { published: events.length, alerts: 0, rejected: [] };
+      },
+      deadLetterRecords: async (letters) => {
+        this.deadLetters.push(...letters);
+      },
+    };
+    return stub;
+  }
+}
+
+export function record(shardId: string, n: number): StreamRecord {
+  return {
+    sequenceNumber: `${shardId.replace(/\D/g, '') || '0'}${String(n).padStart(6, '0')}`,
+    partitionKey: `inventory:SKU-${n}`,
+    data: '{}',
+    encoding: 'utf8',
+    arrivalMs: 0,
+  };
+}
+
+function event(shardId: string, r: StreamRecord): PipelineEvent {
+  return {
+    eventId: `evt_${r.sequenceNumber}`,
+    table: 'inventory',
+    entityType: 'inventory',
+    entityId: r.partitionKey.split(':')[1],
+    key: { sku: r.partitionKey.split(':')[1] },
+    op: 'u',
+    eventType: 'inventory.updated',
+    version: '0000000000000001.0000000000',
+    commitTs: '2026-01-01T00:00:00.000Z',
+    lsn: '0/1',
+    index: 0,
+    before: null,
+    after: {},
+    changes: {},
+    position: { shardId, sequenceNumber: r.sequenceNumber },
+  };
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflows bundled once per test run (bundling takes a second or two). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+  });
+  return bundle;
+}
+
+let queues = 0;
+/** Runs `fn` with a worker hosting the real workflows and the stub's activities on a fresh task queue. */
+export async function withWorker<T>(
+  env: TestWorkflowEnvironment,
+  stub: StubPipeline,
+  fn: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const taskQueue = `wf-test-${++queues}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: stub.activities(),
+  });
+  return worker.runUntil(fn(taskQueue));
+}

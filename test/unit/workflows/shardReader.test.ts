@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { record, StubPipeline, withWorker } from '../../support/workflowHarness';
+import {
+  pauseSignal,
+  resumeSignal,
+  shardReaderWorkflow,
+  skipRecordSignal,
+  statusQuery,
+  type ShardReaderInput,
+  type ShardStatus,
+} from '../../../workflows/shardReader';
+
+/**
+ * The shard reader's control plane in seconds: real workflow code on Temporal's time-skipping
+ * test server, stub activities. Timers (hold backoff) are skipped, not waited for.
+ */
+describe('shard-reader workflow (time-skipping, stub activities)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  let n = 0;
+  const input = (shardId: string, extra: Partial<ShardReaderInput> = {}): ShardReaderInput => ({
+    stream: 'test-stream',
+    consumer: 'test',
+    shardId,
+    ...extra,
+  });
+  const start = (taskQueue: string, i: ShardReaderInput) =>
+    env.client.workflow.start(shardReaderWorkflow, {
+      taskQueue,
+      workflowId: `shard-test-${++n}`,
+      args: [i],
+    });
+
+  /** Polls the status query until `ok`, skipping time between polls. */
+  async function until(
+    handle: { query: (q: typeof statusQuery) => Promise<ShardStatus> },
+    ok: (s: ShardStatus) => boolean,
+    what: string,
+  ): Promise<ShardStatus> {
+    let last: ShardStatus | undefined;
+    for (let i = 0; i < 100; i++) {
+      last = await handle.query(statusQuery);
+      if (ok(last)) return last;
+      await env.sleep('1 second');
+    }
+    throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
+  }
+
+  it('shows STUCK after repeated failures of a step, then returns to RUNNING by itself', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-1', 3, { closed: true });
+    let broken = true;
+    stub.failApply = () => broken;
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-1'));
+      const stuck = await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      assert.equal(stuck.lastError?.step, 'apply');
+      assert.equal(stuck.lastError?.category, 'transient');
+      assert.ok(stuck.lastError!.attempts >= 2);
+      assert.equal(stuck.trouble?.sequenceNumber, stub.shards.get('shard-1')!.records[0].sequenceNumber);
+      assert.deepEqual(stuck.batch?.size, 3);
+      assert.equal(stub.applied.length, 0, 'nothing applied while stuck');
+      broken = false;
+      const done = await handle.result();
+      assert.equal(done.state, 'ENDED');
+      assert.equal(done.counters.applied, 3);
+      assert.equal(done.trouble, undefined);
+      assert.ok(done.notes.some((x) => /apply recovered after \d+ failed attempts/.test(x)));
+      assert.equal(stub.checkpoints.get('shard-1'), stub.shards.get('shard-1')!.records[2].sequenceNumber);
+    });
+  });
+
+  it('skipRecord parks the record in trouble as operator-skip and processes the rest of the batch', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-2', 3, { closed: true });
+    const bad = records[1].sequenceNumber;
+    stub.failApply = (events) => events.some((e) => e.position.sequenceNumber === bad);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-2'));
+      await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      await handle.signal(skipRecordSignal, { sequenceNumber: bad, reason: 'ticket OPS-1' });
+      const done = await handle.result();
+      assert.equal(done.state, 'ENDED');
+      assert.deepEqual(
+        stub.deadLetters.map((d) => [d.record.sequenceNumber, d.category, d.reason]),
+        [[bad, 'operator-skip', 'ticket OPS-1']],
+      );
+      assert.deepEqual(
+        stub.applied.map((e) => e.position.sequenceNumber),
+        [records[0].sequenceNumber, records[2].sequenceNumber],
+      );
+      assert.equal(done.counters.skipped, 1);
+      assert.equal(done.counters.deadLettered, 1);
+      assert.ok(done.notes.some((x) => x.includes(`skipped ${bad}`)));
+    });
+  });
+
+  it('a skip request for a record outside the batch is ignored with a note', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-3', 2, { closed: true });
+    let broken = true;
+    stub.failApply = () => broken;
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-3'));
+      await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      await handle.signal(skipRecordSignal, { sequenceNumber: '999', reason: 'wrong one' });
+      await until(handle, (s) => s.notes.some((x) => x.includes('skip of 999 ignored')), 'the note');
+      broken = false;
+      const done = await handle.result();
+      assert.equal(done.counters.skipped, 0);
+      assert.equal(stub.deadLetters.length, 0);
+    });
+  });
+
+  it('pause holds the shard (no pulls) until resume', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-4', 2);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-4'));
+      await until(handle, (s) => s.counters.applied === 2, 'the first records');
+      await handle.signal(pauseSignal, { reason: 'deploying consumer' });
+      const paused = await until(handle, (s) => s.state === 'PAUSED', 'PAUSED');
+      assert.equal(paused.pausedReason, 'deploying consumer');
+      const pulls = stub.pulls;
+      records.push(record('shard-4', 3)); // a new record arrives while paused
+      await env.sleep('1 minute');
+      assert.equal(stub.pulls, pulls, 'no pull while paused');
+      assert.equal(stub.applied.length, 2);
+      await handle.signal(resumeSignal);
+      const resumed = await until(handle, (s) => s.counters.applied === 3, 'the record after resume');
+      assert.notEqual(resumed.state, 'PAUSED');
+      assert.equal(resumed.pausedReason, undefined);
+      await handle.terminate('test done');
+    });
+  });
+
+  it('continue-as-new carries checkpoint, counters and a pause', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-5', 4, { closed: true });
+    await withWorker(env, stub, async (tq) => {
+      let paused = false;
+      stub.onApply = async (events) => {
+        // During the second batch: pause; the run continues as new after that batch.
+        if (events[0].position.sequenceNumber.endsWith('000002') && !paused) {
+          paused = true;
+          await handle.signal(pauseSignal, { reason: 'across continue-as-new' });
+        }
+      };
+      const handle = await start(tq, input('shard-5', { settings: { maxRecords: 1, maxHistoryEvents: 1 } }));
+      const firstRun = handle.firstExecutionRunId;
+      const carried = await until(handle, (s) => s.state === 'PAUSED', 'PAUSED in a later run');
+      assert.equal(carried.pausedReason, 'across continue-as-new');
+      assert.equal(carried.counters.batches, 2);
+      assert.equal(carried.counters.applied, 2);
+      const { runId } = await handle.describe();
+      assert.notEqual(runId, firstRun, 'the pause was carried into a new run');
+      await handle.signal(resumeSignal);
+      const done = await handle.result(); // a resumed shard must not be paused again by its next run
+      assert.equal(done.state, 'ENDED');
+      assert.deepEqual([done.counters.batches, done.counters.records, done.counters.applied], [4, 4, 4]);
+      assert.equal(stub.applied.length, 4, 'every record applied once, none twice');
+    });
+  });
+});

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { StubPipeline, withWorker } from '../../support/workflowHarness';
+import { shardWorkflowId } from '../../../workflows/names';
+import { statusQuery } from '../../../workflows/shardReader';
+import {
+  overviewQuery,
+  pauseAllSignal,
+  resumeAllSignal,
+  streamSupervisorWorkflow,
+} from '../../../workflows/supervisor';
+
+describe('supervisor workflow (time-skipping, stub activities)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+    let last: T | undefined;
+    for (let i = 0; i < 100; i++) {
+      last = await probe().catch(() => undefined as T);
+      if (last !== undefined && ok(last)) return last;
+      await env.sleep('1 second');
+    }
+    throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+  }
+
+  it("forwards a pause to every shard, even when it arrives just before the supervisor's continue-as-new", async () => {
+    const stub = new StubPipeline();
+    const shards = ['shardId-000', 'shardId-001', 'shardId-002', 'shardId-003'];
+    for (const id of shards) stub.addShard(id, 1);
+    const stream = 'test-stream';
+    const consumer = 'sup-test';
+    await withWorker(env, stub, async (taskQueue) => {
+      const shardStatus = (id: string) =>
+        env.client.workflow.getHandle(shardWorkflowId(stream, consumer, id)).query(statusQuery);
+      const all = () => Promise.all(shards.map(shardStatus));
+      // The pause lands during the run's last scan (the third): the run continues as new right after it.
+      stub.onListShards = async (calls) => {
+        if (calls === 3) await supervisor.signal(pauseAllSignal, { reason: 'maintenance' });
+      };
+      const supervisor = await env.client.workflow.start(streamSupervisorWorkflow, {
+        taskQueue,
+        workflowId: `cdc-supervisor:${stream}:${consumer}`,
+        args: [{ stream, consumer, rescanSeconds: 1, scansPerRun: 2 }],
+      });
+      const paused = await until(all, (s) => s.every((x) => x.state === 'PAUSED'), 'every shard PAUSED');
+      assert.ok(paused.every((x) => x.pausedReason === 'maintenance'));
+      const { runId } = await until(
+        () => supervisor.describe(),
+        (d) => d.runId !== supervisor.firstExecutionRunId,
+        'a continue-as-new',
+      );
+      assert.ok(runId);
+      const overview = await supervisor.query(overviewQuery);
+      assert.equal(overview.pausedReason, 'maintenance', 'the pause is carried into the next run');
+
+      await supervisor.signal(resumeAllSignal);
+      await until(all, (s) => s.every((x) => x.state !== 'PAUSED'), 'every shard resumed');
+      await supervisor.terminate('test done');
+      for (const id of shards)
+        await env.client.workflow.getHandle(shardWorkflowId(stream, consumer, id)).terminate('test done');
+    });
+  });
+});
