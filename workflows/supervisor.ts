@@ -14,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { PauseRequestSchema, parseRequest } from '../domain/shards/operatorRequests';
 import { planShards, type ShardPlanEntry } from '../domain/shards/reshardPlan';
 import { SA, shardWorkflowId } from './names';
 import { pauseSignal, resumeSignal, shardReaderWorkflow, type BatchSettings } from './shardReader';
@@ -35,9 +36,11 @@ export interface SupervisorOverview {
   pausedReason?: string;
   shards: (ShardPlanEntry & { workflowId: string })[];
   lastScan?: string;
+  /** The last few things worth telling an operator (e.g. an invalid signal). */
+  notes: string[];
 }
 
-export const pauseAllSignal = defineSignal<[{ reason: string }]>('pause');
+export const pauseAllSignal = defineSignal<[{ reason?: string }?]>('pause');
 export const resumeAllSignal = defineSignal('resume');
 /** Reads the shard list now (e.g. right after a reshard) instead of at the next scan. */
 export const rescanSignal = defineSignal('rescan');
@@ -58,6 +61,11 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
   let plan: ShardPlanEntry[] = [];
   let lastScan: string | undefined;
   let rescanNow = false;
+  const notes: string[] = [];
+  const note = (text: string) => {
+    notes.push(text);
+    if (notes.length > 5) notes.shift();
+  };
   const started = new Set<string>();
   const wfId = (shardId: string) => shardWorkflowId(input.stream, input.consumer, shardId);
 
@@ -72,8 +80,13 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
       }
     }
   };
-  setHandler(pauseAllSignal, async ({ reason }) => {
-    pausedReason = reason || 'paused by operator';
+  setHandler(pauseAllSignal, async (arg?: unknown) => {
+    const request = parseRequest(PauseRequestSchema, arg);
+    if (!request.ok) {
+      note(`pause ignored, invalid input: ${request.reason}`); // a signal handler never throws
+      return;
+    }
+    pausedReason = request.value.reason;
     await forward(pauseSignal, { reason: pausedReason });
   });
   setHandler(resumeAllSignal, async () => {
@@ -89,6 +102,7 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
     ...(pausedReason !== undefined ? { pausedReason } : {}),
     shards: plan.map((p) => ({ ...p, workflowId: wfId(p.shardId) })),
     ...(lastScan ? { lastScan } : {}),
+    notes: [...notes],
   }));
 
   for (let round = 0; ; round++) {

@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { FailureType } from '../../domain/core/errors';
+import type { SkipRequest } from '../../domain/shards/operatorRequests';
 import type { ShardState } from '../names';
 
 export interface BatchSettings {
@@ -91,12 +92,10 @@ export interface ShardStatus {
   notes: string[];
 }
 
-export interface SkipRequest {
-  sequenceNumber: string;
-  reason: string;
-}
+export type { SkipRequest };
 
-export const pauseSignal = defineSignal<[{ reason: string }]>('pause');
+/** Arguments are validated in the handlers (domain/shards/operatorRequests.ts): a bad one is noted, never thrown. */
+export const pauseSignal = defineSignal<[{ reason?: string }?]>('pause');
 export const resumeSignal = defineSignal('resume');
 export const skipRecordSignal = defineSignal<[SkipRequest]>('skipRecord');
 export const statusQuery = defineQuery<ShardStatus>('status');

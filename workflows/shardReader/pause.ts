@@ -1,12 +1,15 @@
 /** Where a shard is paused: the operator's pause/resume signals, and waiting while paused. */
 import { condition, setHandler } from '@temporalio/workflow';
 import { pauseSignal, resumeSignal } from './definitions';
-import type { ShardReaderState } from './state';
+import { PauseRequestSchema, parseRequest } from '../../domain/shards/operatorRequests';
+import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
 
 export function handlePauseSignals(s: ShardReaderState): void {
-  setHandler(pauseSignal, ({ reason }) => {
-    s.pausedReason = reason || 'paused by operator';
+  setHandler(pauseSignal, (input?: unknown) => {
+    const request = parseRequest(PauseRequestSchema, input);
+    if (request.ok) s.pausedReason = request.value.reason;
+    else note(s, `pause ignored, invalid input: ${request.reason}`);
   });
   setHandler(resumeSignal, () => {
     s.pausedReason = undefined;

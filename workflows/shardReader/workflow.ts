@@ -1,4 +1,5 @@
 import { continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import { parseRequest, SkipRequestSchema } from '../../domain/shards/operatorRequests';
 import type { PullResult } from '../../domain/shards/shardTypes';
 import { io } from './activities';
 import { processBatch } from './batch';
@@ -6,7 +7,7 @@ import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus 
 import { hold } from './hold';
 import { handlePauseSignals, waitWhilePaused } from './pause';
 import { pullUnlessPaused } from './pull';
-import { carriedInput, initialState, statusOf, type ShardReaderState } from './state';
+import { carriedInput, initialState, note, statusOf, type ShardReaderState } from './state';
 import { ShardVisibility } from './visibility';
 
 /**
@@ -20,8 +21,10 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
   const show = new ShardVisibility(s);
   setHandler(statusQuery, () => statusOf(s));
   handlePauseSignals(s);
-  setHandler(skipRecordSignal, (req) => {
-    s.skipRequests.push(req);
+  setHandler(skipRecordSignal, (input: unknown) => {
+    const request = parseRequest(SkipRequestSchema, input);
+    if (request.ok) s.skipRequests.push(request.value);
+    else note(s, `skipRecord ignored, invalid input: ${request.reason}`);
   });
 
   if (s.checkpoint === undefined)

@@ -170,4 +170,31 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.equal(stub.applied.length, 4, 'every record applied once, none twice');
     });
   });
+
+  it('signals with missing or invalid input never break the workflow: pause defaults, the rest is noted', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-6', 1);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-6'));
+      await until(handle, (s) => s.counters.applied === 1, 'the first record');
+      // As `temporal workflow signal --name pause` without --input sends it: no argument at all.
+      await env.client.workflow.getHandle(handle.workflowId).signal('pause');
+      const paused = await until(handle, (s) => s.state === 'PAUSED', 'PAUSED');
+      assert.equal(paused.pausedReason, 'paused by operator');
+      await handle.signal('resume');
+      await handle.signal('pause', { reason: 42 } as never);
+      await handle.signal('skipRecord', {} as never);
+      await handle.signal('skipRecord', 'not an object' as never);
+      const noted = await until(
+        handle,
+        (s) => s.notes.filter((x) => x.includes('ignored, invalid input')).length === 3,
+        'three notes',
+      );
+      assert.notEqual(noted.state, 'PAUSED');
+      assert.match(noted.notes.join('\n'), /skipRecord ignored, invalid input: sequenceNumber/);
+      const { status } = await handle.describe();
+      assert.equal(status.name, 'RUNNING', 'the workflow did not fail');
+      await handle.terminate('test done');
+    });
+  });
 });
