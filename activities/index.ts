@@ -1,14 +1,37 @@
 import type { PipelineConfig } from '../infra/config';
 import { createCaptureActivities } from './capture';
-import { createPipelineActivities } from './pipeline';
-import { streamReaderActivities } from './streamReader';
+import { createCheckpointActivities } from './checkpoints';
+import { createDeadLetterActivities } from './deadLetters';
+import { defaultDeps, type ActivityDeps } from './deps';
+import { createProcessingActivities } from './processing';
+import { createAlertActivities, createAlertPublisher } from './publishing/alertPublisher';
+import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
+import { createApplyActivities } from './sinks/applyEvents';
+import { createDynamoDbSink } from './sinks/dynamoDbSink';
+import { createStreamReaderActivities } from './stream/streamReader';
 
-/** Every activity the worker hosts; workflows import this type only. */
-export function createActivities(config: PipelineConfig) {
+/**
+ * Every activity the worker hosts; workflows import the `Activities` type only. Activity names
+ * are part of recorded histories: never rename one. `io` replaces the AWS clients and the
+ * PostgreSQL client factory (tests pass fakes); by default they are the process's own.
+ */
+export function createActivities(
+  config: PipelineConfig,
+  io: Omit<ActivityDeps, 'config'> = defaultDeps(config),
+) {
+  const deps: ActivityDeps = { ...io, config };
+  const alerts = createAlertPublisher(deps);
   return {
-    ...streamReaderActivities,
-    ...createPipelineActivities(config),
-    ...createCaptureActivities(config),
+    // Supervisor and shard readers: shards; pull → transform → redact → apply → publish → dead-letter → checkpoint.
+    ...createStreamReaderActivities(deps),
+    ...createProcessingActivities(deps),
+    ...createApplyActivities(createDynamoDbSink(deps)),
+    ...createEventBridgeActivities(deps, alerts),
+    ...createDeadLetterActivities(deps, alerts),
+    ...createCheckpointActivities(deps),
+    // Capture.
+    ...createCaptureActivities(deps),
+    ...createAlertActivities(alerts),
   };
 }
 

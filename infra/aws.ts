@@ -23,17 +23,20 @@ function requestHandler(): NodeHttpHandler {
   });
 }
 
-let clients:
-  | {
-      kinesis: KinesisClient;
-      dynamo: DynamoDBClient;
-      doc: DynamoDBDocumentClient;
-      events: EventBridgeClient;
-      sqs: SQSClient;
-    }
-  | undefined;
+/** The AWS clients of one process (activities receive the ones they use through activities/deps.ts). */
+export interface AwsClients {
+  kinesis: KinesisClient;
+  dynamo: DynamoDBClient;
+  /** DynamoDB with plain JavaScript values in and out. */
+  doc: DynamoDBDocumentClient;
+  events: EventBridgeClient;
+  sqs: SQSClient;
+}
 
-export function awsClients() {
+let clients: AwsClients | undefined;
+
+/** The process's clients, created on first use. */
+export function awsClients(): AwsClients {
   if (!clients) {
     const dynamo = new DynamoDBClient({ requestHandler: requestHandler() });
     clients = {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { planPutRecordsBatches, type OutgoingRecord } from '../domain/capture/producerBatches';
+import { planPutRecordsBatches, type OutgoingRecord } from '../../domain/capture/producerBatches';
 
 /**
  * Puts records on the stream in order. Only failed records are re-sent, with backoff, and the

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { createPipelineActivities } from '../../activities/pipeline';
+import { createActivities } from '../../activities';
 import type { ChangeEvent } from '../../domain/core/changeEvent';
 import { redactEvent } from '../../domain/processing/redact';
 import { transformChange } from '../../domain/processing/transform';
@@ -113,7 +113,7 @@ describe('apply is idempotent and order-independent (DynamoDB Local)', function 
   it('replays of random batches in random order converge to the in-order state', async () => {
     const events = history();
     const reference = await freshTables();
-    await createPipelineActivities(reference).applyEvents(events);
+    await createActivities(reference).applyEvents(events);
     const expected = await snapshot(reference);
     assert.equal(expected.filter((i) => i.TableName === 'entities').length, 3);
 
@@ -125,7 +125,7 @@ describe('apply is idempotent and order-independent (DynamoDB Local)', function 
         }),
         async (slices) => {
           const config = await freshTables();
-          const apply = createPipelineActivities(config).applyEvents;
+          const apply = createActivities(config).applyEvents;
           // Random (possibly overlapping, repeated, reversed) batches, then every event at least once.
           for (const [a, b] of slices) await apply(events.slice(Math.min(a, b), Math.max(a, b) + 1));
           await apply([...events].reverse());

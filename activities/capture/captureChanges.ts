@@ -1,0 +1,103 @@
+import { Context } from '@temporalio/activity';
+import type { CaptureInput, CaptureProgress } from '../../domain/capture/captureTypes';
+import { decodePgoutput, parseReplicationFrame } from '../../domain/capture/pgoutput';
+import type { ActivityDeps } from '../deps';
+import { putAllRecords } from '../stream/kinesisProducer';
+import { ChangeBuffer } from './changeBuffer';
+import { ReplicationSession } from './replicationSession';
+import { slotStartLsn } from './slots';
+
+const STATUS_INTERVAL_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 2_000;
+const DEFAULT_FLUSH_EVERY = 500;
+
+/**
+ * Holds the logical replication stream for up to `maxRunMs`, turning each committed change into
+ * a canonical event on Kinesis. The LSN is acknowledged to PostgreSQL only after Kinesis accepted
+ * every record up to and including that transaction's commit; keepalive replies repeat the last
+ * acknowledged LSN, never more. Heartbeats carry the progress, with the acknowledged LSN; they
+ * are also how a cancellation reaches this activity.
+ */
+export async function captureChanges(deps: ActivityDeps, input: CaptureInput): Promise<CaptureProgress> {
+  const ctx = Context.current();
+  const startLsn = await slotStartLsn(deps.pg, input.slot);
+  const session = await ReplicationSession.start(deps.pg, input.slot, input.publication);
+  try {
+    const changes = changeBuffer(deps, ctx, session, startLsn, input.flushEvery ?? DEFAULT_FLUSH_EVERY);
+    await replicate(ctx, session, changes, Date.now() + input.maxRunMs);
+    return changes.progress;
+  } finally {
+    await session.close();
+  }
+}
+
+/** The buffer between the session and Kinesis: puts with heartbeats while re-sending, acknowledges on the session. */
+function changeBuffer(
+  deps: ActivityDeps,
+  ctx: Context,
+  session: ReplicationSession,
+  startLsn: string,
+  flushEvery: number,
+): ChangeBuffer {
+  const changes: ChangeBuffer = new ChangeBuffer({
+    db: session.database,
+    startLsn,
+    flushEvery,
+    put: (records) =>
+      putAllRecords(deps.aws.kinesis, deps.config.stream, records, {
+        onRetry: (n, code) => {
+          ctx.heartbeat(changes.progress);
+          ctx.log.warn('PutRecords partial failure; re-sending failed records', { failed: n, code });
+        },
+      }),
+    acknowledge: (ackedLsn) => {
+      session.sendStatus(ackedLsn);
+      ctx.heartbeat(changes.progress);
+    },
+    warn: (message, attrs) => ctx.log.warn(message, attrs),
+  });
+  return changes;
+}
+
+/** The capture loop: until the deadline, a cancellation or a connection failure (thrown). */
+async function replicate(
+  ctx: Context,
+  session: ReplicationSession,
+  changes: ChangeBuffer,
+  deadline: number,
+): Promise<void> {
+  const statusTimer = every(STATUS_INTERVAL_MS);
+  const heartbeatTimer = every(HEARTBEAT_INTERVAL_MS);
+  while (!session.failure && Date.now() < deadline && !ctx.cancellationSignal.aborted) {
+    await step(ctx, session, changes);
+    statusTimer(() => session.sendStatus(changes.ackedLsn));
+    heartbeatTimer(() => ctx.heartbeat(changes.progress));
+  }
+  if (session.failure) throw session.failure;
+}
+
+/**
+ * One turn: decode the next chunk of copy data; with none waiting, acknowledge what was
+ * committed (group commit), or else wait for data.
+ */
+async function step(ctx: Context, session: ReplicationSession, changes: ChangeBuffer): Promise<void> {
+  const chunk = session.nextChunk();
+  if (!chunk && changes.hasUnacknowledgedCommit) return changes.flushAndAck();
+  if (!chunk) return session.waitForData(ctx.cancelled);
+  const frame = parseReplicationFrame(chunk);
+  if (frame.kind === 'keepalive') {
+    if (frame.replyRequested) session.sendStatus(changes.ackedLsn);
+  } else {
+    await changes.handle(decodePgoutput(frame.data));
+  }
+}
+
+/** Runs its action when more than `intervalMs` passed since the last run (or since it was made). */
+function every(intervalMs: number): (action: () => void) => void {
+  let last = Date.now();
+  return (action) => {
+    if (Date.now() - last <= intervalMs) return;
+    action();
+    last = Date.now();
+  };
+}

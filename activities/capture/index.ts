@@ -1,0 +1,17 @@
+import type { CaptureInput } from '../../domain/capture/captureTypes';
+import type { ActivityDeps } from '../deps';
+import { classified } from '../failures';
+import { captureChanges } from './captureChanges';
+import { slotHealth, writeCaptureHeartbeat } from './slots';
+
+/**
+ * The capture activities: the long replication activity (captureChanges.ts, with the connection
+ * in replicationSession.ts and the transactions in changeBuffer.ts), and short SQL on the slot.
+ */
+export function createCaptureActivities(deps: ActivityDeps) {
+  return classified({
+    captureChanges: (input: CaptureInput) => captureChanges(deps, input),
+    slotHealth: (slot: string) => slotHealth(deps.pg, slot),
+    writeCaptureHeartbeat: (slot: string) => writeCaptureHeartbeat(deps.pg, deps.config.pgSchema, slot),
+  });
+}

@@ -1,0 +1,42 @@
+import { Client, type ClientConfig } from 'pg';
+import { awsClients, type AwsClients } from '../infra/aws';
+import type { PipelineConfig } from '../infra/config';
+
+/** The AWS clients the activities use. */
+export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events'>;
+
+/**
+ * A new, unconnected PostgreSQL client (connection settings from PG*); the caller connects and
+ * ends it. `replication: 'database'` opens a logical replication connection.
+ */
+export type PgClientFactory = (options?: { replication: 'database' }) => Client;
+
+/** What every activity factory receives: configuration and the clients to do its I/O with. */
+export interface ActivityDeps {
+  config: PipelineConfig;
+  aws: ActivityAws;
+  pg: PgClientFactory;
+}
+
+/**
+ * The worker's dependencies: the process's AWS clients and `new Client()`. The clients are
+ * looked up on each use, so they are still created on first use and a `destroyAwsClients()`
+ * followed by new work gets fresh ones.
+ */
+export function defaultDeps(config: PipelineConfig): ActivityDeps {
+  return {
+    config,
+    aws: {
+      get kinesis() {
+        return awsClients().kinesis;
+      },
+      get doc() {
+        return awsClients().doc;
+      },
+      get events() {
+        return awsClients().events;
+      },
+    },
+    pg: (options) => (options ? new Client(options as ClientConfig) : new Client()),
+  };
+}

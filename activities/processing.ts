@@ -1,0 +1,56 @@
+import { ConfigurationError, PoisonRecordError } from '../domain/core/errors';
+import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import { decodeChange } from '../domain/formats/decodeChange';
+import { redactEvent } from '../domain/processing/redact';
+import { splitKeyChange, transformChange } from '../domain/processing/transform';
+import type { DeadLetter, StreamRecord } from '../domain/shards/shardTypes';
+import type { ActivityDeps } from './deps';
+import { classified } from './failures';
+
+/** The pure steps of a batch (no I/O): decode and transform, then redact. Thin over domain/. */
+export function createProcessingActivities({ config }: ActivityDeps) {
+  return classified({
+    transformRecords: async (input: { shardId: string; records: StreamRecord[] }) => transformRecords(input),
+    redactEvents: async (events: PipelineEvent[]) => redactEvents(events, config.redactionSecret),
+  });
+}
+
+export interface TransformResult {
+  events: PipelineEvent[];
+  deadLetters: DeadLetter[];
+}
+
+/** Decodes and transforms records; undecodable or unconfigured records become dead letters with a reason. */
+export function transformRecords(input: { shardId: string; records: StreamRecord[] }): TransformResult {
+  const result: TransformResult = { events: [], deadLetters: [] };
+  for (const record of input.records) {
+    const out = transformRecord(input.shardId, record);
+    if ('deadLetter' in out) result.deadLetters.push(out.deadLetter);
+    else result.events.push(...out.events);
+  }
+  return result;
+}
+
+/** One record: its events (a key change gives two), or why it cannot be processed. */
+function transformRecord(
+  shardId: string,
+  record: StreamRecord,
+): { events: PipelineEvent[] } | { deadLetter: DeadLetter } {
+  const decoded =
+    record.encoding === 'utf8'
+      ? decodeChange(record.data, { sequenceNumber: record.sequenceNumber })
+      : { ok: false as const, reason: 'record data is not UTF-8' };
+  if (!decoded.ok) return { deadLetter: { record, shardId, category: 'poison', reason: decoded.reason } };
+  try {
+    const position = { shardId, sequenceNumber: record.sequenceNumber };
+    return { events: splitKeyChange(decoded.event).map((c) => transformChange(c, position)) };
+  } catch (err) {
+    if (!(err instanceof ConfigurationError || err instanceof PoisonRecordError)) throw err;
+    const category = err instanceof ConfigurationError ? 'configuration' : 'poison';
+    return { deadLetter: { record, shardId, category, reason: err.message } };
+  }
+}
+
+export function redactEvents(events: PipelineEvent[], secret: string): PipelineEvent[] {
+  return events.map((e) => redactEvent(e, secret));
+}

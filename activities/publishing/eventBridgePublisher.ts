@@ -1,0 +1,118 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PutEventsCommand, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import { inventoryAlerts } from '../../domain/publishing/alerts';
+import { chunkEntries, toEventEntry, type EventEntry } from '../../domain/publishing/eventEntry';
+import type { Rejection } from '../../domain/shards/shardTypes';
+import { mapLimit } from '../concurrency';
+import type { ActivityDeps } from '../deps';
+import { classified } from '../failures';
+import type { AlertPublisher } from './alertPublisher';
+
+const PUBLISH_CONCURRENCY = 8;
+const MAX_PUT_ATTEMPTS = 5;
+/** PutEvents error codes that re-sending the same entry cannot fix. */
+const PERMANENT_ENTRY_ERRORS = new Set([
+  'MalformedDetail',
+  'InvalidArgument',
+  'ValidationException',
+  'NotAuthorizedForSourceException',
+]);
+
+/** The `publishEvents` activity; the alerts it raises go through the alert publisher (once per alertId). */
+export function createEventBridgeActivities(deps: ActivityDeps, alerts: AlertPublisher) {
+  return classified({
+    publishEvents: (events: PipelineEvent[]) => publishEvents(deps, alerts, events),
+  });
+}
+
+/**
+ * Publishes the events (only failed entries re-sent) and the inventory alerts they trigger
+ * (low stock crossing, abnormal drop), each alert once per alertId.
+ */
+async function publishEvents(
+  deps: ActivityDeps,
+  alerts: AlertPublisher,
+  events: PipelineEvent[],
+): Promise<{ published: number; alerts: number; rejected: Rejection[] }> {
+  const processedAt = new Date().toISOString();
+  const rejectedEntries = await putEntries(
+    deps,
+    events.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
+  );
+  const alerted = await alerts.publishAlerts(events.flatMap((e) => inventoryAlerts(e)));
+  return {
+    published: events.length - rejectedEntries.length,
+    alerts: alerted,
+    rejected: rejectedEntries.map((r) => ({
+      sequenceNumber: r.ref.position.sequenceNumber,
+      category: 'permanent',
+      reason: r.reason,
+    })),
+  };
+}
+
+/** An entry EventBridge will never accept, by the reference it was given with. */
+export interface RejectedEntry<T> {
+  ref: T;
+  reason: string;
+}
+
+/**
+ * Puts entries (≤10 per request, within the size limit), re-sending only failed ones; returns
+ * the entries that cannot succeed. Rejects when entries still fail after five attempts.
+ */
+export async function putEntries<T>(
+  deps: Pick<ActivityDeps, 'aws'>,
+  items: { entry: EventEntry; ref: T }[],
+): Promise<RejectedEntry<T>[]> {
+  const refOf = new Map(items.map((i) => [i.entry, i.ref]));
+  const rejected: RejectedEntry<T>[] = [];
+  const reject = (entry: EventEntry, reason: string) => rejected.push({ ref: refOf.get(entry)!, reason });
+  const { chunks, oversized } = chunkEntries(items.map((i) => i.entry));
+  for (const o of oversized) reject(o, 'event exceeds the 256 KiB EventBridge entry limit');
+  await mapLimit(chunks, PUBLISH_CONCURRENCY, (chunk) => putChunk(deps, chunk, reject));
+  return rejected;
+}
+
+/** Sends one request's entries until each is accepted or rejected for good, with backoff between attempts. */
+async function putChunk(
+  deps: Pick<ActivityDeps, 'aws'>,
+  chunk: EventEntry[],
+  reject: (entry: EventEntry, reason: string) => void,
+): Promise<void> {
+  let pending = chunk;
+  for (let attempt = 1; pending.length; attempt++) {
+    const out = await deps.aws.events.send(new PutEventsCommand({ Entries: pending }));
+    const retry = entriesToRetry(pending, out.Entries, reject);
+    if (retry.length && attempt >= MAX_PUT_ATTEMPTS) throw stillFailing(out.Entries, retry.length, attempt);
+    if (retry.length) await sleep(100 * 2 ** attempt);
+    pending = retry;
+  }
+}
+
+/** The entries of a request that failed and may succeed when sent again; permanent failures are rejected. */
+function entriesToRetry(
+  sent: EventEntry[],
+  results: PutEventsResultEntry[] | undefined,
+  reject: (entry: EventEntry, reason: string) => void,
+): EventEntry[] {
+  const retry: EventEntry[] = [];
+  sent.forEach((entry, i) => {
+    const result = results?.[i];
+    if (result?.EventId && !result.ErrorCode) return;
+    if (result?.ErrorCode && PERMANENT_ENTRY_ERRORS.has(result.ErrorCode)) {
+      reject(entry, `PutEvents ${result.ErrorCode}: ${result.ErrorMessage ?? ''}`);
+    } else retry.push(entry);
+  });
+  return retry;
+}
+
+/** The error for entries still failing after the last attempt, named so it classifies as throttling or transient. */
+function stillFailing(results: PutEventsResultEntry[] | undefined, failing: number, attempts: number): Error {
+  const code = results?.find((x) => x.ErrorCode)?.ErrorCode ?? 'unknown';
+  return Object.assign(
+    new Error(`PutEvents: ${failing} entries still failing after ${attempts} attempts (${code})`),
+    { name: code === 'ThrottlingException' ? 'ThrottlingException' : 'InternalFailure' },
+  );
+}

@@ -1,0 +1,23 @@
+import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import type { Rejection } from '../../domain/shards/shardTypes';
+
+/** What a sink did with a batch. */
+export interface ApplyResult {
+  /** Changes written. */
+  applied: number;
+  /** Changes not written because the sink already holds the same or a newer version (replays). */
+  stale: number;
+  /** Records that failed for reasons of their own (dead-lettered; the batch goes on). */
+  rejected: Rejection[];
+}
+
+/**
+ * Where the shard reader applies a batch of redacted changes (today DynamoDB; an analytics sink
+ * would be a second implementation). A sink must be idempotent: a batch may be applied again
+ * after a retry or a restart. A failure that is not the record's own rejects the whole batch, so
+ * the shard holds.
+ */
+export interface ChangeSink {
+  readonly name: string;
+  apply(events: PipelineEvent[]): Promise<ApplyResult>;
+}

@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
+import {
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type GetRecordsCommandOutput,
+  type Shard,
+} from '@aws-sdk/client-kinesis';
+import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../../domain/shards/shardTypes';
+import type { ActivityDeps } from '../deps';
+import { classified } from '../failures';
+
+type KinesisRecord = NonNullable<GetRecordsCommandOutput['Records']>[number];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const FIRST_IDLE_DELAY_MS = 50;
+const MAX_IDLE_DELAY_MS = 250;
+
+/** The Kinesis reading activities: the stream's shards, and the next records of one shard. */
+export function createStreamReaderActivities(deps: ActivityDeps) {
+  return classified({
+    listShards: (stream: string) => listShards(deps, stream),
+    pullRecords: (input: PullInput) => pullRecords(deps, input),
+  });
+}
+
+async function listShards({ aws }: ActivityDeps, stream: string): Promise<ShardInfo[]> {
+  const shards: Shard[] = [];
+  let token: string | undefined;
+  do {
+    const out = await aws.kinesis.send(
+      new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }),
+    );
+    shards.push(...(out.Shards ?? []));
+    token = out.NextToken;
+  } while (token);
+  return shards.map((s) => ({
+    shardId: s.ShardId!,
+    ...(s.ParentShardId ? { parentShardId: s.ParentShardId } : {}),
+    ...(s.AdjacentParentShardId ? { adjacentParentShardId: s.AdjacentParentShardId } : {}),
+    open: s.SequenceNumberRange?.EndingSequenceNumber === undefined,
+  }));
+}
+
+/**
+ * Reads the next records after the checkpoint, bounded by count and bytes. A fresh iterator is
+ * taken from the sequence number each call (iterators expire after five minutes). When caught
+ * up it polls with a bounded backoff for up to `waitMs`, heartbeating, instead of returning
+ * at once, so an idle shard costs little workflow history.
+ */
+async function pullRecords(deps: ActivityDeps, input: PullInput): Promise<PullResult> {
+  const ctx = Context.current();
+  const deadline = Date.now() + input.waitMs;
+  let iterator = await iteratorFor(deps, input);
+  let idleDelay = FIRST_IDLE_DELAY_MS;
+  for (;;) {
+    if (!iterator) return { records: [], millisBehindLatest: 0, shardEnded: true };
+    const out = await getRecords(deps, iterator, input.maxRecords);
+    if (!out) {
+      iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
+      continue;
+    }
+    const records = leadingRecords(out.Records ?? [], input.maxBytes);
+    const behind = out.MillisBehindLatest ?? 0;
+    if (records.length > 0) return { records, millisBehindLatest: behind, shardEnded: false };
+    if (!out.NextShardIterator) return { records: [], millisBehindLatest: 0, shardEnded: true };
+    iterator = out.NextShardIterator;
+    if (behind > 0) continue; // empty page but data ahead: keep reading
+    if (Date.now() >= deadline || ctx.cancellationSignal.aborted) {
+      return { records: [], millisBehindLatest: 0, shardEnded: false };
+    }
+    ctx.heartbeat();
+    await sleep(idleDelay);
+    idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
+  }
+}
+
+async function iteratorFor({ aws }: ActivityDeps, input: PullInput): Promise<string | undefined> {
+  const out = await aws.kinesis.send(
+    new GetShardIteratorCommand({
+      StreamName: input.stream,
+      ShardId: input.shardId,
+      ...(input.afterSequenceNumber
+        ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: input.afterSequenceNumber }
+        : { ShardIteratorType: 'TRIM_HORIZON' }),
+    }),
+  );
+  return out.ShardIterator;
+}
+
+/** One GetRecords page; undefined when the iterator expired. */
+async function getRecords(
+  { aws }: ActivityDeps,
+  iterator: string,
+  limit: number,
+): Promise<GetRecordsCommandOutput | undefined> {
+  try {
+    return await aws.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
+  } catch (err) {
+    if (err instanceof ExpiredIteratorException) return undefined;
+    throw err;
+  }
+}
+
+/** The page's leading records within `maxBytes` (at least one): the rest is read next time. */
+function leadingRecords(page: KinesisRecord[], maxBytes: number): StreamRecord[] {
+  const records: StreamRecord[] = [];
+  let bytes = 0;
+  for (const r of page) {
+    const rec = toStreamRecord(r);
+    const size = Buffer.byteLength(rec.data) + rec.partitionKey.length + rec.sequenceNumber.length;
+    if (records.length > 0 && bytes + size > maxBytes) break;
+    records.push(rec);
+    bytes += size;
+  }
+  return records;
+}
+
+function toStreamRecord(r: KinesisRecord): StreamRecord {
+  const bytes = r.Data ?? new Uint8Array();
+  let data: string;
+  let encoding: StreamRecord['encoding'] = 'utf8';
+  try {
+    data = utf8.decode(bytes);
+  } catch {
+    data = Buffer.from(bytes).toString('base64');
+    encoding = 'base64';
+  }
+  return {
+    sequenceNumber: r.SequenceNumber!,
+    partitionKey: r.PartitionKey ?? '',
+    data,
+    encoding,
+    arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+  };
+}

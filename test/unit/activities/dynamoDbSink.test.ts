@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { createActivities } from '../../../activities';
+import { createDynamoDbSink } from '../../../activities/sinks/dynamoDbSink';
+import { ConfigurationError } from '../../../domain/core/errors';
+import { loadConfig } from '../../../infra/config';
+import { awsError, fakes, inventoryChange, type Fakes } from './fakes';
+
+const config = loadConfig({});
+const { entities, inventory } = config.tables;
+
+describe('DynamoDB sink (fake DynamoDB)', () => {
+  let f: Fakes;
+  const sink = () => createDynamoDbSink({ config, ...f.io });
+  beforeEach(() => {
+    f = fakes();
+  });
+
+  it('writes the redacted row and the inventory view, each put guarded by the version', async () => {
+    const e = inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100, after: { on_hand: 80, reserved: 10 } });
+    assert.deepEqual(await sink().apply([e]), { applied: 1, stale: 0, rejected: [] });
+
+    const entity = f.doc.item(entities, 'inventory#SKU-1#1');
+    assert.equal(entity?.version, e.version);
+    assert.equal(entity?.eventId, e.eventId);
+    assert.deepEqual(entity?.row, e.after);
+    assert.equal(entity?.deleted, false);
+    const stock = f.doc.item(inventory, 'SKU-1#1');
+    assert.deepEqual(
+      [stock?.onHand, stock?.reserved, stock?.available, stock?.lowStockThreshold, stock?.version],
+      [80, 10, 70, 10, e.version],
+    );
+    for (const put of f.doc.sent) {
+      assert.equal(put.input.ConditionExpression, 'attribute_not_exists(pk) OR version < :v');
+      assert.equal(put.input.ExpressionAttributeValues[':v'], e.version);
+    }
+  });
+
+  it('counts replays as stale and never lets an older version overwrite a newer one', async () => {
+    const v1 = inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100, after: { on_hand: 50, reserved: 0 } });
+    const v2 = inventoryChange({ op: 'u', sku: 'sku-1', lsn: 0x200, after: { on_hand: 40, reserved: 0 } });
+    assert.deepEqual(await sink().apply([v1, v2]), { applied: 2, stale: 0, rejected: [] });
+
+    assert.deepEqual(await sink().apply([v1]), { applied: 0, stale: 1, rejected: [] });
+    assert.deepEqual(await sink().apply([v1, v2]), { applied: 0, stale: 2, rejected: [] });
+    assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
+    assert.equal(f.doc.item(inventory, 'SKU-1#1')?.onHand, 40);
+  });
+
+  it('applies the changes of one key in batch order while different keys are written concurrently', async () => {
+    const skus = ['a', 'b', 'c', 'd', 'e'];
+    const batch = [1, 2, 3].flatMap((n) =>
+      skus.map((sku, i) =>
+        inventoryChange({
+          op: n === 1 ? 'c' : 'u',
+          sku,
+          lsn: n * 0x100 + i,
+          after: { on_hand: n, reserved: 0 },
+        }),
+      ),
+    );
+    let inFlight = 0;
+    let maxInFlight = 0;
+    f.doc.before = async () => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      await sleep(Math.floor(Math.random() * 5));
+      inFlight--;
+    };
+
+    assert.deepEqual(await sink().apply(batch), { applied: 15, stale: 0, rejected: [] });
+    assert.ok(maxInFlight > 2, `writes of different keys overlap (at most ${maxInFlight} at once)`);
+    for (const sku of skus) {
+      const pk = `inventory#${sku.toUpperCase()}#1`;
+      const versions = f.doc.sent.filter((c) => c.input.Item.pk === pk).map((c) => c.input.Item.version);
+      assert.deepEqual(versions, [...versions].sort(), `the puts of ${pk} follow the batch`);
+      assert.equal(f.doc.item(entities, pk)?.version, versions.at(-1));
+    }
+  });
+
+  it('follows the batch even when it is out of version order: the older change then counts as stale', async () => {
+    const v1 = inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100 });
+    const v2 = inventoryChange({ op: 'u', sku: 'sku-1', lsn: 0x200 });
+    assert.deepEqual(await sink().apply([v2, v1]), { applied: 1, stale: 1, rejected: [] });
+    assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
+  });
+
+  it('leaves tombstones on delete: no row, no quantities, a TTL about seven days out', async () => {
+    const created = inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100 });
+    const deleted = inventoryChange({
+      op: 'd',
+      sku: 'sku-1',
+      lsn: 0x200,
+      before: { on_hand: 1, reserved: 0 },
+    });
+    assert.deepEqual(await sink().apply([created, deleted]), { applied: 2, stale: 0, rejected: [] });
+
+    const entity = f.doc.item(entities, 'inventory#SKU-1#1');
+    assert.equal(entity?.deleted, true);
+    assert.equal('row' in (entity ?? {}), false);
+    const ttl = Number(entity?.ttl) - Date.now() / 1000;
+    assert.ok(Math.abs(ttl - 7 * 24 * 3600) < 60, `ttl ${ttl}s from now`);
+    const stock = f.doc.item(inventory, 'SKU-1#1');
+    assert.equal(stock?.deleted, true);
+    assert.equal('onHand' in (stock ?? {}), false);
+  });
+
+  it('rejects a record whose write fails on its own and applies the others', async () => {
+    const big = inventoryChange({ op: 'c', sku: 'big', lsn: 0x100, sequenceNumber: '4711' });
+    const ok = inventoryChange({ op: 'c', sku: 'ok', lsn: 0x101 });
+    f.doc.before = (c) => {
+      if (String(c.input.Item.pk).includes('BIG'))
+        throw awsError('ValidationException', 'Item size has exceeded the maximum allowed size');
+    };
+
+    assert.deepEqual(await sink().apply([big, ok]), {
+      applied: 1,
+      stale: 0,
+      rejected: [
+        {
+          sequenceNumber: '4711',
+          category: 'permanent',
+          reason: 'DynamoDB: Item size has exceeded the maximum allowed size',
+        },
+      ],
+    });
+    assert.ok(f.doc.item(entities, 'inventory#OK#1'));
+  });
+
+  for (const [error, type] of [
+    ['ResourceNotFoundException', 'configuration'],
+    ['AccessDeniedException', 'configuration'],
+    ['ProvisionedThroughputExceededException', 'throttling'],
+    ['InternalServerError', 'transient'],
+  ] as const) {
+    it(`fails the whole batch on ${error}, as a '${type}' failure of applyEvents`, async () => {
+      f.doc.before = () => {
+        throw awsError(error);
+      };
+      const batch = [inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100 })];
+      await assert.rejects(sink().apply(batch), { name: error });
+      await assert.rejects(
+        createActivities(config, f.io).applyEvents(batch),
+        (err) => err instanceof ApplicationFailure && err.type === type,
+      );
+    });
+  }
+
+  it('refuses an event that was not redacted, writing nothing', async () => {
+    const { redactionPolicy: _, ...unredacted } = inventoryChange({ op: 'c', sku: 'sku-1', lsn: 0x100 });
+    await assert.rejects(sink().apply([unredacted]), ConfigurationError);
+    await assert.rejects(
+      createActivities(config, f.io).applyEvents([unredacted]),
+      (err) => err instanceof ApplicationFailure && err.type === 'configuration',
+    );
+    assert.equal(f.doc.sent.length, 0);
+  });
+});

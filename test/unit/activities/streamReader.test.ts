@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { ExpiredIteratorException } from '@aws-sdk/client-kinesis';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../../../activities';
+import { defaultDeps } from '../../../activities/deps';
+import { awsClients, destroyAwsClients } from '../../../infra/aws';
+import type { PullInput, PullResult } from '../../../domain/shards/shardTypes';
+import { loadConfig } from '../../../infra/config';
+import { awsError, FakeKinesis, fakes, type SentCommand } from './fakes';
+
+const config = loadConfig({});
+const input: PullInput = {
+  stream: 'cdc-inventory',
+  shardId: 'shardId-000000000000',
+  afterSequenceNumber: '10',
+  maxRecords: 100,
+  maxBytes: 1_000,
+  waitMs: 0,
+};
+const record = (n: number, data: string) => ({
+  SequenceNumber: String(n),
+  PartitionKey: 'inventory:SKU-1',
+  Data: Buffer.from(data),
+  ApproximateArrivalTimestamp: new Date(1_790_000_000_000),
+});
+
+function pull(respond: (c: SentCommand) => unknown, pullInput = input) {
+  const kinesis = new FakeKinesis(respond);
+  const activities = createActivities(config, fakes(kinesis).io);
+  // A failing activity is logged by the environment: kept quiet here, the test checks the failure.
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR', () => undefined) });
+  return { kinesis, result: env.run(activities.pullRecords, pullInput) as Promise<PullResult> };
+}
+
+describe('stream reader activities (fake Kinesis)', () => {
+  it('reads after the checkpoint, within the byte bound', async () => {
+    const { kinesis, result } = pull((c) =>
+      c.name === 'GetShardIteratorCommand'
+        ? { ShardIterator: 'it-1' }
+        : { Records: [record(11, 'x'.repeat(600)), record(12, 'y'.repeat(600))], MillisBehindLatest: 5 },
+    );
+    const out = await result;
+    assert.deepEqual(
+      out.records.map((r) => r.sequenceNumber),
+      ['11'],
+      'the second record is left for the next pull',
+    );
+    assert.equal(out.millisBehindLatest, 5);
+    assert.equal(out.shardEnded, false);
+    assert.deepEqual(kinesis.sent[0].input, {
+      StreamName: 'cdc-inventory',
+      ShardId: 'shardId-000000000000',
+      ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+      StartingSequenceNumber: '10',
+    });
+  });
+
+  it('takes a fresh iterator when one expired, and reports SHARD_END', async () => {
+    let gets = 0;
+    const { kinesis, result } = pull((c) => {
+      if (c.name === 'GetShardIteratorCommand') return { ShardIterator: 'it' };
+      if (gets++ === 0) throw new ExpiredIteratorException({ message: 'expired', $metadata: {} });
+      return { Records: [], MillisBehindLatest: 0 }; // no NextShardIterator: the shard is closed and read
+    });
+    assert.deepEqual(await result, { records: [], millisBehindLatest: 0, shardEnded: true });
+    assert.equal(kinesis.sent.filter((c) => c.name === 'GetShardIteratorCommand').length, 2);
+  });
+
+  it('fails with a failure type, not the raw AWS exception name', async () => {
+    const { result } = pull(() => {
+      throw awsError('ResourceNotFoundException', 'Stream cdc-inventory not found');
+    });
+    await assert.rejects(
+      result,
+      (err) => err instanceof ApplicationFailure && err.type === 'configuration' && !err.nonRetryable,
+    );
+  });
+
+  it('lists shards across pages, with parents and whether each is open', async () => {
+    const kinesis = new FakeKinesis((c) =>
+      c.input.NextToken
+        ? { Shards: [{ ShardId: 's2', ParentShardId: 's0', AdjacentParentShardId: 's1' }] }
+        : {
+            Shards: [{ ShardId: 's0', SequenceNumberRange: { EndingSequenceNumber: '99' } }],
+            NextToken: 'more',
+          },
+    );
+    const shards = await createActivities(config, fakes(kinesis).io).listShards('cdc-inventory');
+    assert.deepEqual(shards, [
+      { shardId: 's0', open: false },
+      { shardId: 's2', parentShardId: 's0', adjacentParentShardId: 's1', open: true },
+    ]);
+  });
+});
+
+describe('createActivities', () => {
+  it('hosts exactly the activities recorded histories name', () => {
+    assert.deepEqual(Object.keys(createActivities(config, fakes().io)).sort(), [
+      'applyEvents',
+      'captureChanges',
+      'deadLetterRecords',
+      'endedShards',
+      'listShards',
+      'loadCheckpoint',
+      'markShardEnded',
+      'publishEvents',
+      'pullRecords',
+      'raiseReplicationLagAlert',
+      'redactEvents',
+      'saveCheckpoint',
+      'slotHealth',
+      'transformRecords',
+      'writeCaptureHeartbeat',
+    ]);
+  });
+
+  it("by default uses the process's AWS clients of the moment (fresh ones after destroyAwsClients)", () => {
+    const deps = defaultDeps(config);
+    const first = deps.aws.doc;
+    assert.equal(deps.aws.doc, awsClients().doc);
+    destroyAwsClients();
+    assert.notEqual(deps.aws.doc, first);
+    destroyAwsClients();
+  });
+});
