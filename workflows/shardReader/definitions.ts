@@ -59,6 +59,19 @@ export interface ShardReaderInput {
   counters?: ShardCounters;
   pausedReason?: string;
   settings?: Partial<BatchSettings>;
+  /** The last notes of the previous run. */
+  notes?: string[];
+  /** A step that was still failing when the previous run continued as new: shown as STUCK at once. */
+  held?: HeldStep;
+}
+
+/** A failing step carried across continue-as-new (the batch itself is pulled again from the checkpoint). */
+export interface HeldStep {
+  step: string;
+  failures: number;
+  lastError: LastError;
+  trouble?: TroubleRecord;
+  batch?: BatchRange;
 }
 
 /** The batch being processed: first and last sequence numbers and size. */

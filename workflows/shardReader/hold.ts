@@ -4,9 +4,15 @@
  * a few attempts, and can be interrupted by a pause or by an operator's skip of a record in the
  * current batch (thrown as SkipRecord for the batch to handle).
  */
-import { ActivityFailure, ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  isCancellation,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { holdBackoffMs } from '../../domain/core/errors';
-import type { LastError, SkipRequest, TroubleRecord } from './definitions';
+import type { HeldStep, LastError, SkipRequest, TroubleRecord } from './definitions';
 import { isPaused, waitWhilePaused } from './pause';
 import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
@@ -26,17 +32,29 @@ export interface HoldingStep<T> {
   skippable?: boolean;
 }
 
+/**
+ * A long hold continues as new: every retry adds the batch to history again, so an outage of an
+ * hour would reach the history limit. The next run pulls the batch again from the checkpoint and
+ * shows the step as STUCK from the start.
+ */
+export class HoldTooLong {
+  constructor(readonly held: HeldStep) {}
+}
+
 export async function hold<T>(
   s: ShardReaderState,
   show: ShardVisibility,
   { name, run, inTrouble, skippable = true }: HoldingStep<T>,
 ): Promise<T> {
-  for (let failures = 0; ;) {
+  // A step still failing when the previous run continued as new goes on counting.
+  let failures = s.held?.step === name ? s.held.failures : 0;
+  for (;;) {
     try {
       const result = await run();
       if (failures > 0) {
         note(s, `${name} recovered after ${failures} failed attempts`);
         s.trouble = undefined;
+        s.held = undefined;
         show.publish('RUNNING');
       }
       return result;
@@ -45,8 +63,16 @@ export async function hold<T>(
       failures++;
       s.lastError = lastErrorOf(name, err, failures);
       s.trouble = inTrouble();
+      s.held = {
+        step: name,
+        failures,
+        lastError: s.lastError,
+        ...(s.trouble ? { trouble: s.trouble } : {}),
+        ...(s.batch ? { batch: s.batch } : {}),
+      };
       const stuck = failures >= s.settings.stuckAfterAttempts;
       if (stuck) show.stuck(name);
+      if (historyIsLong(s)) throw new HoldTooLong(s.held);
       const category = s.lastError.category;
       await condition(
         () => isPaused(s) || s.skipRequests.length > 0,
@@ -60,6 +86,11 @@ export async function hold<T>(
       }
     }
   }
+}
+
+function historyIsLong(s: ShardReaderState): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents;
 }
 
 function lastErrorOf(step: string, err: ActivityFailure, attempts: number): LastError {

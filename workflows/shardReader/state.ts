@@ -7,6 +7,7 @@ import type { ShardState } from '../names';
 import type {
   BatchRange,
   BatchSettings,
+  HeldStep,
   LastError,
   ShardCounters,
   ShardReaderInput,
@@ -35,6 +36,8 @@ export interface ShardReaderState {
   skipRequests: SkipRequest[];
   /** The last few things worth telling an operator. */
   notes: string[];
+  /** The step being held, while it fails (carried across continue-as-new). */
+  held?: HeldStep;
 }
 
 const MAX_NOTES = 5;
@@ -56,11 +59,19 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
       ...input.counters,
     },
     ...(input.pausedReason !== undefined ? { pausedReason: input.pausedReason } : {}),
-    state: input.pausedReason ? 'PAUSED' : 'RUNNING',
+    state: input.pausedReason ? 'PAUSED' : input.held ? 'STUCK' : 'RUNNING',
     lagMs: 0,
+    ...(input.held
+      ? {
+          held: input.held,
+          lastError: input.held.lastError,
+          ...(input.held.trouble ? { trouble: input.held.trouble } : {}),
+          ...(input.held.batch ? { batch: input.held.batch } : {}),
+        }
+      : {}),
     records: [],
     skipRequests: [],
-    notes: [],
+    notes: [...(input.notes ?? [])].slice(-MAX_NOTES),
   };
 }
 
@@ -98,5 +109,7 @@ export function carriedInput(s: ShardReaderState): ShardReaderInput {
     counters: s.counters,
     ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
     ...(settings !== undefined ? { settings } : {}),
+    ...(s.held ? { held: s.held } : {}),
+    ...(s.notes.length ? { notes: s.notes } : {}),
   };
 }

@@ -1,10 +1,16 @@
-import { continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { parseRequest, SkipRequestSchema } from '../../domain/shards/operatorRequests';
 import type { PullResult } from '../../domain/shards/shardTypes';
 import { io } from './activities';
 import { processBatch } from './batch';
 import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
-import { hold } from './hold';
+import { hold, HoldTooLong } from './hold';
 import { handlePauseSignals, waitWhilePaused } from './pause';
 import { pullUnlessPaused } from './pull';
 import { carriedInput, initialState, note, statusOf, type ShardReaderState } from './state';
@@ -26,14 +32,25 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
     if (request.ok) s.skipRequests.push(request.value);
     else note(s, `skipRecord ignored, invalid input: ${request.reason}`);
   });
+  try {
+    return await readShard(s, show);
+  } catch (err) {
+    if (!(err instanceof HoldTooLong)) throw err;
+    note(s, `continued as new while holding ${err.held.step} (${err.held.failures} failed attempts)`);
+    await condition(allHandlersFinished);
+    return await continueAsNew<typeof shardReaderWorkflow>(carriedInput(s));
+  }
+}
 
+async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<ShardStatus> {
   if (s.checkpoint === undefined)
     s.checkpoint = await hold(s, show, {
       name: 'loadCheckpoint',
-      run: () => io.loadCheckpoint(input.shardId),
+      run: () => io.loadCheckpoint(s.input.shardId),
       inTrouble: () => undefined,
     });
-  show.publish(s.state);
+  if (s.held) show.stuck(s.held.step);
+  else show.publish(s.state);
 
   // The checkpoint of a batch is written while the next batch is pulled (it is awaited before
   // that batch is processed): one round trip less per batch, same guarantee.
@@ -57,6 +74,7 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents) {
       await saving;
+      await condition(allHandlersFinished);
       await continueAsNew<typeof shardReaderWorkflow>(carriedInput(s));
     }
   }
@@ -78,6 +96,7 @@ async function processAndCheckpoint(
     inTrouble: () => ({ sequenceNumber: last }),
     skippable: false,
   });
+  saving.catch(() => undefined); // its failure is thrown where it is awaited
   s.checkpoint = last;
   s.counters.batches++;
   s.counters.records += pulled.records.length;

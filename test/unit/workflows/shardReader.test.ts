@@ -16,6 +16,9 @@ import {
  * The shard reader's control plane in seconds: real workflow code on Temporal's time-skipping
  * test server, stub activities. Timers (hold backoff) are skipped, not waited for.
  */
+/** Length of the simulated outage (CDC_OUTAGE_HOURS=24 for a long run; CI uses 1 hour). */
+const OUTAGE_HOURS = Number(process.env.CDC_OUTAGE_HOURS ?? 1);
+
 describe('shard-reader workflow (time-skipping, stub activities)', function () {
   this.timeout(60_000);
   let env: TestWorkflowEnvironment;
@@ -139,7 +142,9 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       const resumed = await until(handle, (s) => s.counters.applied === 3, 'the record after resume');
       assert.notEqual(resumed.state, 'PAUSED');
       assert.equal(resumed.pausedReason, undefined);
-      await handle.terminate('test done');
+      // Ended by closing the shard, not by terminating it (an activity in flight would hold the test server's clock).
+      stub.shards.get('shard-4')!.closed = true;
+      assert.equal((await handle.result()).state, 'ENDED');
     });
   });
 
@@ -194,7 +199,39 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.match(noted.notes.join('\n'), /skipRecord ignored, invalid input: sequenceNumber/);
       const { status } = await handle.describe();
       assert.equal(status.name, 'RUNNING', 'the workflow did not fail');
-      await handle.terminate('test done');
+      stub.shards.get('shard-6')!.closed = true;
+      assert.equal((await handle.result()).state, 'ENDED');
+    });
+  });
+
+  it(`an outage of ${OUTAGE_HOURS} h continues as new from inside the hold, still STUCK, and loses nothing`, async function () {
+    this.timeout(60_000 + OUTAGE_HOURS * 20_000);
+    const stub = new StubPipeline();
+    stub.addShard('shard-7', 3, { closed: true });
+    let broken = true;
+    stub.failApply = () => broken;
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-7', { settings: { maxHistoryEvents: 200 } }));
+      await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      await env.sleep(`${OUTAGE_HOURS} hours`);
+      const later = await handle.query(statusQuery);
+      const run = await handle.describe();
+      assert.notEqual(run.runId, handle.firstExecutionRunId, 'the hold continued as new');
+      assert.ok(run.historyLength < 300, `history stays bounded (${run.historyLength} events)`);
+      assert.equal(later.state, 'STUCK', 'still shown as STUCK after continue-as-new');
+      assert.equal(later.lastError?.step, 'apply');
+      assert.ok(
+        later.lastError!.attempts > 100 * OUTAGE_HOURS,
+        `failures keep counting (${later.lastError!.attempts})`,
+      );
+      assert.equal(later.batch?.size, 3);
+      assert.ok(later.notes.some((x) => x.startsWith('continued as new while holding apply')));
+      broken = false;
+      const done = await handle.result();
+      assert.equal(done.state, 'ENDED');
+      assert.equal(done.counters.applied, 3);
+      assert.equal(stub.applied.length, 3);
+      assert.equal(done.trouble, undefined);
     });
   });
 });
