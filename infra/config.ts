@@ -32,6 +32,21 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/)
     .default('public'),
+  /** S3 bucket for dead-lettered records too large to keep inline in the DLQ item (claim check). */
+  CDC_DLQ_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
+    .default('cdc-dlq-records'),
+  /** Raw records larger than this go to the DLQ bucket; the item keeps a reference, size and hash. */
+  CDC_DLQ_INLINE_MAX_BYTES: z.coerce.number().int().min(1024).max(350_000).default(100_000),
+  /** The stream's retention (Kinesis default: 24 h). Tombstones and the retention-gap alert follow it. */
+  CDC_STREAM_RETENTION_HOURS: z.coerce.number().int().min(1).max(8760).default(24),
+  /** How long a dead letter may wait for a redrive; tombstones outlive retention plus this window. */
+  CDC_DLQ_REDRIVE_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(14),
+  /** Tombstone TTL in days; at least retention + redrive window (start-up refuses less). */
+  CDC_TOMBSTONE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).optional(),
+  /** A shard lagging more than this fraction of the retention raises an alert. */
+  CDC_RETENTION_ALERT_FRACTION: z.coerce.number().gt(0).lt(1).default(0.5),
   /** Key for HASH and TOKENIZE redaction. Must be set to a real secret outside the local stack. */
   CDC_REDACTION_SECRET: z.string().min(8).default('local-development-only-secret'),
 });
@@ -47,6 +62,10 @@ export type PipelineConfig = {
   publication: string;
   pgSchema: string;
   redactionSecret: string;
+  deadLetters: { bucket: string; inlineMaxBytes: number; redriveWindowDays: number };
+  /** The stream's retention and the lag (as a fraction of it) that raises an alert. */
+  retention: { streamHours: number; alertFraction: number };
+  tombstoneTtlDays: number;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
@@ -56,6 +75,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
     throw new Error(`invalid pipeline configuration: ${problems}`);
   }
   const e = parsed.data;
+  const minTombstoneDays = Math.ceil(e.CDC_STREAM_RETENTION_HOURS / 24) + e.CDC_DLQ_REDRIVE_WINDOW_DAYS;
+  const tombstoneTtlDays = e.CDC_TOMBSTONE_TTL_DAYS ?? minTombstoneDays;
+  if (tombstoneTtlDays < minTombstoneDays)
+    throw new Error(
+      `invalid pipeline configuration: CDC_TOMBSTONE_TTL_DAYS (${tombstoneTtlDays}) must be at least the stream's retention plus the DLQ redrive window (${minTombstoneDays} days), or a replay could resurrect a deleted row`,
+    );
   return {
     stream: e.CDC_STREAM,
     shardCount: e.CDC_SHARD_COUNT,
@@ -72,6 +97,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
     publication: e.CDC_PUBLICATION,
     pgSchema: e.CDC_PG_SCHEMA,
     redactionSecret: e.CDC_REDACTION_SECRET,
+    deadLetters: {
+      bucket: e.CDC_DLQ_BUCKET,
+      inlineMaxBytes: e.CDC_DLQ_INLINE_MAX_BYTES,
+      redriveWindowDays: e.CDC_DLQ_REDRIVE_WINDOW_DAYS,
+    },
+    retention: {
+      streamHours: e.CDC_STREAM_RETENTION_HOURS,
+      alertFraction: e.CDC_RETENTION_ALERT_FRACTION,
+    },
+    tombstoneTtlDays,
   };
 }
 
@@ -91,5 +126,11 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_PUBLICATION: config.publication,
     CDC_PG_SCHEMA: config.pgSchema,
     CDC_REDACTION_SECRET: config.redactionSecret,
+    CDC_DLQ_BUCKET: config.deadLetters.bucket,
+    CDC_DLQ_INLINE_MAX_BYTES: String(config.deadLetters.inlineMaxBytes),
+    CDC_STREAM_RETENTION_HOURS: String(config.retention.streamHours),
+    CDC_DLQ_REDRIVE_WINDOW_DAYS: String(config.deadLetters.redriveWindowDays),
+    CDC_TOMBSTONE_TTL_DAYS: String(config.tombstoneTtlDays),
+    CDC_RETENTION_ALERT_FRACTION: String(config.retention.alertFraction),
   };
 }

@@ -34,6 +34,11 @@ export interface DeadLetter {
   shardId: string;
   category: DeadLetterCategory;
   reason: string;
+  /**
+   * Set when the record was applied to DynamoDB but not published (skipped or rejected during
+   * publish): the DLQ item says so, and a redrive publishes it.
+   */
+  appliedNotPublished?: true;
 }
 
 /** A record that one step could not process for reasons of its own (dead-lettered, the batch goes on). */
