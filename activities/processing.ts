@@ -1,6 +1,6 @@
-import { ConfigurationError, PoisonRecordError } from '../domain/core/errors';
+import { ConfigurationError } from '../domain/core/errors';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
-import { decodeChange } from '../domain/formats/decodeChange';
+import { decodeChange, type SourceFormat } from '../domain/formats/decodeChange';
 import { redactEvent } from '../domain/processing/redact';
 import { splitKeyChange, transformChange } from '../domain/processing/transform';
 import type { DeadLetter, StreamRecord } from '../domain/shards/shardTypes';
@@ -36,20 +36,31 @@ function transformRecord(
   shardId: string,
   record: StreamRecord,
 ): { events: PipelineEvent[] } | { deadLetter: DeadLetter } {
-  const decoded =
-    record.encoding === 'utf8'
-      ? decodeChange(record.data, { sequenceNumber: record.sequenceNumber })
-      : { ok: false as const, reason: 'record data is not UTF-8' };
+  let decoded: ReturnType<typeof decodeChange>;
+  try {
+    decoded =
+      record.encoding === 'utf8'
+        ? decodeChange(record.data, { sequenceNumber: record.sequenceNumber })
+        : { ok: false, reason: 'record data is not UTF-8' };
+  } catch (err) {
+    decoded = { ok: false, reason: `undecodable: ${err instanceof Error ? err.name : 'error'}` };
+  }
   if (!decoded.ok) return { deadLetter: { record, shardId, category: 'poison', reason: decoded.reason } };
   try {
     const position = { shardId, sequenceNumber: record.sequenceNumber };
-    return { events: splitKeyChange(decoded.event).map((c) => transformChange(c, position)) };
+    const tieBreak = TIMESTAMP_ORDERED.has(decoded.format) ? record.sequenceNumber : undefined;
+    return { events: splitKeyChange(decoded.event).map((c) => transformChange(c, position, tieBreak)) };
   } catch (err) {
-    if (!(err instanceof ConfigurationError || err instanceof PoisonRecordError)) throw err;
+    // Nothing about one record holds the shard: any failure here (a RangeError from a date beyond
+    // JavaScript's range, an index too large for the version) makes that record poison.
     const category = err instanceof ConfigurationError ? 'configuration' : 'poison';
-    return { deadLetter: { record, shardId, category, reason: err.message } };
+    const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return { deadLetter: { record, shardId, category, reason: reason.slice(0, 500) } };
   }
 }
+
+/** Formats whose version position is a timestamp: ties are broken by the sequence number. */
+const TIMESTAMP_ORDERED: ReadonlySet<SourceFormat> = new Set(['dms', 'inventory-flat', 'table-image']);
 
 export function redactEvents(events: PipelineEvent[], secret: string): PipelineEvent[] {
   return events.map((e) => redactEvent(e, secret));

@@ -25,10 +25,23 @@ export const TableConfigSchema = z
     fullBeforeImage: z.boolean().default(true),
   })
   .superRefine((t, ctx) => {
+    // A row's identity is its raw key: a transformation on a key column would merge distinct
+    // rows (UPPERCASE turns 'sku-1' and 'SKU-1' into one item). A key column may be removed from
+    // the published images; to hide a key, hash it into a separate column instead.
     for (const col of t.primaryKey) {
-      if (t.redactions[col] === 'REMOVE') {
-        ctx.addIssue({ code: 'custom', message: `primary-key column ${col} cannot be removed by redaction` });
-      }
+      if (t.transformations[col] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transformations', col],
+          message: `primary-key column ${col} cannot be transformed (${t.transformations[col]}): it would change the row's identity`,
+        });
+      const redaction = t.redactions[col];
+      if (redaction !== undefined && redaction !== 'REMOVE')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['redactions', col],
+          message: `primary-key column ${col} can only be REMOVEd from images, not ${redaction}: the key identifies the row`,
+        });
     }
   });
 
@@ -46,7 +59,7 @@ const RAW_TABLES = [
     entity: 'inventory',
     primaryKey: ['sku', 'warehouse_id'],
     operations: [...ALL_OPS],
-    transformations: { sku: 'UPPERCASE', updated_at: 'ISO_DATE' },
+    transformations: { updated_at: 'ISO_DATE' },
   }),
   t({
     table: 'reservations',
@@ -65,7 +78,7 @@ const RAW_TABLES = [
     entity: 'product',
     primaryKey: ['sku'],
     operations: [...ALL_OPS],
-    transformations: { sku: 'UPPERCASE', price: 'DECIMAL', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
+    transformations: { price: 'DECIMAL', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
   }),
   t({
     table: 'order_items',

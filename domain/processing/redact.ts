@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { JsonValue, Row } from '../core/json';
-import { entityIdOf, type FieldChange, type PipelineEvent } from '../core/pipelineEvent';
+import type { FieldChange, PipelineEvent } from '../core/pipelineEvent';
 import { REDACTION_POLICY_VERSION, tableConfig, type Redaction } from '../core/tables';
 
 const MASK = '****';
@@ -54,11 +54,10 @@ export function redactEvent(event: PipelineEvent, secret: string): PipelineEvent
     else if (kind !== 'REMOVE')
       changes[col] = { old: redactValue(kind, ch.old, secret)!, new: redactValue(kind, ch.new, secret)! };
   }
-  const key = redactRow(event.key, rules, secret) as Row;
+  // The key (and so entityId) identifies the row and is never redacted: key columns may only be
+  // REMOVEd from the images (domain/core/tables.ts).
   return {
     ...event,
-    key,
-    entityId: entityIdOf(key, cfg.primaryKey),
     before: redactRow(event.before, rules, secret),
     after: redactRow(event.after, rules, secret),
     changes,

@@ -79,8 +79,16 @@ export function fieldChanges(before: Row | null, after: Row | null): Record<stri
   return changes;
 }
 
-/** Canonical change event → pipeline event (configured transformations, changes, IDs, version). */
-export function transformChange(change: ChangeEvent, position: PipelineEvent['position']): PipelineEvent {
+/**
+ * Canonical change event → pipeline event (configured transformations, changes, IDs, version).
+ * `tieBreak` (the Kinesis sequence number) orders changes of formats that carry only a
+ * timestamp: two changes of one key in one microsecond keep their stream order.
+ */
+export function transformChange(
+  change: ChangeEvent,
+  position: PipelineEvent['position'],
+  tieBreak?: string,
+): PipelineEvent {
   const cfg = tableConfig(change.source.table);
   if (!cfg.operations.includes(change.op)) {
     throw new ConfigurationError(`operation '${change.op}' is not enabled for table ${cfg.table}`);
@@ -89,10 +97,11 @@ export function transformChange(change: ChangeEvent, position: PipelineEvent['po
     if (!(col in change.key))
       throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
   }
-  const key = transformRow(change.key, cfg) as Row;
+  // Identity is the raw key: key columns are never transformed (the table schema refuses it).
+  const key = change.key;
   const before = transformRow(change.before, cfg, true);
   const after = transformRow(change.after, cfg);
-  const version = sourceVersion(change.source.lsn, change.source.index);
+  const version = sourceVersion(change.source.lsn, change.source.index, tieBreak);
   return {
     eventId: eventId({
       table: cfg.table,

@@ -59,7 +59,7 @@ describe('alert publisher: each alert once per alertId (fake DynamoDB and EventB
   it('publishes a replayed batch again, but its stock alert only once', async () => {
     const lowStock = inventoryChange({
       op: 'u',
-      sku: 'sku-1',
+      sku: 'SKU-1',
       lsn: 0x300,
       before: { on_hand: 20, reserved: 0 },
       after: { on_hand: 5, reserved: 0 },
@@ -105,7 +105,7 @@ describe('EventBridge publisher (fake EventBridge)', () => {
     this.timeout(5_000);
     const f = fakes();
     const activities = createActivities(config, f.io);
-    const events = ['a', 'b', 'c'].map((sku, i) =>
+    const events = ['A', 'B', 'C'].map((sku, i) =>
       inventoryChange({ op: 'c', sku, lsn: 0x100 + i, sequenceNumber: String(100 + i) }),
     );
     const skuOf = (detail: string) => (JSON.parse(detail) as { entityId: string }).entityId;

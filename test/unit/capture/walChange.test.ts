@@ -308,7 +308,7 @@ describe('buildChangeEvent', () => {
   it('produces events the transform step accepts (inventory key sku + warehouse_id)', () => {
     const e = buildChangeEvent({ tag: 'insert', relationId: 1, newTuple: row1 }, inventory, tx);
     const p = transformChange(e, { shardId: 's', sequenceNumber: '1' });
-    assert.equal(p.entityId, 'SKU-1#101');
+    assert.equal(p.entityId, 'sku-1#101');
     assert.equal(p.version, '00000000016C4460.0000000003');
     assert.equal(p.eventType, 'inventory.created');
     assert.equal(p.after!.updated_at, '2024-01-15T10:00:00.500Z');

@@ -159,10 +159,27 @@ describe('table configuration', () => {
       assert.equal(cfg.fullBeforeImage, true);
     });
 
-    it('rejects a REMOVE redaction of a primary-key column', () => {
-      const r = TableConfigSchema.safeParse({ ...valid, redactions: { id: 'REMOVE' } });
+    it('refuses any transformation of a primary-key column: it would change identity', () => {
+      const r = TableConfigSchema.safeParse({ ...valid, transformations: { id: 'UPPERCASE' } });
       assert.equal(r.success, false);
-      assert.match(JSON.stringify(r.error?.issues), /primary-key column id cannot be removed/);
+      assert.match(JSON.stringify(r.error?.issues), /primary-key column id cannot be transformed/);
+    });
+
+    it('refuses a redaction of a primary-key column other than REMOVE (from the images)', () => {
+      for (const kind of ['HASH', 'PARTIAL_MASK', 'FULL_MASK', 'TOKENIZE']) {
+        const r = TableConfigSchema.safeParse({ ...valid, redactions: { id: kind } });
+        assert.equal(r.success, false, kind);
+        assert.match(JSON.stringify(r.error?.issues), /primary-key column id can only be REMOVEd/);
+      }
+      assert.equal(TableConfigSchema.safeParse({ ...valid, redactions: { id: 'REMOVE' } }).success, true);
+    });
+
+    it('no configured table transforms or redacts its key', () => {
+      for (const cfg of TABLES.values())
+        for (const col of cfg.primaryKey) {
+          assert.equal(cfg.transformations[col], undefined, `${cfg.table}.${col}`);
+          assert.ok([undefined, 'REMOVE'].includes(cfg.redactions[col]), `${cfg.table}.${col}`);
+        }
     });
 
     it('rejects unknown kinds, empty keys and operations, and bad identifiers', () => {

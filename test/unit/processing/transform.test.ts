@@ -193,8 +193,8 @@ describe('transformChange', () => {
       }),
       table: 'inventory',
       entityType: 'inventory',
-      entityId: 'SKU-1#101',
-      key: { sku: 'SKU-1', warehouse_id: 101 },
+      entityId: 'sku-1#101',
+      key: { sku: 'sku-1', warehouse_id: 101 },
       op: 'c',
       eventType: 'inventory.created',
       version: '00000000016C4460.0000000002',
@@ -204,14 +204,14 @@ describe('transformChange', () => {
       txId: 741,
       before: null,
       after: {
-        sku: 'SKU-1',
+        sku: 'sku-1',
         warehouse_id: 101,
         on_hand: 100,
         reserved: 0,
         updated_at: '2024-01-15T10:00:00.000Z',
       },
       changes: {
-        sku: { old: null, new: 'SKU-1' },
+        sku: { old: null, new: 'sku-1' },
         warehouse_id: { old: null, new: 101 },
         on_hand: { old: null, new: 100 },
         reserved: { old: null, new: 0 },
@@ -254,9 +254,9 @@ describe('transformChange', () => {
       POS,
     );
     assert.equal(e.eventType, 'product.updated');
-    assert.equal(e.entityId, 'ABC');
+    assert.equal(e.entityId, 'abc', 'the key is the raw key');
     assert.deepEqual(e.before, {
-      sku: 'ABC',
+      sku: 'abc',
       name: 'Widget',
       price: '10.00',
       updated_at: '2024-01-01T00:00:00.000Z',
@@ -270,15 +270,38 @@ describe('transformChange', () => {
   it('update: a change only in letter case of an UPPERCASE column is no change', () => {
     const e = transformChange(
       change({
-        table: 'products',
+        table: 'reservations',
         op: 'u',
-        key: { sku: 'abc' },
-        before: { sku: 'abc', n: 1 },
-        after: { sku: 'ABC', n: 2 },
+        key: { reservation_id: 'r-1' },
+        before: { reservation_id: 'r-1', sku: 'abc', quantity: 1 },
+        after: { reservation_id: 'r-1', sku: 'ABC', quantity: 2 },
       }),
       POS,
     );
-    assert.deepEqual(e.changes, { n: { old: 1, new: 2 } });
+    assert.deepEqual(e.changes, { quantity: { old: 1, new: 2 } });
+  });
+
+  it('key columns are identity: sku-1 and SKU-1 stay two entities, never merged', () => {
+    const one = transformChange(
+      change({
+        table: 'inventory',
+        op: 'c',
+        key: { sku: 'sku-1', warehouse_id: 1 },
+        after: { sku: 'sku-1', warehouse_id: 1 },
+      }),
+      POS,
+    );
+    const two = transformChange(
+      change({
+        table: 'inventory',
+        op: 'c',
+        key: { sku: 'SKU-1', warehouse_id: 1 },
+        after: { sku: 'SKU-1', warehouse_id: 1 },
+      }),
+      POS,
+    );
+    assert.notEqual(one.entityId, two.entityId);
+    assert.deepEqual([one.entityId, two.entityId], ['sku-1#1', 'SKU-1#1']);
   });
 
   it('update: unchanged TOAST columns (absent from after) are not reported as changes', () => {
@@ -409,7 +432,15 @@ describe('transformChange', () => {
     );
     throwsPoison(
       () =>
-        transformChange(change({ table: 'products', op: 'c', key: { sku: 7 }, after: { sku: 'A' } }), POS),
+        transformChange(
+          change({
+            table: 'reservations',
+            op: 'c',
+            key: { reservation_id: 'r' },
+            after: { reservation_id: 'r', sku: 7 },
+          }),
+          POS,
+        ),
       /sku: UPPERCASE/,
     );
   });

@@ -17,7 +17,7 @@ import { redactEvent } from '../../../domain/processing/redact';
 import { transformChange } from '../../../domain/processing/transform';
 
 const POS = { shardId: 'shardId-000000000001', sequenceNumber: '4959' };
-const KEY = { sku: 'sku-101', warehouse_id: 7 };
+const KEY = { sku: 'SKU-101', warehouse_id: 7 };
 const COMMIT = '2024-01-15T10:00:00.500Z';
 
 type Stock = { on_hand?: JsonValue; reserved?: JsonValue; low_stock_threshold?: JsonValue };
