@@ -11,13 +11,12 @@ import type { AlertPublisher } from './alertPublisher';
 
 const PUBLISH_CONCURRENCY = 8;
 const MAX_PUT_ATTEMPTS = 5;
-/** PutEvents error codes that re-sending the same entry cannot fix. */
-const PERMANENT_ENTRY_ERRORS = new Set([
-  'MalformedDetail',
-  'InvalidArgument',
-  'ValidationException',
-  'NotAuthorizedForSourceException',
-]);
+/**
+ * PutEvents error codes about the entry itself, which re-sending cannot fix: that record is
+ * dead-lettered. Any other code (NotAuthorizedForSourceException, throttling, internal) is
+ * retried and then holds the shard: it is about the bus or the account, not the record.
+ */
+const PERMANENT_ENTRY_ERRORS = new Set(['MalformedDetail', 'InvalidArgument', 'ValidationException']);
 
 /** The `publishEvents` activity; the alerts it raises go through the alert publisher (once per alertId). */
 export function createEventBridgeActivities(deps: ActivityDeps, alerts: AlertPublisher) {

@@ -7,6 +7,8 @@ export interface ApplyResult {
   applied: number;
   /** Changes not written because the sink already holds the same or a newer version (replays). */
   stale: number;
+  /** Changes not written because a newer full change of the same key came later in the batch. */
+  coalesced: number;
   /** Records that failed for reasons of their own (dead-lettered; the batch goes on). */
   rejected: Rejection[];
 }

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { classifyError, ConfigurationError } from '../../domain/core/errors';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { classifyError, ConfigurationError, isRecordLevel } from '../../domain/core/errors';
 import { entityKey, inventoryKey } from '../../domain/core/itemKeys';
 import type { Row } from '../../domain/core/json';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
@@ -9,8 +9,9 @@ import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 import type { ApplyResult, ChangeSink } from './changeSink';
 
-const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
 const WRITE_CONCURRENCY = 32;
+/** Attempts of a merge (partial image) that lost an optimistic race for its key. */
+const MERGE_ATTEMPTS = 5;
 
 type Item = Record<string, unknown>;
 
@@ -27,12 +28,25 @@ export function createDynamoDbSink(deps: ActivityDeps): ChangeSink {
 }
 
 async function applyBatch(deps: ActivityDeps, events: PipelineEvent[]): Promise<ApplyResult> {
-  const result: ApplyResult = { applied: 0, stale: 0, rejected: [] };
+  const result: ApplyResult = { applied: 0, stale: 0, coalesced: 0, rejected: [] };
   const nowSeconds = Math.floor(Date.now() / 1000);
   await mapLimit(changesByKey(events), WRITE_CONCURRENCY, async (changes) => {
-    for (const e of changes) await applyChange(deps, e, nowSeconds, result);
+    const toWrite = coalesce(changes);
+    result.coalesced += changes.length - toWrite.length;
+    for (const e of toWrite) await applyChange(deps, e, nowSeconds, result);
   });
   return result;
+}
+
+/**
+ * Only the newest change of a key needs writing when every change carries the full row: the
+ * version guard would make the older ones no-ops anyway. A batch of 500 updates of one hot SKU is
+ * one write. Partial images merge into what came before, so a key with any of them is written
+ * change by change, in batch order.
+ */
+export function coalesce(changes: PipelineEvent[]): PipelineEvent[] {
+  if (changes.length < 2 || changes.some((c) => c.partial)) return changes;
+  return [changes.reduce((newest, c) => (c.version > newest.version ? c : newest))];
 }
 
 /** The events grouped by entity, each group in batch order. */
@@ -55,12 +69,14 @@ async function applyChange(
 ): Promise<void> {
   if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
   try {
-    if (await writeChange(deps, e, nowSeconds)) result.applied++;
+    const written = e.partial ? await mergeChange(deps, e, nowSeconds) : await writeChange(deps, e, nowSeconds);
+    if (written) result.applied++;
     else result.stale++;
   } catch (err) {
-    const category = classifyError(err);
-    // Infrastructure configuration (missing table, no access) holds the shard; only record-level failures are rejected.
-    if (category !== 'poison' && category !== 'permanent') throw err;
+    // Only an error about this record (item too large, a number out of range) rejects it; any
+    // other (missing table, wrong key schema, no access, unknown 4xx) fails the batch: the shard holds.
+    if (!isRecordLevel(err)) throw err;
+    const category = classifyError(err) === 'poison' ? 'poison' : 'permanent';
     result.rejected.push({
       sequenceNumber: e.position.sequenceNumber,
       category,
@@ -72,44 +88,81 @@ async function applyChange(
 /** Writes the entity item (and the inventory view); false when the stored version is the same or newer. */
 async function writeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<boolean> {
   const { tables } = deps.config;
-  const writes = [guardedPut(deps, tables.entities, entityItem(e, nowSeconds))];
-  if (e.table === 'inventory') writes.push(guardedPut(deps, tables.inventory, inventoryItem(e, nowSeconds)));
+  const writes = [guardedPut(deps, tables.entities, entityItem(deps, e, nowSeconds))];
+  if (e.table === 'inventory')
+    writes.push(guardedPut(deps, tables.inventory, inventoryItem(deps, e, nowSeconds)));
   // Both items are guarded by the same version, so they can be written at once.
   const [ok] = await Promise.all(writes);
   return ok;
 }
 
+/**
+ * A change that carries only some columns: merged into the row DynamoDB holds (columns it does
+ * not name keep their values: `reserved`, the threshold), version-guarded, with an optimistic
+ * check that nobody wrote the key in between. False when the stored version is the same or newer.
+ */
+async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<boolean> {
+  const { tables } = deps.config;
+  const pk = entityKey(e.table, e.entityId);
+  for (let attempt = 1; ; attempt++) {
+    const current = (
+      await deps.aws.doc.send(new GetCommand({ TableName: tables.entities, Key: { pk }, ConsistentRead: true }))
+    ).Item;
+    if (current && String(current.version) >= e.version) return false;
+    const held = current && !current.deleted ? ((current.row ?? {}) as Row) : {};
+    const merged: PipelineEvent = { ...e, after: { ...held, ...(e.after ?? {}) } };
+    try {
+      await deps.aws.doc.send(
+        new PutCommand({
+          TableName: tables.entities,
+          Item: entityItem(deps, merged, nowSeconds),
+          ...(current
+            ? { ConditionExpression: 'version = :held', ExpressionAttributeValues: { ':held': current.version } }
+            : { ConditionExpression: 'attribute_not_exists(pk)' }),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException && attempt < MERGE_ATTEMPTS) continue;
+      throw err;
+    }
+    if (e.table === 'inventory') await guardedPut(deps, tables.inventory, inventoryItem(deps, merged, nowSeconds));
+    return true;
+  }
+}
+
 /** Attributes both items carry: the version guard's value, and a tombstone TTL on delete. */
-function commonAttributes(e: PipelineEvent, nowSeconds: number): Item {
+function commonAttributes(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Item {
   const deleted = e.op === 'd';
   return {
     version: e.version,
     eventId: e.eventId,
     lastChangeAt: e.commitTs,
     deleted,
-    ...(deleted ? { ttl: nowSeconds + TOMBSTONE_TTL_SECONDS } : {}),
+    // A tombstone outlives the stream's retention and the DLQ's redrive window (infra/config.ts),
+    // so a replay or a redrive finds it and cannot resurrect the row.
+    ...(deleted ? { ttl: nowSeconds + deps.config.tombstoneTtlDays * 86_400 } : {}),
   };
 }
 
 /** cdc_entities: the redacted current row (none on a tombstone). */
-function entityItem(e: PipelineEvent, nowSeconds: number): Item {
+function entityItem(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Item {
   return {
     pk: entityKey(e.table, e.entityId),
     table: e.table,
     entityId: e.entityId,
-    ...commonAttributes(e, nowSeconds),
+    ...commonAttributes(deps, e, nowSeconds),
     ...(e.op === 'd' ? {} : { row: e.after }),
   };
 }
 
 /** inventory_realtime: stock of one SKU in one warehouse (no quantities on a tombstone). */
-function inventoryItem(e: PipelineEvent, nowSeconds: number): Item {
+function inventoryItem(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Item {
   const row: Row = e.after ?? e.before ?? {};
   return {
-    pk: inventoryKey(row.sku, row.warehouse_id),
-    sku: row.sku,
-    warehouseId: row.warehouse_id,
-    ...commonAttributes(e, nowSeconds),
+    pk: inventoryKey(e.key.sku, e.key.warehouse_id),
+    sku: e.key.sku,
+    warehouseId: e.key.warehouse_id,
+    ...commonAttributes(deps, e, nowSeconds),
     ...(e.op === 'd' ? {} : inventoryView(row)),
   };
 }

@@ -17,6 +17,8 @@ type KinesisRecord = NonNullable<GetRecordsCommandOutput['Records']>[number];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const FIRST_IDLE_DELAY_MS = 50;
 const MAX_IDLE_DELAY_MS = 250;
+/** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
+export const MIN_GET_RECORDS_GAP_MS = 200;
 
 /** The Kinesis reading activities: the stream's shards, and the next records of one shard. */
 export function createStreamReaderActivities(deps: ActivityDeps) {
@@ -67,7 +69,13 @@ async function pullRecords(deps: ActivityDeps, input: PullInput): Promise<PullRe
     if (records.length > 0) return { records, millisBehindLatest: behind, shardEnded: false };
     if (!out.NextShardIterator) return { records: [], millisBehindLatest: 0, shardEnded: true };
     iterator = out.NextShardIterator;
-    if (behind > 0) continue; // empty page but data ahead: keep reading
+    if (behind > 0) {
+      // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
+      // (Kinesis' limit), heartbeating while doing so.
+      ctx.heartbeat();
+      await sleep(MIN_GET_RECORDS_GAP_MS);
+      continue;
+    }
     if (Date.now() >= deadline || ctx.cancellationSignal.aborted) {
       return { records: [], millisBehindLatest: 0, shardEnded: false };
     }

@@ -29,6 +29,8 @@ export const ChangeEventSchema = z
       snapshot: z.literal(true).optional(),
       /** Columns whose value PostgreSQL did not send (unchanged TOAST): absent from `after`, never null. */
       unchangedToast: z.array(z.string()).optional(),
+      /** The after image carries only some columns (e.g. the documents' compact inventory format). */
+      partial: z.literal(true).optional(),
     }),
     op: z.enum(['c', 'u', 'd', 'r']),
     key: RowSchema.refine((k) => Object.keys(k).length > 0, 'key must name at least one primary-key column'),

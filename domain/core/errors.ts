@@ -182,6 +182,27 @@ export function classifyError(err: unknown): FailureType {
   return 'transient';
 }
 
+/**
+ * DynamoDB ValidationException messages that are about one item (its size, a number it holds),
+ * as opposed to the table or the request (a wrong key schema, a bad expression).
+ */
+const ITEM_LEVEL_VALIDATION =
+  /item size|maximum allowed size|number overflow|larger than supported range|smaller than supported range|precision/i;
+
+/**
+ * Whether an error is about the record being written and nothing else, so that record alone is
+ * dead-lettered and the batch goes on. Anything else (unknown 4xx, a table provisioned with the
+ * wrong key, a bad signature) holds the shard: dead-lettering every record of every batch would
+ * lose the whole stream to the DLQ.
+ */
+export function isRecordLevel(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  if (err instanceof PoisonRecordError) return true;
+  const e = err as ErrorLike;
+  if (e.name === 'PoisonRecordError') return true;
+  return e.name === 'ValidationException' && ITEM_LEVEL_VALIDATION.test(e.message ?? '');
+}
+
 /** Retry schedule of a held shard for a category: base delay doubling up to a cap. */
 export function holdBackoffMs(category: FailureType, failedAttempts: number): number {
   const base = category === 'throttling' ? 2_000 : 1_000;

@@ -24,6 +24,11 @@ export interface PipelineEvent {
   changes: Record<string, FieldChange>;
   /** Where the record came from on the stream. */
   position: { shardId: string; sequenceNumber: string };
+  /**
+   * The after image holds only some of the row's columns (a compact format, unchanged TOAST
+   * values): a sink merges them into what it holds instead of replacing the row.
+   */
+  partial?: true;
   /** Set by the redaction step; an event without it must never leave the pipeline. */
   redactionPolicy?: string;
 }

@@ -55,6 +55,8 @@ export function mapFlat(input: Record<string, unknown>): Step<unknown> {
         lsn: pos.value.lsn,
         commitTs: pos.value.commitTs,
         index: 0,
+        // Only the quantities it names: applied as an update of those columns, never a full put.
+        ...(op === 'd' ? {} : { partial: true as const }),
       },
       op,
       key,

@@ -125,6 +125,9 @@ export function transformChange(
     after,
     changes: fieldChanges(before, after),
     position,
+    ...(change.op !== 'd' && (change.source.partial || change.source.unchangedToast?.length)
+      ? { partial: true as const }
+      : {}),
   };
 }
 

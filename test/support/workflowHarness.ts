@@ -77,7 +77,7 @@ export class StubPipeline {
         if (this.failApply(events))
           throw ApplicationFailure.create({ type: 'transient', message: 'DynamoDB unavailable (stub)' });
         this.applied.push(...events);
-        return { applied: events.length, stale: 0, rejected: [] };
+        return { applied: events.length, stale: 0, coalesced: 0, rejected: [] };
       },
       publishEvents: async (events) => {
         this.published.push(...events);

@@ -52,6 +52,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   });
   s.counters.applied += applied.applied;
   s.counters.stale += applied.stale;
+  s.counters.coalesced += applied.coalesced ?? 0; // absent in results recorded before it existed
   await deadLetter(s, show, lettersFor(s, applied.rejected));
   const rejectedSeq = new Set(applied.rejected.map((r) => r.sequenceNumber));
   const toPublish = redacted.filter((e) => !rejectedSeq.has(e.position.sequenceNumber));

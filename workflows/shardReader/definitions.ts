@@ -36,6 +36,8 @@ export interface ShardCounters {
   records: number;
   applied: number;
   stale: number;
+  /** Changes of a hot key not written because a newer one came later in the same batch. */
+  coalesced: number;
   published: number;
   alerts: number;
   deadLettered: number;

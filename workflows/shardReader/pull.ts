@@ -1,7 +1,7 @@
 /** Pulling the next batch after the checkpoint; a pause cancels a pull that is waiting for records. */
 import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
 import type { PullResult } from '../../domain/shards/shardTypes';
-import { io } from './activities';
+import { pulling } from './activities';
 import { hold } from './hold';
 import { isPaused } from './pause';
 import type { ShardReaderState } from './state';
@@ -17,7 +17,7 @@ export async function pullUnlessPaused(
     hold(s, show, {
       name: 'pull',
       run: () =>
-        io.pullRecords({
+        pulling.pullRecords({
           stream: s.input.stream,
           shardId: s.input.shardId,
           ...(s.checkpoint ? { afterSequenceNumber: s.checkpoint } : {}),

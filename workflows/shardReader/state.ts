@@ -52,6 +52,7 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
       records: 0,
       applied: 0,
       stale: 0,
+      coalesced: 0,
       published: 0,
       alerts: 0,
       deadLettered: 0,

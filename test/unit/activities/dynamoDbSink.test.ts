@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../../../activities';
-import { createDynamoDbSink } from '../../../activities/sinks/dynamoDbSink';
+import { coalesce, createDynamoDbSink } from '../../../activities/sinks/dynamoDbSink';
 import { ConfigurationError } from '../../../domain/core/errors';
 import { loadConfig } from '../../../infra/config';
 import { awsError, fakes, inventoryChange, type Fakes } from './fakes';
@@ -19,7 +19,7 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
 
   it('writes the redacted row and the inventory view, each put guarded by the version', async () => {
     const e = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100, after: { on_hand: 80, reserved: 10 } });
-    assert.deepEqual(await sink().apply([e]), { applied: 1, stale: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([e]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
 
     const entity = f.doc.item(entities, 'inventory#SKU-1#1');
     assert.equal(entity?.version, e.version);
@@ -40,10 +40,11 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
   it('counts replays as stale and never lets an older version overwrite a newer one', async () => {
     const v1 = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100, after: { on_hand: 50, reserved: 0 } });
     const v2 = inventoryChange({ op: 'u', sku: 'SKU-1', lsn: 0x200, after: { on_hand: 40, reserved: 0 } });
-    assert.deepEqual(await sink().apply([v1, v2]), { applied: 2, stale: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([v1]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([v2]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
 
-    assert.deepEqual(await sink().apply([v1]), { applied: 0, stale: 1, rejected: [] });
-    assert.deepEqual(await sink().apply([v1, v2]), { applied: 0, stale: 2, rejected: [] });
+    assert.deepEqual(await sink().apply([v1]), { applied: 0, stale: 1, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([v1, v2]), { applied: 0, stale: 1, coalesced: 1, rejected: [] });
     assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
     assert.equal(f.doc.item(inventory, 'SKU-1#1')?.onHand, 40);
   });
@@ -68,24 +69,25 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
       inFlight--;
     };
 
-    assert.deepEqual(await sink().apply(batch), { applied: 15, stale: 0, rejected: [] });
+    // Each key's three full changes coalesce to its newest: one write per key.
+    assert.deepEqual(await sink().apply(batch), { applied: 5, stale: 0, coalesced: 10, rejected: [] });
     assert.ok(maxInFlight > 2, `writes of different keys overlap (at most ${maxInFlight} at once)`);
     for (const sku of skus) {
-      const pk = `inventory#${sku.toUpperCase()}#1`;
+      const pk = `inventory#${sku}#1`;
       const versions = f.doc.sent.filter((c) => c.input.Item.pk === pk).map((c) => c.input.Item.version);
-      assert.deepEqual(versions, [...versions].sort(), `the puts of ${pk} follow the batch`);
-      assert.equal(f.doc.item(entities, pk)?.version, versions.at(-1));
+      assert.equal(versions.length, 1, `one write of ${pk}`);
+      assert.equal(f.doc.item(entities, pk)?.version, batch.filter((e) => e.key.sku === sku).at(-1)!.version);
     }
   });
 
-  it('follows the batch even when it is out of version order: the older change then counts as stale', async () => {
+  it('a batch out of version order still ends at the newest version (coalescing picks it)', async () => {
     const v1 = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100 });
     const v2 = inventoryChange({ op: 'u', sku: 'SKU-1', lsn: 0x200 });
-    assert.deepEqual(await sink().apply([v2, v1]), { applied: 1, stale: 1, rejected: [] });
+    assert.deepEqual(await sink().apply([v2, v1]), { applied: 1, stale: 0, coalesced: 1, rejected: [] });
     assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
   });
 
-  it('leaves tombstones on delete: no row, no quantities, a TTL about seven days out', async () => {
+  it('leaves tombstones on delete: no row, no quantities, a TTL of retention plus the redrive window', async () => {
     const created = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100 });
     const deleted = inventoryChange({
       op: 'd',
@@ -93,13 +95,16 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
       lsn: 0x200,
       before: { on_hand: 1, reserved: 0 },
     });
-    assert.deepEqual(await sink().apply([created, deleted]), { applied: 2, stale: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([created]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([deleted]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
 
     const entity = f.doc.item(entities, 'inventory#SKU-1#1');
     assert.equal(entity?.deleted, true);
     assert.equal('row' in (entity ?? {}), false);
     const ttl = Number(entity?.ttl) - Date.now() / 1000;
-    assert.ok(Math.abs(ttl - 7 * 24 * 3600) < 60, `ttl ${ttl}s from now`);
+    // Defaults: 24 h retention (1 day) + 14 days of redrive window.
+    assert.equal(config.tombstoneTtlDays, 15);
+    assert.ok(Math.abs(ttl - 15 * 24 * 3600) < 60, `ttl ${ttl}s from now`);
     const stock = f.doc.item(inventory, 'SKU-1#1');
     assert.equal(stock?.deleted, true);
     assert.equal('onHand' in (stock ?? {}), false);
@@ -116,6 +121,7 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
     assert.deepEqual(await sink().apply([big, ok]), {
       applied: 1,
       stale: 0,
+      coalesced: 0,
       rejected: [
         {
           sequenceNumber: '4711',
@@ -154,5 +160,61 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
       (err) => err instanceof ApplicationFailure && err.type === 'configuration',
     );
     assert.equal(f.doc.sent.length, 0);
+  });
+});
+
+describe('DynamoDB sink: what holds the shard and what rejects a record', () => {
+  const config = loadConfig({});
+  it('an error that is not about the record (wrong key schema, unknown 4xx) fails the batch instead of dead-lettering it', async () => {
+    for (const err of [
+      awsError(
+        'ValidationException',
+        'One or more parameter values were invalid: Missing the key id in the item',
+      ),
+      Object.assign(awsError('SomeNewException', 'denied'), { $metadata: { httpStatusCode: 403 } }),
+      awsError('InvalidSignatureException', 'bad signature'),
+    ]) {
+      const f = fakes();
+      f.doc.before = () => {
+        throw err;
+      };
+      const sink = createDynamoDbSink({ config, ...f.io });
+      await assert.rejects(
+        sink.apply([inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100 })]),
+        (e) => e === err,
+      );
+    }
+  });
+
+  it('item too large and numbers out of range are the record’s own: rejected, the batch goes on', async () => {
+    for (const message of [
+      'Item size has exceeded the maximum allowed size',
+      'Number overflow. Attempting to store a number with magnitude larger than supported range',
+    ]) {
+      const f = fakes();
+      f.doc.before = (c) => {
+        if (String(c.input.Item.pk).includes('BAD')) throw awsError('ValidationException', message);
+      };
+      const sink = createDynamoDbSink({ config, ...f.io });
+      const out = await sink.apply([
+        inventoryChange({ op: 'c', sku: 'BAD', lsn: 0x100 }),
+        inventoryChange({ op: 'c', sku: 'OK', lsn: 0x101 }),
+      ]);
+      assert.equal(out.applied, 1);
+      assert.equal(out.rejected.length, 1);
+      assert.equal(out.rejected[0].category, 'permanent');
+    }
+  });
+
+  it('coalesces the changes of one key: only the newest full change is written', () => {
+    const changes = [1, 2, 3].map((n) => inventoryChange({ op: 'u', sku: 'SKU-1', lsn: 0x100 + n }));
+    assert.deepEqual(coalesce(changes), [changes[2]]);
+    assert.deepEqual(coalesce([changes[2], changes[0], changes[1]]), [changes[2]], 'the newest version wins');
+    const partial = { ...changes[2], partial: true as const };
+    assert.deepEqual(
+      coalesce([changes[0], partial]),
+      [changes[0], partial],
+      'partial images are not coalesced',
+    );
   });
 });
