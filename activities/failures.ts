@@ -1,5 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { classifyError } from '../domain/core/errors';
+import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import type { TroubleRecord } from '../domain/shards/shardTypes';
 
 /**
  * Turns any error into an ApplicationFailure whose type is its failure type (domain/core/errors.ts).
@@ -10,11 +12,40 @@ export function toFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const category = classifyError(err);
   const e = err as Error;
+  const record = recordOf(err);
   return ApplicationFailure.create({
     type: category,
     message: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`,
     ...(e instanceof Error ? { cause: e } : {}),
+    // The record that failed, for the workflow to show (and an operator to skip): details[0].
+    ...(record ? { details: [record] } : {}),
   });
+}
+
+const RECORD = Symbol('record in trouble');
+
+/** Marks an error with the record it is about, so the failure names that record, not the batch's first. */
+export function aboutRecord<E>(err: E, record: TroubleRecord): E {
+  if (typeof err === 'object' && err !== null && !(RECORD in err))
+    Object.defineProperty(err, RECORD, { value: record, enumerable: false });
+  return err;
+}
+
+function recordOf(err: unknown): TroubleRecord | undefined {
+  return typeof err === 'object' && err !== null && RECORD in err
+    ? ((err as Record<typeof RECORD, TroubleRecord>)[RECORD] ?? undefined)
+    : undefined;
+}
+
+/** The record a pipeline event came from, as the status shows it. */
+export function troubleOf(e: PipelineEvent): TroubleRecord {
+  return {
+    sequenceNumber: e.position.sequenceNumber,
+    table: e.table,
+    entityId: e.entityId,
+    op: e.op,
+    version: e.version,
+  };
 }
 
 /** Wraps every function of an activity object so its failures carry their category. */

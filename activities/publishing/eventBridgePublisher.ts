@@ -6,7 +6,7 @@ import { chunkEntries, toEventEntry, type EventEntry } from '../../domain/publis
 import type { Rejection } from '../../domain/shards/shardTypes';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
-import { classified } from '../failures';
+import { aboutRecord, classified, troubleOf } from '../failures';
 import type { AlertPublisher } from './alertPublisher';
 
 const PUBLISH_CONCURRENCY = 8;
@@ -70,7 +70,14 @@ export async function putEntries<T>(
   const reject = (entry: EventEntry, reason: string) => rejected.push({ ref: refOf.get(entry)!, reason });
   const { chunks, oversized } = chunkEntries(items.map((i) => i.entry));
   for (const o of oversized) reject(o, 'event exceeds the 256 KiB EventBridge entry limit');
-  await mapLimit(chunks, PUBLISH_CONCURRENCY, (chunk) => putChunk(deps, chunk, reject));
+  try {
+    await mapLimit(chunks, PUBLISH_CONCURRENCY, (chunk) => putChunk(deps, chunk, reject));
+  } catch (err) {
+    // Name the record that kept failing, for the workflow's status (events only, not alerts).
+    const ref = refOf.get((err as { entry?: EventEntry }).entry!);
+    if (isPipelineEvent(ref)) throw aboutRecord(err, troubleOf(ref));
+    throw err;
+  }
   return rejected;
 }
 
@@ -84,7 +91,8 @@ async function putChunk(
   for (let attempt = 1; pending.length; attempt++) {
     const out = await deps.aws.events.send(new PutEventsCommand({ Entries: pending }));
     const retry = entriesToRetry(pending, out.Entries, reject);
-    if (retry.length && attempt >= MAX_PUT_ATTEMPTS) throw stillFailing(out.Entries, retry.length, attempt);
+    if (retry.length && attempt >= MAX_PUT_ATTEMPTS)
+      throw Object.assign(stillFailing(out.Entries, retry.length, attempt), { entry: retry[0] });
     if (retry.length) await sleep(100 * 2 ** attempt);
     pending = retry;
   }
@@ -115,3 +123,6 @@ function stillFailing(results: PutEventsResultEntry[] | undefined, failing: numb
     { name: code === 'ThrottlingException' ? 'ThrottlingException' : 'InternalFailure' },
   );
 }
+
+const isPipelineEvent = (v: unknown): v is PipelineEvent =>
+  typeof v === 'object' && v !== null && 'position' in v && 'eventId' in v;

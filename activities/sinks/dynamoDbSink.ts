@@ -6,6 +6,7 @@ import type { Row } from '../../domain/core/json';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryView } from '../../domain/inventory/inventoryRow';
 import { mapLimit } from '../concurrency';
+import { aboutRecord, troubleOf } from '../failures';
 import type { ActivityDeps } from '../deps';
 import type { ApplyResult, ChangeSink } from './changeSink';
 
@@ -69,13 +70,15 @@ async function applyChange(
 ): Promise<void> {
   if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
   try {
-    const written = e.partial ? await mergeChange(deps, e, nowSeconds) : await writeChange(deps, e, nowSeconds);
+    const written = e.partial
+      ? await mergeChange(deps, e, nowSeconds)
+      : await writeChange(deps, e, nowSeconds);
     if (written) result.applied++;
     else result.stale++;
   } catch (err) {
     // Only an error about this record (item too large, a number out of range) rejects it; any
     // other (missing table, wrong key schema, no access, unknown 4xx) fails the batch: the shard holds.
-    if (!isRecordLevel(err)) throw err;
+    if (!isRecordLevel(err)) throw aboutRecord(err, troubleOf(e));
     const category = classifyError(err) === 'poison' ? 'poison' : 'permanent';
     result.rejected.push({
       sequenceNumber: e.position.sequenceNumber,
@@ -106,7 +109,9 @@ async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
   const pk = entityKey(e.table, e.entityId);
   for (let attempt = 1; ; attempt++) {
     const current = (
-      await deps.aws.doc.send(new GetCommand({ TableName: tables.entities, Key: { pk }, ConsistentRead: true }))
+      await deps.aws.doc.send(
+        new GetCommand({ TableName: tables.entities, Key: { pk }, ConsistentRead: true }),
+      )
     ).Item;
     if (current && String(current.version) >= e.version) return false;
     const held = current && !current.deleted ? ((current.row ?? {}) as Row) : {};
@@ -117,7 +122,10 @@ async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
           TableName: tables.entities,
           Item: entityItem(deps, merged, nowSeconds),
           ...(current
-            ? { ConditionExpression: 'version = :held', ExpressionAttributeValues: { ':held': current.version } }
+            ? {
+                ConditionExpression: 'version = :held',
+                ExpressionAttributeValues: { ':held': current.version },
+              }
             : { ConditionExpression: 'attribute_not_exists(pk)' }),
         }),
       );
@@ -125,7 +133,8 @@ async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
       if (err instanceof ConditionalCheckFailedException && attempt < MERGE_ATTEMPTS) continue;
       throw err;
     }
-    if (e.table === 'inventory') await guardedPut(deps, tables.inventory, inventoryItem(deps, merged, nowSeconds));
+    if (e.table === 'inventory')
+      await guardedPut(deps, tables.inventory, inventoryItem(deps, merged, nowSeconds));
     return true;
   }
 }

@@ -48,6 +48,15 @@ export interface Rejection {
   reason: string;
 }
 
+/** A record named in the status and the Web UI: where it is and what it is, never its values. */
+export interface TroubleRecord {
+  sequenceNumber: string;
+  table?: string;
+  entityId?: string;
+  op?: string;
+  version?: string;
+}
+
 export interface ShardInfo {
   shardId: string;
   parentShardId?: string;

@@ -25,8 +25,10 @@ export class StubPipeline {
   applied: PipelineEvent[] = [];
   published: PipelineEvent[] = [];
   pulls = 0;
-  /** apply fails (transient) while this returns true for a batch. */
-  failApply: (events: PipelineEvent[]) => boolean = () => false;
+  /** apply fails (transient) while this returns true for a batch; a string names the failing record (failure details). */
+  failApply: (events: PipelineEvent[]) => boolean | string = () => false;
+  /** publish fails (transient) while this returns true for a batch. */
+  failPublish: (events: PipelineEvent[]) => boolean = () => false;
   /** Called at the start of every listShards, with the number of calls so far. */
   onListShards: (calls: number) => Promise<void> = async () => undefined;
   listShardsCalls = 0;
@@ -74,12 +76,21 @@ export class StubPipeline {
       redactEvents: async (events) => events.map((e) => ({ ...e, redactionPolicy: 'test' })),
       applyEvents: async (events) => {
         await this.onApply(events);
-        if (this.failApply(events))
-          throw ApplicationFailure.create({ type: 'transient', message: 'DynamoDB unavailable (stub)' });
+        const failing = this.failApply(events);
+        if (failing)
+          throw ApplicationFailure.create({
+            type: 'transient',
+            message: 'DynamoDB unavailable (stub)',
+            ...(typeof failing === 'string'
+              ? { details: [{ sequenceNumber: failing, table: 'inventory' }] }
+              : {}),
+          });
         this.applied.push(...events);
         return { applied: events.length, stale: 0, coalesced: 0, rejected: [] };
       },
       publishEvents: async (events) => {
+        if (this.failPublish(events))
+          throw ApplicationFailure.create({ type: 'transient', message: 'EventBridge unavailable (stub)' });
         this.published.push(...events);
         return { published: events.length, alerts: 0, rejected: [] };
       },

@@ -67,14 +67,22 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   });
   s.counters.published += pub.published;
   s.counters.alerts += pub.alerts;
-  await deadLetter(s, show, lettersFor(s, pub.rejected));
+  // Applied to DynamoDB but refused by EventBridge: the DLQ item says so, and a redrive publishes it.
+  await deadLetter(s, show, lettersFor(s, pub.rejected, { appliedNotPublished: true }));
 }
 
 /** Parks the record an operator skipped in the DLQ (`operator-skip`) and drops it from the batch. */
 async function skipRecord(s: ShardReaderState, show: ShardVisibility, skip: SkipRecord): Promise<void> {
   const rec = s.records.find((r) => r.sequenceNumber === skip.request.sequenceNumber)!;
   await deadLetter(s, show, [
-    { record: rec, shardId: s.input.shardId, category: 'operator-skip', reason: skip.request.reason },
+    {
+      record: rec,
+      shardId: s.input.shardId,
+      category: 'operator-skip',
+      reason: skip.request.reason,
+      // Skipped while publish was held: DynamoDB has it, consumers do not; a redrive publishes it.
+      ...(skip.step === 'publish' ? { appliedNotPublished: true as const } : {}),
+    },
   ]);
   s.counters.skipped++;
   note(s, `skipped ${rec.sequenceNumber} to the DLQ: ${skip.request.reason}`);
@@ -94,12 +102,17 @@ async function deadLetter(s: ShardReaderState, show: ShardVisibility, letters: D
   s.counters.deadLettered += letters.length;
 }
 
-function lettersFor(s: ShardReaderState, rejected: Rejection[]): DeadLetter[] {
+function lettersFor(
+  s: ShardReaderState,
+  rejected: Rejection[],
+  extra: Pick<DeadLetter, 'appliedNotPublished'> = {},
+): DeadLetter[] {
   return rejected.map((r) => ({
     record: s.records.find((b) => b.sequenceNumber === r.sequenceNumber)!,
     shardId: s.input.shardId,
     category: r.category,
     reason: r.reason,
+    ...extra,
   }));
 }
 

@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { FailureType } from '../../domain/core/errors';
 import type { SkipRequest } from '../../domain/shards/operatorRequests';
+import type { TroubleRecord } from '../../domain/shards/shardTypes';
 import type { ShardState } from '../names';
 
 export interface BatchSettings {
@@ -84,13 +85,7 @@ export interface BatchRange {
 }
 
 /** While STUCK: the record in trouble, redacted (never row data). */
-export interface TroubleRecord {
-  sequenceNumber: string;
-  table?: string;
-  entityId?: string;
-  op?: string;
-  version?: string;
-}
+export type { TroubleRecord };
 
 export interface ShardStatus {
   stream: string;

@@ -19,7 +19,11 @@ import type { ShardVisibility } from './visibility';
 
 /** An operator asked to skip a record of the batch in trouble. */
 export class SkipRecord {
-  constructor(readonly request: SkipRequest) {}
+  constructor(
+    readonly request: SkipRequest,
+    /** The step that was held when the operator skipped (publish: the record is already applied). */
+    readonly step: string,
+  ) {}
 }
 
 export interface HoldingStep<T> {
@@ -62,7 +66,7 @@ export async function hold<T>(
       if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
       failures++;
       s.lastError = lastErrorOf(name, err, failures);
-      s.trouble = inTrouble();
+      s.trouble = recordInFailure(err) ?? inTrouble();
       s.held = {
         step: name,
         failures,
@@ -79,13 +83,31 @@ export async function hold<T>(
         holdBackoffMs(category === 'unknown' ? 'transient' : category, failures),
       );
       const skip = takeSkipRequest(s, skippable);
-      if (skip) throw new SkipRecord(skip);
+      if (skip) throw new SkipRecord(skip, name);
       if (isPaused(s)) {
         await waitWhilePaused(s, show);
         if (stuck) show.stuck(name);
       }
     }
   }
+}
+
+/** The record the activity named as failing (details[0]), if it did: the one to skip. */
+function recordInFailure(err: ActivityFailure): TroubleRecord | undefined {
+  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
+  const r = details?.[0] as Partial<TroubleRecord> | undefined;
+  if (!r || typeof r.sequenceNumber !== 'string') return undefined;
+  const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined);
+  const fields = {
+    table: text(r.table),
+    entityId: text(r.entityId),
+    op: text(r.op),
+    version: text(r.version),
+  };
+  return {
+    sequenceNumber: r.sequenceNumber,
+    ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+  };
 }
 
 function historyIsLong(s: ShardReaderState): boolean {

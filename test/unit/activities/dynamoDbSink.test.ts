@@ -218,3 +218,28 @@ describe('DynamoDB sink: what holds the shard and what rejects a record', () => 
     );
   });
 });
+
+describe('applyEvents failures name the record that failed', () => {
+  it('details[0] is the failing record (sequence number, table, entity, version), not the batch’s first', async () => {
+    const config = loadConfig({});
+    const f = fakes();
+    f.doc.before = (c) => {
+      if (String(c.input.Item.pk).includes('BROKEN')) throw awsError('InternalServerError', 'boom');
+    };
+    const activities = createActivities(config, f.io);
+    const ok = inventoryChange({ op: 'c', sku: 'OK', lsn: 0x100, sequenceNumber: '1' });
+    const broken = inventoryChange({ op: 'c', sku: 'BROKEN', lsn: 0x101, sequenceNumber: '2' });
+    await assert.rejects(activities.applyEvents([ok, broken]), (err) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'transient');
+      assert.deepEqual(err.details?.[0], {
+        sequenceNumber: '2',
+        table: 'inventory',
+        entityId: 'BROKEN#1',
+        op: 'c',
+        version: broken.version,
+      });
+      return true;
+    });
+  });
+});

@@ -234,4 +234,48 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.equal(done.trouble, undefined);
     });
   });
+
+  it('the record in trouble is the one the activity names as failing, not the batch’s first', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-8', 3, { closed: true });
+    const bad = records[2].sequenceNumber;
+    stub.failApply = (events) => (events.some((e) => e.position.sequenceNumber === bad) ? bad : false);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-8'));
+      const stuck = await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      assert.equal(stuck.trouble?.sequenceNumber, bad, 'the failing record, so skipping it is right');
+      await handle.signal(skipRecordSignal, {
+        sequenceNumber: stuck.trouble!.sequenceNumber,
+        reason: 'OPS-8',
+      });
+      const done = await handle.result();
+      assert.deepEqual(
+        stub.deadLetters.map((d) => d.record.sequenceNumber),
+        [bad],
+      );
+      assert.equal(done.counters.applied, 2);
+    });
+  });
+
+  it('a record skipped while publish is held is parked as applied but not published', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-9', 2, { closed: true });
+    const bad = records[0].sequenceNumber;
+    stub.failPublish = (events) => events.some((e) => e.position.sequenceNumber === bad);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-9'));
+      const stuck = await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      assert.equal(stuck.lastError?.step, 'publish');
+      await handle.signal(skipRecordSignal, { sequenceNumber: bad, reason: 'consumer outage' });
+      await handle.result();
+      assert.equal(stub.deadLetters.length, 1);
+      assert.equal(stub.deadLetters[0].category, 'operator-skip');
+      assert.equal(stub.deadLetters[0].appliedNotPublished, true);
+      assert.ok(
+        stub.applied.some((e) => e.position.sequenceNumber === bad),
+        'DynamoDB has it',
+      );
+      assert.ok(!stub.published.some((e) => e.position.sequenceNumber === bad), 'consumers do not');
+    });
+  });
 });
