@@ -1,5 +1,7 @@
 import {
   allHandlersFinished,
+  patched,
+  upsertSearchAttributes,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   condition,
@@ -68,6 +70,21 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
   };
   const started = new Set<string>();
   const wfId = (shardId: string) => shardWorkflowId(input.stream, input.consumer, shardId);
+  // Histories recorded before these existed replay without them (a safe deployment).
+  const watchShards = patched('restart-closed-shard-readers');
+  const showState = patched('supervisor-search-attributes');
+  /** Shard readers this run started and watches: a closed one is restarted at once. */
+  const watched = new Set<string>();
+  const publishState = () => {
+    if (showState)
+      upsertSearchAttributes([{ key: SA.state, value: pausedReason !== undefined ? 'PAUSED' : 'RUNNING' }]);
+  };
+  if (showState)
+    upsertSearchAttributes([
+      { key: SA.stream, value: input.stream },
+      { key: SA.consumer, value: input.consumer },
+    ]);
+  publishState();
 
   const forward = async (signal: typeof pauseSignal | typeof resumeSignal, arg?: { reason: string }) => {
     for (const e of plan.filter((p) => p.phase === 'read')) {
@@ -87,10 +104,12 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
       return;
     }
     pausedReason = request.value.reason;
+    publishState();
     await forward(pauseSignal, { reason: pausedReason });
   });
   setHandler(resumeAllSignal, async () => {
     pausedReason = undefined;
+    publishState();
     await forward(resumeSignal);
   });
   setHandler(rescanSignal, () => {
@@ -105,14 +124,32 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
     notes: [...notes],
   }));
 
+  /** When a shard reader closes other than by reading its shard to the end, scan now: it is restarted. */
+  function watch(shardId: string, result: Promise<unknown>): void {
+    watched.add(shardId);
+    result.then(
+      () => watched.delete(shardId),
+      (err: unknown) => {
+        watched.delete(shardId);
+        note(
+          `shard reader ${shardId} closed (${err instanceof Error ? err.message : 'failed'}); restarting it`,
+        );
+        rescanNow = true;
+      },
+    );
+  }
+
   for (let round = 0; ; round++) {
     const shards = await listShards(input.stream);
     const ended = new Set(await endedShards(shards.map((s) => s.shardId)));
     plan = planShards(shards, ended);
     lastScan = new Date().toISOString();
-    for (const entry of plan.filter((p) => p.phase === 'read' && !started.has(p.shardId))) {
+    // Every shard to read that is not known to run gets a start: one started by an earlier run is
+    // found running (already started) and tried again next scan, so a closed one is restarted.
+    const known = watchShards ? watched : started;
+    for (const entry of plan.filter((p) => p.phase === 'read' && !known.has(p.shardId))) {
       try {
-        await startChild(shardReaderWorkflow, {
+        const child = await startChild(shardReaderWorkflow, {
           workflowId: wfId(entry.shardId),
           args: [
             {
@@ -131,6 +168,7 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
             { key: SA.shard, value: entry.shardId },
           ],
         });
+        if (watchShards) watch(entry.shardId, child.result());
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }

@@ -49,3 +49,23 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   });
   return env;
 }
+
+/**
+ * A TestWorkflowEnvironment on the Temporal CLI's dev server (the real server, no time skipping),
+ * from the CLI setup installs in .cache/venv; for behaviour the Java test server does not model.
+ */
+export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
+  installTestRuntime();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: {
+        type: 'existing-path',
+        path: path.join(__dirname, '..', '..', '.cache', 'venv', 'bin', 'temporal'),
+      },
+      ip: '127.0.0.1',
+      searchAttributes: Object.values(SA),
+      extraArgs: ['--headless'],
+    },
+  });
+  return env;
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { createDevServerEnv, createTimeSkippingEnv } from '../../support/timeSkipping';
 import { StubPipeline, withWorker } from '../../support/workflowHarness';
 import { shardWorkflowId } from '../../../workflows/names';
 import { statusQuery } from '../../../workflows/shardReader';
@@ -66,6 +66,68 @@ describe('supervisor workflow (time-skipping, stub activities)', function () {
       await supervisor.terminate('test done');
       for (const id of shards)
         await env.client.workflow.getHandle(shardWorkflowId(stream, consumer, id)).terminate('test done');
+    });
+  });
+});
+
+/** On the real dev server: the Java test server does not tell a parent that an abandoned child was terminated. */
+describe('supervisor workflow (dev server, stub activities)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await createDevServerEnv();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  it('restarts a shard reader that was terminated at once, not at its next scan', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shardId-100', 1);
+    stub.addShard('shardId-101', 1);
+    const stream = 'test-stream-2';
+    const consumer = 'restart-test';
+    await withWorker(env, stub, async (taskQueue) => {
+      const supervisor = await env.client.workflow.start(streamSupervisorWorkflow, {
+        taskQueue,
+        workflowId: `cdc-supervisor:${stream}:${consumer}`,
+        args: [{ stream, consumer, rescanSeconds: 3600 }],
+      });
+      const shard = env.client.workflow.getHandle(shardWorkflowId(stream, consumer, 'shardId-101'));
+      // Real-time polling: the shard readers keep activities in flight, so the clock is not skipped.
+      const poll = async <T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string) => {
+        for (let i = 0; i < 100; i++) {
+          const v = await probe().catch(() => undefined);
+          if (v !== undefined && ok(v)) return v;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`timed out waiting for ${what}`);
+      };
+      const first = await poll(
+        () => shard.describe(),
+        (d) => d.status.name === 'RUNNING',
+        'the shard reader',
+      );
+      await shard.terminate('operator mistake');
+      const again = await poll(
+        () => shard.describe(),
+        (d) => d.status.name === 'RUNNING' && d.runId !== first.runId,
+        'a new run of the terminated shard reader',
+      );
+      assert.notEqual(again.runId, first.runId);
+      const overview = await supervisor.query(overviewQuery);
+      assert.ok(
+        overview.notes.some((n) => n.includes('shardId-101 closed')),
+        overview.notes.join('; '),
+      );
+      const { searchAttributes } = await supervisor.describe();
+      assert.deepEqual(searchAttributes.CdcState, ['RUNNING']);
+      assert.deepEqual(searchAttributes.CdcStream, [stream]);
+      for (const id of ['shardId-100', 'shardId-101']) {
+        stub.shards.get(id)!.closed = true;
+        stub.ended.add(id);
+      }
+      await supervisor.terminate('test done');
     });
   });
 });
