@@ -1,6 +1,11 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { alertMarkerKey } from '../../domain/core/itemKeys';
-import { alertEntry, replicationLagAlert, type Alert } from '../../domain/publishing/alerts';
+import {
+  alertEntry,
+  replicationLagAlert,
+  shardRetentionAlert,
+  type Alert,
+} from '../../domain/publishing/alerts';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
@@ -25,6 +30,13 @@ export function createAlertActivities(alerts: AlertPublisher) {
     /** Raises `alert.replication_lag` (the capture workflow calls it when the lag crosses its threshold). */
     async raiseReplicationLagAlert(d: Parameters<typeof replicationLagAlert>[0]): Promise<string> {
       const alert = replicationLagAlert(d);
+      await alerts.publishAlerts([alert]);
+      return alert.alertId;
+    },
+
+    /** Raises `alert.shard_lag` or `alert.retention_gap` for a shard reader at risk from the stream's retention. */
+    async raiseShardAlert(d: Parameters<typeof shardRetentionAlert>[0]): Promise<string> {
+      const alert = shardRetentionAlert(d);
       await alerts.publishAlerts([alert]);
       return alert.alertId;
     },

@@ -53,6 +53,45 @@ async function listShards({ aws }: ActivityDeps, stream: string): Promise<ShardI
  * at once, so an idle shard costs little workflow history.
  */
 async function pullRecords(deps: ActivityDeps, input: PullInput): Promise<PullResult> {
+  const retentionMs = deps.config.retention.streamHours * 3_600_000;
+  const retention = { retentionMs, lagAlertMs: retentionMs * deps.config.retention.alertFraction };
+  const trimmed = (await checkpointTrimmed(deps, input, retentionMs)) ? { trimmed: true as const } : {};
+  return { ...(await readAfterCheckpoint(deps, input)), retention, ...trimmed };
+}
+
+/**
+ * Whether records after the checkpoint may have been trimmed: only asked when the checkpointed
+ * record is older than the retention (a shard paused or STUCK that long). Trimming goes in
+ * order, so if the checkpointed record itself is still readable, nothing after it is lost.
+ */
+async function checkpointTrimmed(
+  deps: ActivityDeps,
+  input: PullInput,
+  retentionMs: number,
+): Promise<boolean> {
+  const checkpoint = input.afterSequenceNumber;
+  if (!checkpoint || input.checkpointArrivalMs === undefined) return false;
+  if (Date.now() - input.checkpointArrivalMs < retentionMs) return false;
+  try {
+    const it = await deps.aws.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: input.stream,
+        ShardId: input.shardId,
+        ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+        StartingSequenceNumber: checkpoint,
+      }),
+    );
+    const page = await deps.aws.kinesis.send(
+      new GetRecordsCommand({ ShardIterator: it.ShardIterator, Limit: 1 }),
+    );
+    return page.Records?.[0]?.SequenceNumber !== checkpoint;
+  } catch (err) {
+    if ((err as Error).name === 'InvalidArgumentException') return true; // the sequence number is gone
+    throw err;
+  }
+}
+
+async function readAfterCheckpoint(deps: ActivityDeps, input: PullInput): Promise<PullResult> {
   const ctx = Context.current();
   const deadline = Date.now() + input.waitMs;
   let iterator = await iteratorFor(deps, input);

@@ -8,7 +8,8 @@ import { lowStockThreshold, quantity, stockLevels } from '../inventory/inventory
  * same alerts with the same IDs, so redelivery of a change never produces a second, different alert.
  * Alert details hold only inventory numbers and key values (sku, warehouse), never row contents.
  */
-export type AlertKind = 'LOW_STOCK' | 'STOCK_ANOMALY' | 'DEAD_LETTER' | 'REPLICATION_LAG';
+export type AlertKind =
+  'LOW_STOCK' | 'STOCK_ANOMALY' | 'DEAD_LETTER' | 'REPLICATION_LAG' | 'SHARD_LAG' | 'RETENTION_GAP';
 
 export interface Alert {
   /** Deterministic: `alt_<millis>_<hash>`; same source change and kind → same alert ID (dedup). */
@@ -30,6 +31,8 @@ export const ALERT_DETAIL_TYPES = {
   STOCK_ANOMALY: 'alert.stock_anomaly',
   DEAD_LETTER: 'alert.dead_letter',
   REPLICATION_LAG: 'alert.replication_lag',
+  SHARD_LAG: 'alert.shard_lag',
+  RETENTION_GAP: 'alert.retention_gap',
 } as const satisfies Record<AlertKind, string>;
 
 export const ALERT_SOURCE = 'cdc-pipeline.alerts';
@@ -221,6 +224,49 @@ export function replicationLagAlert(d: {
       walRetainedBytes: d.walRetainedBytes,
       thresholdBytes: d.thresholdBytes,
       reason: `slot ${d.slot} is ${d.lagBytes} bytes behind (threshold ${d.thresholdBytes})`,
+    },
+  };
+}
+
+/**
+ * A shard reader at risk of losing records to the stream's retention: `SHARD_LAG` when its lag
+ * passed the configured fraction of the retention (once per crossing), `RETENTION_GAP` when the
+ * records after its checkpoint were already trimmed (once per checkpoint).
+ */
+export function shardRetentionAlert(d: {
+  kind: 'SHARD_LAG' | 'RETENTION_GAP';
+  stream: string;
+  consumer: string;
+  shardId: string;
+  checkpoint: string | null;
+  lagMs: number;
+  retentionMs: number;
+  at: string;
+}): Alert {
+  const millis = Date.parse(d.at);
+  if (Number.isNaN(millis)) throw new RangeError(`invalid time: ${d.at}`);
+  const shard = `${d.stream}#${d.consumer}#${d.shardId}`;
+  const identity =
+    d.kind === 'RETENTION_GAP'
+      ? `${shard}\u0000${d.checkpoint ?? ''}`
+      : `${shard}\u0000${Math.floor(millis / 60_000)}`;
+  return {
+    alertId: alertId(d.kind === 'RETENTION_GAP' ? 0 : millis, identity, d.kind),
+    kind: d.kind,
+    detailType: ALERT_DETAIL_TYPES[d.kind],
+    entityId: shard,
+    occurredAt: new Date(millis).toISOString(),
+    details: {
+      stream: d.stream,
+      consumer: d.consumer,
+      shardId: d.shardId,
+      checkpoint: d.checkpoint,
+      lagMs: d.lagMs,
+      retentionMs: d.retentionMs,
+      reason:
+        d.kind === 'RETENTION_GAP'
+          ? `records after checkpoint ${d.checkpoint ?? 'TRIM_HORIZON'} of ${d.shardId} were trimmed by the stream's retention before they were read: backfill what was missed`
+          : `${d.shardId} is ${Math.round(d.lagMs / 1000)} s behind, past the alert fraction of the ${Math.round(d.retentionMs / 3_600_000)} h retention`,
     },
   };
 }

@@ -133,6 +133,21 @@ export const AlertDetailSchema = z.discriminatedUnion('kind', [
       reason: z.string(),
     }),
   }),
+  ...(['SHARD_LAG', 'RETENTION_GAP'] as const).map((kind) =>
+    z.strictObject({
+      ...AlertBase,
+      kind: z.literal(kind),
+      details: z.strictObject({
+        stream: z.string().min(1),
+        consumer: z.string().min(1),
+        shardId: z.string().min(1),
+        checkpoint: z.string().nullable(),
+        lagMs: z.number().nonnegative(),
+        retentionMs: z.number().positive(),
+        reason: z.string(),
+      }),
+    }),
+  ),
 ]);
 
 export type AlertDetail = z.infer<typeof AlertDetailSchema>;

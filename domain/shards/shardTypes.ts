@@ -20,6 +20,8 @@ export interface PullInput {
   maxBytes: number;
   /** When caught up, keep polling (with bounded backoff) this long before returning empty. */
   waitMs: number;
+  /** When the checkpointed record arrived on the stream: past the retention, check for trimmed records. */
+  checkpointArrivalMs?: number;
 }
 
 export interface PullResult {
@@ -27,6 +29,10 @@ export interface PullResult {
   millisBehindLatest: number;
   /** The shard is closed and every record was read (SHARD_END). */
   shardEnded: boolean;
+  /** The stream's retention and the lag that raises `alert.shard_lag` (from the configuration). */
+  retention?: { retentionMs: number; lagAlertMs: number };
+  /** Records after the checkpoint were trimmed by the retention before they were read. */
+  trimmed?: true;
 }
 
 export interface DeadLetter {

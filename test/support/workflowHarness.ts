@@ -29,6 +29,10 @@ export class StubPipeline {
   failApply: (events: PipelineEvent[]) => boolean | string = () => false;
   /** publish fails (transient) while this returns true for a batch. */
   failPublish: (events: PipelineEvent[]) => boolean = () => false;
+  /** Added to every pull's result (e.g. the retention, a trimmed checkpoint). */
+  pullExtras: (input: PullInput) => Partial<PullResult> = () => ({});
+  /** The shard alerts raised (retention). */
+  shardAlerts: { kind: string; lagMs: number; checkpoint: string | null }[] = [];
   /** Called at the start of every listShards, with the number of calls so far. */
   onListShards: (calls: number) => Promise<void> = async () => undefined;
   listShardsCalls = 0;
@@ -64,10 +68,11 @@ export class StubPipeline {
           ? all.findIndex((r) => r.sequenceNumber === input.afterSequenceNumber) + 1
           : 0;
         const records = all.slice(from, from + input.maxRecords);
-        if (records.length) return { records, millisBehindLatest: 0, shardEnded: false };
-        if (shard?.closed) return { records: [], millisBehindLatest: 0, shardEnded: true };
+        const extras = this.pullExtras(input);
+        if (records.length) return { records, millisBehindLatest: 0, shardEnded: false, ...extras };
+        if (shard?.closed) return { records: [], millisBehindLatest: 0, shardEnded: true, ...extras };
         await new Promise((r) => setTimeout(r, 100)); // caught up: a short real wait, like the activity's poll
-        return { records: [], millisBehindLatest: 0, shardEnded: false };
+        return { records: [], millisBehindLatest: 0, shardEnded: false, ...extras };
       },
       transformRecords: async ({ shardId, records }) => ({
         events: records.map((r) => event(shardId, r)),
@@ -93,6 +98,10 @@ export class StubPipeline {
           throw ApplicationFailure.create({ type: 'transient', message: 'EventBridge unavailable (stub)' });
         this.published.push(...events);
         return { published: events.length, alerts: 0, rejected: [] };
+      },
+      raiseShardAlert: async (d) => {
+        this.shardAlerts.push({ kind: d.kind, lagMs: d.lagMs, checkpoint: d.checkpoint });
+        return `alt_${this.shardAlerts.length}`;
       },
       deadLetterRecords: async (letters) => {
         this.deadLetters.push(...letters);

@@ -64,8 +64,20 @@ export interface ShardReaderInput {
   settings?: Partial<BatchSettings>;
   /** The last notes of the previous run. */
   notes?: string[];
+  /** Carried: when the checkpointed record arrived, and the retention alerts already raised. */
+  retention?: RetentionWatch;
   /** A step that was still failing when the previous run continued as new: shown as STUCK at once. */
   held?: HeldStep;
+}
+
+/** What the shard reader knows about the stream's retention (carried across continue-as-new). */
+export interface RetentionWatch {
+  /** Arrival time of the checkpointed record. */
+  checkpointArrivalMs?: number;
+  /** `alert.shard_lag` was raised and the lag has not fallen below half the threshold since. */
+  lagAlerted?: boolean;
+  /** Records after this checkpoint were trimmed before they were read (alert raised). */
+  gap?: { afterSequenceNumber: string; detectedAt: string };
 }
 
 /** A failing step carried across continue-as-new (the batch itself is pulled again from the checkpoint). */
@@ -99,6 +111,8 @@ export interface ShardStatus {
   lastError?: LastError;
   batch?: BatchRange;
   trouble?: TroubleRecord;
+  /** Records after this checkpoint were lost to the stream's retention: backfill what was missed. */
+  retentionGap?: { afterSequenceNumber: string; detectedAt: string };
   notes: string[];
 }
 

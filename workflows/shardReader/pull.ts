@@ -24,6 +24,9 @@ export async function pullUnlessPaused(
           maxRecords: s.settings.maxRecords,
           maxBytes: s.settings.maxBytes,
           waitMs: s.settings.idleWaitMs,
+          ...(s.retention.checkpointArrivalMs !== undefined
+            ? { checkpointArrivalMs: s.retention.checkpointArrivalMs }
+            : {}),
         }),
       inTrouble: () => (s.checkpoint ? { sequenceNumber: s.checkpoint } : undefined),
       skippable: false,

@@ -9,6 +9,7 @@ import type {
   BatchSettings,
   HeldStep,
   LastError,
+  RetentionWatch,
   ShardCounters,
   ShardReaderInput,
   ShardStatus,
@@ -38,6 +39,7 @@ export interface ShardReaderState {
   notes: string[];
   /** The step being held, while it fails (carried across continue-as-new). */
   held?: HeldStep;
+  retention: RetentionWatch;
 }
 
 const MAX_NOTES = 5;
@@ -73,6 +75,7 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
     records: [],
     skipRequests: [],
     notes: [...(input.notes ?? [])].slice(-MAX_NOTES),
+    retention: { ...input.retention },
   };
 }
 
@@ -95,6 +98,7 @@ export function statusOf(s: ShardReaderState): ShardStatus {
     ...(s.lastError ? { lastError: s.lastError } : {}),
     ...(s.batch ? { batch: s.batch } : {}),
     ...(s.trouble ? { trouble: s.trouble } : {}),
+    ...(s.retention.gap ? { retentionGap: s.retention.gap } : {}),
     notes: [...s.notes],
   };
 }
@@ -112,5 +116,6 @@ export function carriedInput(s: ShardReaderState): ShardReaderInput {
     ...(settings !== undefined ? { settings } : {}),
     ...(s.held ? { held: s.held } : {}),
     ...(s.notes.length ? { notes: s.notes } : {}),
+    ...(Object.keys(s.retention).length ? { retention: s.retention } : {}),
   };
 }

@@ -13,6 +13,7 @@ import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus 
 import { hold, HoldTooLong } from './hold';
 import { handlePauseSignals, waitWhilePaused } from './pause';
 import { pullUnlessPaused } from './pull';
+import { watchRetention } from './retention';
 import { carriedInput, initialState, note, statusOf, type ShardReaderState } from './state';
 import { ShardVisibility } from './visibility';
 
@@ -62,6 +63,7 @@ async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<Sh
     saving = undefined;
     if (!pulled) continue; // paused while waiting for records
     s.lagMs = pulled.millisBehindLatest;
+    await watchRetention(s, show, pulled);
     if (pulled.records.length === 0) {
       if (pulled.shardEnded) {
         await endShard(s, show);
@@ -98,6 +100,7 @@ async function processAndCheckpoint(
   });
   saving.catch(() => undefined); // its failure is thrown where it is awaited
   s.checkpoint = last;
+  s.retention.checkpointArrivalMs = pulled.records[pulled.records.length - 1].arrivalMs;
   s.counters.batches++;
   s.counters.records += pulled.records.length;
   s.batch = undefined;

@@ -64,7 +64,12 @@ describe('stream reader activities (fake Kinesis)', () => {
       if (gets++ === 0) throw new ExpiredIteratorException({ message: 'expired', $metadata: {} });
       return { Records: [], MillisBehindLatest: 0 }; // no NextShardIterator: the shard is closed and read
     });
-    assert.deepEqual(await result, { records: [], millisBehindLatest: 0, shardEnded: true });
+    assert.deepEqual(await result, {
+      records: [],
+      millisBehindLatest: 0,
+      shardEnded: true,
+      retention: { retentionMs: 24 * 3_600_000, lagAlertMs: 12 * 3_600_000 },
+    });
     assert.equal(kinesis.sent.filter((c) => c.name === 'GetShardIteratorCommand').length, 2);
   });
 
@@ -96,7 +101,7 @@ describe('stream reader activities (fake Kinesis)', () => {
 });
 
 describe('createActivities', () => {
-  it('hosts exactly the activities recorded histories name', () => {
+  it('hosts the activities recorded histories name, and the ones added since', () => {
     assert.deepEqual(Object.keys(createActivities(config, fakes().io)).sort(), [
       'applyEvents',
       'captureChanges',
@@ -108,6 +113,7 @@ describe('createActivities', () => {
       'publishEvents',
       'pullRecords',
       'raiseReplicationLagAlert',
+      'raiseShardAlert',
       'redactEvents',
       'saveCheckpoint',
       'slotHealth',
@@ -123,5 +129,52 @@ describe('createActivities', () => {
     destroyAwsClients();
     assert.notEqual(deps.aws.doc, first);
     destroyAwsClients();
+  });
+
+  it('past the retention, checks whether the checkpointed record is still there: gone means records were trimmed', async () => {
+    const old = { ...input, checkpointArrivalMs: Date.now() - 25 * 3_600_000 };
+    for (const [first, expected] of [
+      ['10', undefined],
+      ['15', true],
+    ] as const) {
+      const { kinesis, result } = pull((c) => {
+        if (c.name === 'GetShardIteratorCommand') return { ShardIterator: `it-${c.input.ShardIteratorType}` };
+        if (c.input.ShardIterator === 'it-AT_SEQUENCE_NUMBER')
+          return { Records: [record(Number(first), 'x')] };
+        return { Records: [record(16, 'y')], MillisBehindLatest: 0 };
+      }, old);
+      const out = await result;
+      assert.equal(out.trimmed, expected, `first readable record ${first}`);
+      assert.equal(
+        kinesis.sent.some((c) => c.input.ShardIteratorType === 'AT_SEQUENCE_NUMBER'),
+        true,
+      );
+      assert.deepEqual(out.retention, { retentionMs: 24 * 3_600_000, lagAlertMs: 12 * 3_600_000 });
+    }
+  });
+
+  it('within the retention it does not look (no extra calls)', async () => {
+    const { kinesis, result } = pull(
+      (c) =>
+        c.name === 'GetShardIteratorCommand' ? { ShardIterator: 'it' } : { Records: [record(11, 'x')] },
+      { ...input, checkpointArrivalMs: Date.now() - 60_000 },
+    );
+    assert.equal((await result).trimmed, undefined);
+    assert.equal(kinesis.sent.length, 2);
+  });
+
+  it('an empty page while behind waits at least 200 ms before the next GetRecords', async () => {
+    let gets = 0;
+    const times: number[] = [];
+    const { result } = pull((c) => {
+      if (c.name === 'GetShardIteratorCommand') return { ShardIterator: 'it' };
+      times.push(Date.now());
+      return ++gets < 3
+        ? { Records: [], MillisBehindLatest: 1000, NextShardIterator: 'next' }
+        : { Records: [record(11, 'x')], MillisBehindLatest: 0 };
+    });
+    await result;
+    for (let i = 1; i < times.length; i++)
+      assert.ok(times[i] - times[i - 1] >= 195, `${times[i] - times[i - 1]} ms`);
   });
 });

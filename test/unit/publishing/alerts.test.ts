@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  shardRetentionAlert,
   alertEntry,
   ALERT_ID_PATTERN,
   deadLetterAlert,
@@ -484,5 +485,26 @@ describe('alertEntry', () => {
     assert.ok(!('sourceEventId' in detail) && !('version' in detail));
     assert.equal(entry.DetailType, 'alert.dead_letter');
     assert.deepEqual(validateAlertDetail(detail), { ok: true });
+  });
+
+  it('shard retention alerts: valid details; a retention gap is one alert per checkpoint', () => {
+    const base = {
+      stream: 's',
+      consumer: 'c',
+      shardId: 'shardId-1',
+      checkpoint: '4960',
+      lagMs: 60_000,
+      retentionMs: 86_400_000,
+    };
+    for (const kind of ['SHARD_LAG', 'RETENTION_GAP'] as const) {
+      const entry = alertEntry(shardRetentionAlert({ kind, ...base, at: COMMIT }), 'bus');
+      assert.equal(entry.DetailType, kind === 'SHARD_LAG' ? 'alert.shard_lag' : 'alert.retention_gap');
+      assert.deepEqual(validateAlertDetail(entry.Detail), { ok: true });
+    }
+    const later = new Date(Date.parse(COMMIT) + 3_600_000).toISOString();
+    assert.equal(
+      shardRetentionAlert({ kind: 'RETENTION_GAP', ...base, at: COMMIT }).alertId,
+      shardRetentionAlert({ kind: 'RETENTION_GAP', ...base, at: later }).alertId,
+    );
   });
 });

@@ -278,4 +278,43 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.ok(!stub.published.some((e) => e.position.sequenceNumber === bad), 'consumers do not');
     });
   });
+
+  it('raises the retention alerts: lag past the threshold once per crossing, trimmed records once, shown in the status', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-10', 3);
+    let lag = 0;
+    let trimmed = false;
+    stub.pullExtras = () => ({
+      millisBehindLatest: lag,
+      retention: { retentionMs: 100_000, lagAlertMs: 50_000 },
+      ...(trimmed ? { trimmed: true as const } : {}),
+    });
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-10', { settings: { maxRecords: 1 } }));
+      await until(handle, (s) => s.counters.applied === 3, 'the records');
+      lag = 60_000;
+      await until(handle, () => stub.shardAlerts.length === 1, 'the lag alert');
+      await env.sleep('1 second');
+      assert.deepEqual(
+        stub.shardAlerts.map((a) => a.kind),
+        ['SHARD_LAG'],
+        'once per crossing',
+      );
+      trimmed = true;
+      const gap = await until(handle, (s) => s.retentionGap !== undefined, 'the retention gap in the status');
+      assert.equal(
+        gap.retentionGap?.afterSequenceNumber,
+        stub.shards.get('shard-10')!.records[2].sequenceNumber,
+      );
+      await env.sleep('1 second');
+      assert.deepEqual(
+        stub.shardAlerts.map((a) => a.kind),
+        ['SHARD_LAG', 'RETENTION_GAP'],
+        'the gap once',
+      );
+      assert.ok(gap.notes.some((n) => n.includes('trimmed')));
+      stub.shards.get('shard-10')!.closed = true;
+      await handle.result();
+    });
+  });
 });
