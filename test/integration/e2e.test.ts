@@ -15,7 +15,7 @@ describe('end to end through the local stack', function () {
   this.timeout(180_000);
   let p: TestPipeline;
   const sku = `e2e-${Date.now().toString(36)}`;
-  const SKU = sku.toUpperCase(); // inventory.sku is configured UPPERCASE
+  const SKU = sku; // keys are identity: never transformed
 
   before(async function () {
     this.timeout(240_000);

@@ -13,6 +13,7 @@ describe('decodeChange', () => {
           lsn: TS_LSN,
           commitTs: TS_COMMIT,
           index: 0,
+          partial: true, // only the quantities it names
         },
         op: 'c',
         key: { sku: 'A1', warehouse_id: 101 },
@@ -34,6 +35,7 @@ describe('decodeChange', () => {
           lsn: '6475E/F64ED3B8',
           commitTs: TS_COMMIT,
           index: 0,
+          partial: true, // only the quantities it names
         },
         op: 'u',
         key: { sku: 'A1', warehouse_id: 101 },
