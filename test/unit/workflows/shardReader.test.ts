@@ -20,7 +20,7 @@ import {
 const OUTAGE_HOURS = Number(process.env.CDC_OUTAGE_HOURS ?? 1);
 
 describe('shard-reader workflow (time-skipping, stub activities)', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let env: TestWorkflowEnvironment;
   before(async () => {
     env = await createTimeSkippingEnv();

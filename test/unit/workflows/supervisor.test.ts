@@ -12,7 +12,7 @@ import {
 } from '../../../workflows/supervisor';
 
 describe('supervisor workflow (time-skipping, stub activities)', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let env: TestWorkflowEnvironment;
   before(async () => {
     env = await createTimeSkippingEnv();
@@ -72,7 +72,7 @@ describe('supervisor workflow (time-skipping, stub activities)', function () {
 
 /** On the real dev server: the Java test server does not tell a parent that an abandoned child was terminated. */
 describe('supervisor workflow (dev server, stub activities)', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let env: TestWorkflowEnvironment;
   before(async () => {
     env = await createDevServerEnv();
