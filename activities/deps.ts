@@ -3,13 +3,14 @@ import { awsClients, type AwsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
 
 /** The AWS clients the activities use. */
-export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events'>;
+export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events' | 's3'>;
 
 /**
  * A new, unconnected PostgreSQL client (connection settings from PG*); the caller connects and
- * ends it. `replication: 'database'` opens a logical replication connection.
+ * ends it. `replication: 'database'` opens a logical replication connection; `options` is the
+ * startup parameter of that name (`-c name=value …`, instead of PGOPTIONS).
  */
-export type PgClientFactory = (options?: { replication: 'database' }) => Client;
+export type PgClientFactory = (options?: { replication: 'database'; options?: string }) => Client;
 
 /** What every activity factory receives: configuration and the clients to do its I/O with. */
 export interface ActivityDeps {
@@ -35,6 +36,9 @@ export function defaultDeps(config: PipelineConfig): ActivityDeps {
       },
       get events() {
         return awsClients().events;
+      },
+      get s3() {
+        return awsClients().s3;
       },
     },
     pg: (options) => (options ? new Client(options as ClientConfig) : new Client()),

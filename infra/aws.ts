@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -31,6 +32,8 @@ export interface AwsClients {
   doc: DynamoDBDocumentClient;
   events: EventBridgeClient;
   sqs: SQSClient;
+  /** Out-of-line storage of large dead-lettered records (claim check). */
+  s3: S3Client;
 }
 
 let clients: AwsClients | undefined;
@@ -47,6 +50,11 @@ export function awsClients(): AwsClients {
       }),
       events: new EventBridgeClient({ requestHandler: requestHandler() }),
       sqs: new SQSClient({ requestHandler: requestHandler() }),
+      // Path-style addressing where an endpoint is set (the emulator has no per-bucket host names).
+      s3: new S3Client({
+        requestHandler: requestHandler(),
+        forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+      }),
     };
   }
   return clients;
@@ -54,6 +62,6 @@ export function awsClients(): AwsClients {
 
 export function destroyAwsClients(): void {
   if (!clients) return;
-  for (const c of [clients.kinesis, clients.dynamo, clients.events, clients.sqs]) c.destroy();
+  for (const c of [clients.kinesis, clients.dynamo, clients.events, clients.sqs, clients.s3]) c.destroy();
   clients = undefined;
 }

@@ -11,7 +11,7 @@ export interface StartOptions {
   rescanSeconds?: number;
   /** Start the supervisor and its shard readers (default true); false runs capture alone. */
   readers?: boolean;
-  capture?: Pick<CaptureWorkflowInput, 'healthSeconds' | 'lagAlertBytes' | 'runMinutes'>;
+  capture?: Pick<CaptureWorkflowInput, 'healthSeconds' | 'lagAlertBytes' | 'runMinutes' | 'recoverySeconds'>;
 }
 
 /**
@@ -23,7 +23,7 @@ export async function startPipeline(client: Client, config: PipelineConfig, opts
     taskQueue: config.taskQueue,
     workflowId: captureWorkflowId(config.slot),
     workflowIdConflictPolicy: 'USE_EXISTING',
-    args: [{ slot: config.slot, publication: config.publication, ...opts.capture }],
+    args: [{ slot: config.slot, publication: config.publication, stream: config.stream, ...opts.capture }],
   });
   if (opts.readers === false) return { capture };
   const supervisor = await client.workflow.start(streamSupervisorWorkflow, {

@@ -26,6 +26,15 @@ import {
   waitUntilStreamExists,
 } from '@aws-sdk/client-kinesis';
 import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutPublicAccessBlockCommand,
+  type BucketLocationConstraint,
+} from '@aws-sdk/client-s3';
+import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
@@ -34,6 +43,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Client } from 'pg';
 import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
+import { deadLetterObjectPrefix } from '../domain/core/itemKeys';
 import { TABLES } from '../domain/core/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
@@ -42,7 +52,7 @@ import { ConfigurationError } from '../domain/core/errors';
 /**
  * Provisioning as code, idempotent, the same for the local emulators and real AWS (the SDK's
  * endpoint configuration decides which): Kinesis stream, DynamoDB tables, EventBridge bus with
- * its rules, SQS targets and archive, and the PostgreSQL schema, publication and slot.
+ * its rules, SQS targets and archive, the DLQ bucket, and the PostgreSQL schema, publication and slot.
  */
 
 export async function provisionKinesis(config: PipelineConfig): Promise<void> {
@@ -60,7 +70,8 @@ export async function provisionKinesis(config: PipelineConfig): Promise<void> {
 
 export async function provisionDynamo(config: PipelineConfig): Promise<void> {
   const { dynamo } = awsClients();
-  const withTtl = new Set([config.tables.entities, config.tables.inventory]);
+  // `ttl` (epoch seconds): tombstones in the entity tables, alert markers in the state table.
+  const withTtl = new Set([config.tables.entities, config.tables.inventory, config.tables.state]);
   await Promise.all(
     Object.values(config.tables).map(async (TableName) => {
       try {
@@ -258,6 +269,52 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
   }
 }
 
+/**
+ * The DLQ bucket: raw records too large to keep in their DLQ item (claim check). Private (public
+ * access blocked); created in the client's region.
+ */
+export async function provisionDeadLetterBucket(config: PipelineConfig): Promise<void> {
+  const { s3 } = awsClients();
+  const Bucket = config.deadLetters.bucket;
+  const exists = await s3.send(new HeadBucketCommand({ Bucket })).then(
+    () => true,
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return false;
+      if (err.$metadata?.httpStatusCode === 403)
+        throw new ConfigurationError(
+          `DLQ bucket ${Bucket} exists but is not accessible (bucket names are global: another account may own it); set CDC_DLQ_BUCKET to a name of your own`,
+        );
+      throw err;
+    },
+  );
+  if (!exists) {
+    const region = await s3.config.region();
+    await s3
+      .send(
+        new CreateBucketCommand({
+          Bucket,
+          ...(region && region !== 'us-east-1'
+            ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }
+            : {}),
+        }),
+      )
+      .catch((err: Error) => {
+        if (err.name !== 'BucketAlreadyOwnedByYou') throw err;
+      });
+  }
+  await s3.send(
+    new PutPublicAccessBlockCommand({
+      Bucket,
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        IgnorePublicAcls: true,
+        BlockPublicPolicy: true,
+        RestrictPublicBuckets: true,
+      },
+    }),
+  );
+}
+
 export async function provisionAll(
   config: PipelineConfig,
   log: (line: string) => void = () => {},
@@ -272,6 +329,7 @@ export async function provisionAll(
     step('kinesis', () => provisionKinesis(config)),
     step('dynamodb', () => provisionDynamo(config)),
     step('eventbridge', () => provisionEvents(config)),
+    step('s3', () => provisionDeadLetterBucket(config)),
   ]);
 }
 
@@ -292,4 +350,36 @@ export async function deprovisionEvents(config: PipelineConfig): Promise<void> {
   }
   await events.send(new DeleteArchiveCommand({ ArchiveName: `${config.eventBus}-all` })).catch(ignore);
   await events.send(new DeleteEventBusCommand({ Name: config.eventBus })).catch(ignore);
+}
+
+/**
+ * Removes this pipeline's dead-letter objects (its consumer on its stream, its slot) from the DLQ
+ * bucket (test and benchmark clean-up), and the bucket itself when `deleteBucket` is set. The
+ * bucket is kept by default: its name comes from CDC_DLQ_BUCKET, which other pipelines on the same
+ * account (or the same emulator) may share.
+ */
+export async function deprovisionDeadLetters(
+  config: PipelineConfig,
+  opts: { deleteBucket?: boolean } = {},
+): Promise<void> {
+  const { s3 } = awsClients();
+  const Bucket = config.deadLetters.bucket;
+  const prefixes = [
+    deadLetterObjectPrefix.shards(config.consumer, config.stream),
+    deadLetterObjectPrefix.capture(config.slot),
+  ];
+  try {
+    for (const Prefix of opts.deleteBucket ? [''] : prefixes) {
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken }));
+        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys } }));
+        ContinuationToken = page.NextContinuationToken;
+      } while (ContinuationToken);
+    }
+    if (opts.deleteBucket) await s3.send(new DeleteBucketCommand({ Bucket }));
+  } catch (err) {
+    if ((err as Error).name !== 'NoSuchBucket') throw err;
+  }
 }

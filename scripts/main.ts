@@ -9,13 +9,14 @@ import { startPipeline } from '../infra/pipelineClient';
 import { provisionAll } from '../infra/provisioning';
 import { temporalClient } from '../infra/temporal';
 import { createWorker } from '../workers/worker';
-import { applyLocalStackEnv, PORTS, PG_DATABASE, stackUp, StackError } from './lib/localStack';
+import { useEnvironment } from './lib/environment';
+import { PORTS, PG_DATABASE, StackError } from './lib/localStack';
 
 async function main(): Promise<void> {
   const t0 = Date.now();
   console.log('Starting the local stack…');
-  await stackUp((l) => console.log(`  ${l}`));
-  applyLocalStackEnv();
+  // The main job runs on the local stack: it points every variable still unset at it.
+  await useEnvironment({ localStack: 'start', stackLog: (l) => console.log(`  ${l}`), summary: false });
   const config = loadConfig();
   console.log('Provisioning…');
   await provisionAll(config, (l) => console.log(`  ${l}`));

@@ -10,6 +10,7 @@ import {
   tail,
   PORTS,
 } from './lib/localStack';
+import { chooseEnvironment } from './lib/environment';
 
 async function main(): Promise<void> {
   const [cmd = 'status', arg, lines] = process.argv.slice(2);
@@ -23,13 +24,17 @@ async function main(): Promise<void> {
       return;
     case 'status': {
       let allHealthy = true;
+      const running = new Set<ServiceName>();
       for (const n of SERVICE_NAMES) {
         const s = await serviceStatus(n);
         allHealthy &&= s.healthy;
+        if (s.healthy) running.add(n);
         console.log(
           `${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}`,
         );
       }
+      // Where provision, pipeline:start and inspect connect from this shell (scripts/lib/environment.ts).
+      console.log(`scripts connect to: ${chooseEnvironment(process.env, running).summary}`);
       process.exitCode = allHealthy ? 0 : 1;
       return;
     }

@@ -1,17 +1,23 @@
 /**
- * Starts the capture and supervisor workflows against whatever Temporal cluster the environment
- * configures (no-op when they already run). For setups where workers run elsewhere (Docker,
- * Temporal Cloud); `npm start` does this itself on the local stack.
+ * Starts the capture and supervisor workflows (no-op when they already run) on the Temporal
+ * cluster the environment configures, else on the local stack when it runs
+ * (scripts/lib/environment.ts). For setups where workers run elsewhere (Docker, Temporal Cloud);
+ * `npm start` does this itself on the local stack.
  */
 import { loadConfig } from '../infra/config';
 import { startPipeline } from '../infra/pipelineClient';
 import { temporalClient } from '../infra/temporal';
+import { useEnvironment } from './lib/environment';
 
 async function main(): Promise<void> {
+  await useEnvironment();
   const client = await temporalClient();
-  const { capture, supervisor } = await startPipeline(client, loadConfig());
-  console.log(`capture: ${capture.workflowId}\nsupervisor: ${supervisor?.workflowId}`);
-  await client.connection.close();
+  try {
+    const { capture, supervisor } = await startPipeline(client, loadConfig());
+    console.log(`capture: ${capture.workflowId}\nsupervisor: ${supervisor?.workflowId}`);
+  } finally {
+    await client.connection.close();
+  }
 }
 
 main().catch((err: unknown) => {

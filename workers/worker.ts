@@ -3,6 +3,7 @@ import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadConfig, type PipelineConfig } from '../infra/config';
 import { workerConnection } from '../infra/temporal';
+import { useEnvironment } from '../scripts/lib/environment';
 
 export async function createWorker(opts: { config?: PipelineConfig } = {}): Promise<Worker> {
   const config = opts.config ?? loadConfig();
@@ -18,7 +19,9 @@ export async function createWorker(opts: { config?: PipelineConfig } = {}): Prom
 }
 
 if (require.main === module) {
-  createWorker()
+  // Against a running local stack without hand-set variables, like every script (scripts/lib/environment.ts).
+  useEnvironment()
+    .then(() => createWorker())
     .then((worker) => worker.run())
     .catch((err: unknown) => {
       console.error(err);

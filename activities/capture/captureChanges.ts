@@ -2,6 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { CaptureInput, CaptureProgress } from '../../domain/capture/captureTypes';
 import { decodePgoutput, parseReplicationFrame } from '../../domain/capture/pgoutput';
 import type { ActivityDeps } from '../deps';
+import { parkCaptureDeadLetter } from '../deadLetters';
+import type { AlertPublisher } from '../publishing/alertPublisher';
 import { putAllRecords } from '../stream/kinesisProducer';
 import { ChangeBuffer } from './changeBuffer';
 import { ReplicationSession } from './replicationSession';
@@ -14,16 +16,22 @@ const DEFAULT_FLUSH_EVERY = 500;
 /**
  * Holds the logical replication stream for up to `maxRunMs`, turning each committed change into
  * a canonical event on Kinesis. The LSN is acknowledged to PostgreSQL only after Kinesis accepted
- * every record up to and including that transaction's commit; keepalive replies repeat the last
- * acknowledged LSN, never more. Heartbeats carry the progress, with the acknowledged LSN; they
+ * every record up to and including that transaction's commit: after every successful flush, and
+ * before the activity returns (deadline or cancellation). Keepalive replies repeat the last
+ * acknowledged LSN, never more. A change that cannot go on the stream goes to the DLQ with an
+ * alert, and capture moves on. Heartbeats carry the progress, with the acknowledged LSN; they
  * are also how a cancellation reaches this activity.
  */
-export async function captureChanges(deps: ActivityDeps, input: CaptureInput): Promise<CaptureProgress> {
+export async function captureChanges(
+  deps: ActivityDeps,
+  alerts: AlertPublisher,
+  input: CaptureInput,
+): Promise<CaptureProgress> {
   const ctx = Context.current();
   const startLsn = await slotStartLsn(deps.pg, input.slot);
   const session = await ReplicationSession.start(deps.pg, input.slot, input.publication);
   try {
-    const changes = changeBuffer(deps, ctx, session, startLsn, input.flushEvery ?? DEFAULT_FLUSH_EVERY);
+    const changes = changeBuffer(deps, alerts, ctx, session, input, startLsn);
     await replicate(ctx, session, changes, Date.now() + input.maxRunMs);
     return changes.progress;
   } finally {
@@ -34,15 +42,16 @@ export async function captureChanges(deps: ActivityDeps, input: CaptureInput): P
 /** The buffer between the session and Kinesis: puts with heartbeats while re-sending, acknowledges on the session. */
 function changeBuffer(
   deps: ActivityDeps,
+  alerts: AlertPublisher,
   ctx: Context,
   session: ReplicationSession,
+  input: CaptureInput,
   startLsn: string,
-  flushEvery: number,
 ): ChangeBuffer {
   const changes: ChangeBuffer = new ChangeBuffer({
     db: session.database,
     startLsn,
-    flushEvery,
+    flushEvery: input.flushEvery ?? DEFAULT_FLUSH_EVERY,
     put: (records) =>
       putAllRecords(deps.aws.kinesis, deps.config.stream, records, {
         onRetry: (n, code) => {
@@ -54,12 +63,20 @@ function changeBuffer(
       session.sendStatus(ackedLsn);
       ctx.heartbeat(changes.progress);
     },
+    deadLetter: async (letter) => {
+      await parkCaptureDeadLetter(deps, alerts, input.slot, letter);
+      ctx.heartbeat(changes.progress);
+    },
     warn: (message, attrs) => ctx.log.warn(message, attrs),
   });
   return changes;
 }
 
-/** The capture loop: until the deadline, a cancellation or a connection failure (thrown). */
+/**
+ * The capture loop: until the deadline, a cancellation or a connection failure (thrown). Leaving
+ * at the deadline or on a cancellation, it first puts what is buffered on the stream and
+ * acknowledges the commits that completed, so the next run does not re-send them.
+ */
 async function replicate(
   ctx: Context,
   session: ReplicationSession,
@@ -74,6 +91,7 @@ async function replicate(
     heartbeatTimer(() => ctx.heartbeat(changes.progress));
   }
   if (session.failure) throw session.failure;
+  await changes.flushAndAck();
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { CaptureInput } from '../../domain/capture/captureTypes';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
+import { createAlertPublisher, type AlertPublisher } from '../publishing/alertPublisher';
 import { captureChanges } from './captureChanges';
 import { slotHealth, writeCaptureHeartbeat } from './slots';
 
@@ -8,9 +9,12 @@ import { slotHealth, writeCaptureHeartbeat } from './slots';
  * The capture activities: the long replication activity (captureChanges.ts, with the connection
  * in replicationSession.ts and the transactions in changeBuffer.ts), and short SQL on the slot.
  */
-export function createCaptureActivities(deps: ActivityDeps) {
+export function createCaptureActivities(
+  deps: ActivityDeps,
+  alerts: AlertPublisher = createAlertPublisher(deps),
+) {
   return classified({
-    captureChanges: (input: CaptureInput) => captureChanges(deps, input),
+    captureChanges: (input: CaptureInput) => captureChanges(deps, alerts, input),
     slotHealth: (slot: string) => slotHealth(deps.pg, slot),
     writeCaptureHeartbeat: (slot: string) => writeCaptureHeartbeat(deps.pg, deps.config.pgSchema, slot),
   });

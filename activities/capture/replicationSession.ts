@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { encodeStandbyStatus } from '../../domain/capture/pgoutput';
+import { decoderSessionOptions } from '../../domain/capture/pgTypes';
 import type { PgClientFactory } from '../deps';
 
 /** Copy data waiting to be decoded above which the socket is paused, and below which it is resumed. */
@@ -32,9 +33,15 @@ export class ReplicationSession {
     private readonly conn: ReplicationConnection,
   ) {}
 
-  /** Connects and starts streaming the slot's changes for the publication (pgoutput protocol 1). */
+  /**
+   * Connects and starts streaming the slot's changes for the publication (pgoutput protocol 1).
+   * The session settings the type decoder depends on (DateStyle, IntervalStyle,
+   * extra_float_digits, bytea_output, TimeZone) are pinned as startup parameters, after any
+   * PGOPTIONS, so server, database or role defaults cannot change the text of values.
+   */
   static async start(pg: PgClientFactory, slot: string, publication: string): Promise<ReplicationSession> {
-    const client = pg({ replication: 'database' });
+    const options = [process.env.PGOPTIONS, decoderSessionOptions()].filter(Boolean).join(' ');
+    const client = pg({ replication: 'database', options });
     await client.connect();
     const session = new ReplicationSession(
       client,

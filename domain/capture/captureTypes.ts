@@ -13,6 +13,8 @@ export interface CaptureProgress {
   ackedLsn: string;
   changes: number;
   transactions: number;
+  /** Changes parked in the DLQ instead of the stream (a value the decoder refuses, a record too large). */
+  deadLettered?: number;
 }
 
 export interface SlotHealth {

@@ -1,10 +1,14 @@
 /**
  * Conversion of pgoutput text-format column values to JSON-safe values, by type OID (no I/O).
  *
- * The text forms are PostgreSQL's output functions under the server defaults the walsender uses:
- * DateStyle 'ISO', bytea_output 'hex' (the 'escape' form is also accepted), extra_float_digits >= 1
- * (shortest exact float output, the default since PostgreSQL 12). Values are never rounded:
- * numeric, and int8 beyond 2^53, stay decimal strings.
+ * The text forms are PostgreSQL's output functions under the session settings of
+ * `DECODER_SESSION_SETTINGS`, which capture pins on its replication connection (a server, database
+ * or role default such as `datestyle = 'SQL, DMY'` would otherwise change them): DateStyle 'ISO',
+ * bytea_output 'hex' (the 'escape' form is also accepted), extra_float_digits 3 (shortest exact
+ * float output), TimeZone 'UTC'. Values are never rounded: numeric, and int8 beyond 2^53, stay
+ * decimal strings.
+ *
+ * Errors name the type and the length of the text, never the text itself (it is row data).
  *
  * Known limit: json/jsonb are parsed with JSON.parse, so a number inside a JSON document that a
  * double cannot hold exactly (e.g. 12345678901234567890) is rounded, as every JSON.parse consumer would.
@@ -13,6 +17,25 @@
 import type { JsonValue } from '../core/json';
 import { PgTypeError } from '../core/errors';
 export type { JsonValue };
+
+/**
+ * The session settings the conversions depend on, set on the replication connection as startup
+ * parameters (they take precedence over server, database and role defaults).
+ */
+export const DECODER_SESSION_SETTINGS: Readonly<Record<string, string>> = {
+  DateStyle: 'ISO',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+  TimeZone: 'UTC',
+};
+
+/** `DECODER_SESSION_SETTINGS` as libpq's `options` startup parameter (`-c name=value …`). */
+export function decoderSessionOptions(): string {
+  return Object.entries(DECODER_SESSION_SETTINGS)
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
+}
 
 /** Built-in type OIDs (pg_type.oid) this module knows. Array types are named `<ELEM>_ARRAY`. */
 export const PG_TYPE = {
@@ -129,9 +152,21 @@ export function convertPgText(typeOid: number, text: string, typeName?: string):
 
 // --- scalars ---------------------------------------------------------------
 
+/** The value is row data (PII): the error names the type and the text's length only. */
 function bad(type: string, text: string): never {
-  throw new PgTypeError(`invalid ${type} text: ${JSON.stringify(text)}`);
+  throw new PgTypeError(`invalid ${type} text (${text.length} characters)`);
 }
+
+/** The name of a built-in type OID (e.g. `timestamptz`), else `oid <n>`. */
+export function pgTypeName(typeOid: number): string {
+  return TYPE_NAMES.get(typeOid) ?? `oid ${typeOid}`;
+}
+const TYPE_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(PG_TYPE).map(([name, oid]) => [
+    oid,
+    name.endsWith('_ARRAY') ? `${name.slice(0, -6).toLowerCase()}[]` : name.toLowerCase(),
+  ]),
+);
 
 function toBool(s: string): boolean {
   if (s === 't') return true;
@@ -283,7 +318,7 @@ const isSpace = (c: string | undefined) =>
 export function parseArrayLiteral(text: string): RawArray {
   let i = 0;
   const fail = (why: string): never => {
-    throw new PgTypeError(`malformed array literal at index ${i} (${why}): ${JSON.stringify(text)}`);
+    throw new PgTypeError(`malformed array literal at index ${i} of ${text.length} (${why})`);
   };
   const skipSpace = () => {
     while (isSpace(text[i])) i++;

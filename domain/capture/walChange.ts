@@ -1,7 +1,8 @@
 import type { ChangeEvent } from '../core/changeEvent';
 import type { Row } from '../core/json';
 import { pgEpochMicrosToIso, type PgoutputMessage, type RelationColumn, type TupleValue } from './pgoutput';
-import { convertPgText } from './pgTypes';
+import { convertPgText, pgTypeName } from './pgTypes';
+import { PgTypeError } from '../core/errors';
 import { TABLES } from '../core/tables';
 import { bigIntToLsn } from '../core/lsn';
 
@@ -21,21 +22,34 @@ export interface TxContext {
 }
 
 function tupleToRow(
-  columns: RelationColumn[],
+  rel: Relation,
   tuple: TupleValue[],
   fallback?: Row | null,
 ): { row: Row; toast: string[] } {
   const row: Row = {};
   const toast: string[] = [];
-  columns.forEach((col, i) => {
+  rel.columns.forEach((col, i) => {
     const v = tuple[i];
     if (v === undefined) return;
     if (v.kind === 'null') row[col.name] = null;
-    else if (v.kind === 'text') row[col.name] = convertPgText(col.typeOid, v.value);
+    else if (v.kind === 'text') row[col.name] = convertColumn(rel, col, v.value);
     else if (fallback && col.name in fallback) row[col.name] = fallback[col.name];
     else toast.push(col.name); // unchanged TOAST value not sent: left out, never written as null
   });
   return { row, toast };
+}
+
+/** One column's value; a value the decoder refuses is named by table, column and type, never shown. */
+function convertColumn(rel: Relation, col: RelationColumn, text: string) {
+  try {
+    return convertPgText(col.typeOid, text);
+  } catch (err) {
+    const why =
+      err instanceof PgTypeError ? err.message : `${(err as Error)?.name ?? 'Error'} while converting`;
+    throw new PgTypeError(
+      `column ${rel.schema}.${rel.name}.${col.name} (${pgTypeName(col.typeOid)}): ${why}`,
+    );
+  }
 }
 
 /** Primary-key columns: from the table configuration, else the replica-identity columns PostgreSQL flags. */
@@ -60,15 +74,15 @@ export function buildChangeEvent(
   // A full old tuple ('O', REPLICA IDENTITY FULL) is the before image. A key tuple ('K') carries
   // only the replica-identity columns (the others come as NULL), so only those are kept.
   let before: Row | null = null;
-  if (msg.tag !== 'insert' && msg.oldTuple) before = tupleToRow(rel.columns, msg.oldTuple).row;
+  if (msg.tag !== 'insert' && msg.oldTuple) before = tupleToRow(rel, msg.oldTuple).row;
   else if (msg.tag !== 'insert' && msg.keyTuple) {
     const keyNames = new Set(rel.columns.filter((c) => c.isKey).map((c) => c.name));
-    before = pick(tupleToRow(rel.columns, msg.keyTuple).row, [...keyNames]);
+    before = pick(tupleToRow(rel, msg.keyTuple).row, [...keyNames]);
   }
   const afterResult =
     msg.tag === 'delete'
       ? null
-      : tupleToRow(rel.columns, msg.newTuple, msg.tag === 'update' && msg.oldTuple ? before : null);
+      : tupleToRow(rel, msg.newTuple, msg.tag === 'update' && msg.oldTuple ? before : null);
   const after = afterResult?.row ?? null;
   const keyCols = keyColumns(rel);
   const op = msg.tag === 'insert' ? 'c' : msg.tag === 'update' ? 'u' : 'd';

@@ -16,6 +16,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/clien
 import { awsClients } from '../../infra/aws';
 import { eventRouting, queueUrl } from '../../infra/provisioning';
 import { startTestPipeline } from '../../test/support/testPipeline';
+import { useEnvironment } from '../lib/environment';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
   const keys = arg('keys', 500);
   const localPureSteps = arg('local-steps', 1) === 1;
   const maxRecords = arg('max-records', 500);
+  // The benchmark runs an isolated pipeline on the local stack (started if needed).
+  await useEnvironment({ localStack: 'start' });
   const p = await startTestPipeline({ localPureSteps, maxRecords });
   console.log(
     `settings: maxRecords ${maxRecords}, transform/redact as ${localPureSteps ? 'local activities' : 'activities'}`,

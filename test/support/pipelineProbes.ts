@@ -7,6 +7,7 @@ import {
 import { ChangeEventSchema, type ChangeEvent } from '../../domain/core/changeEvent';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { deadLetterKey } from '../../domain/core/itemKeys';
 import { awsClients } from '../../infra/aws';
 import { queueUrl } from '../../infra/provisioning';
 import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
@@ -41,7 +42,7 @@ export function probes(p: TestPipeline) {
         await doc.send(
           new GetCommand({
             TableName: p.config.tables.dlq,
-            Key: { pk: `${p.config.stream}#${shardId}#${sequenceNumber}` },
+            Key: { pk: deadLetterKey(p.config.consumer, p.config.stream, shardId, sequenceNumber) },
             ConsistentRead: true,
           }),
         )

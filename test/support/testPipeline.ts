@@ -9,7 +9,7 @@ import { Client as PgClient } from 'pg';
 import { awsClients } from '../../infra/aws';
 import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
 import { startPipeline, type StartOptions } from '../../infra/pipelineClient';
-import { deprovisionEvents, provisionAll } from '../../infra/provisioning';
+import { deprovisionDeadLetters, deprovisionEvents, provisionAll } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
@@ -116,6 +116,7 @@ export async function startTestPipeline(
     const { kinesis, dynamo } = awsClients();
     await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
     await deprovisionEvents(config);
+    await deprovisionDeadLetters(config);
     for (const TableName of Object.values(config.tables))
       await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
   };

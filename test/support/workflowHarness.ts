@@ -155,7 +155,7 @@ let queues = 0;
 /** Runs `fn` with a worker hosting the real workflows and the stub's activities on a fresh task queue. */
 export async function withWorker<T>(
   env: TestWorkflowEnvironment,
-  stub: StubPipeline,
+  stub: { activities(): Partial<Activities> },
   fn: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
   const taskQueue = `wf-test-${++queues}`;

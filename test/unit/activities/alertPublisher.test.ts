@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../../../activities';
-import { alertMarkerKey } from '../../../domain/core/itemKeys';
+import { alertMarkerKey, deadLetterKey } from '../../../domain/core/itemKeys';
 import type { DeadLetter } from '../../../domain/shards/shardTypes';
 import { loadConfig } from '../../../infra/config';
 import { fakes, inventoryChange, type Fakes } from './fakes';
@@ -93,7 +93,10 @@ describe('alert publisher: each alert once per alertId (fake DynamoDB and EventB
 
     assert.equal(f.events.alerts().length, 1);
     assert.equal(f.events.alerts()[0].DetailType, 'alert.dead_letter');
-    const parked = f.doc.item(config.tables.dlq, `${config.stream}#shardId-000000000000#77`);
+    const parked = f.doc.item(
+      config.tables.dlq,
+      deadLetterKey(config.consumer, config.stream, 'shardId-000000000000', '77'),
+    );
     assert.equal(parked?.attempts, 2);
     assert.equal(parked?.status, 'PARKED');
     assert.equal(parked?.raw, 'not json');

@@ -55,6 +55,7 @@ function buffer(flushEvery: number) {
       puts.push(records);
     },
     acknowledge: (lsn) => acks.push(lsn),
+    deadLetter: () => Promise.reject(new Error('no dead letters expected')),
     warn: () => undefined,
   });
   const handleAll = async (msgs: PgoutputMessage[]) => {

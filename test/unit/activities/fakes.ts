@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ActivityDeps } from '../../../activities/deps';
 import type { ChangeEvent } from '../../../domain/core/changeEvent';
@@ -83,7 +84,10 @@ export class FakeDynamo {
   private put(input: Input): object {
     const { TableName, Item: item, ConditionExpression, ExpressionAttributeValues } = input;
     const current = this.table(TableName).get(item.pk);
-    if (ConditionExpression && !holds(ConditionExpression, current, ExpressionAttributeValues ?? {}))
+    if (
+      ConditionExpression &&
+      !holds(ConditionExpression, current, ExpressionAttributeValues ?? {}, input.ExpressionAttributeNames)
+    )
       throw conditionFailed();
     this.table(TableName).set(item.pk, structuredClone(item));
     return {};
@@ -92,7 +96,8 @@ export class FakeDynamo {
   private update(input: Input): object {
     const { TableName, Key, ConditionExpression, ExpressionAttributeValues: values = {} } = input;
     const current = this.table(TableName).get(Key.pk);
-    if (ConditionExpression && !holds(ConditionExpression, current, values)) throw conditionFailed();
+    if (ConditionExpression && !holds(ConditionExpression, current, values, input.ExpressionAttributeNames))
+      throw conditionFailed();
     const next = applyUpdate(
       structuredClone(current ?? { ...Key }),
       input.UpdateExpression,
@@ -117,12 +122,14 @@ export class FakeDynamo {
   }
 }
 
-/** `attribute_not_exists(a) OR b < :v`, the only condition form the activities use. */
-function holds(expression: string, item: Item | undefined, values: Input): boolean {
-  const m = /^attribute_not_exists\((\w+)\) OR (\w+) < (:\w+)$/.exec(expression);
+/** `attribute_not_exists(a) OR b < :v` and `attribute_not_exists(a) OR #b = :v`, the condition forms the activities use. */
+function holds(expression: string, item: Item | undefined, values: Input, names: Input = {}): boolean {
+  const m = /^attribute_not_exists\((\w+)\) OR (#?\w+) (<|=) (:\w+)$/.exec(expression);
   if (!m) throw new Error(`FakeDynamo: condition not faked: ${expression}`);
-  const [, absent, attr, value] = m;
+  const [, absent, attrName, op, value] = m;
+  const attr = attrName.startsWith('#') ? (names[attrName] as string) : attrName;
   if (item?.[absent] === undefined) return true;
+  if (op === '=') return item[attr] === values[value];
   return (item[attr] as string) < (values[value] as string);
 }
 
@@ -180,10 +187,41 @@ export class FakeKinesis {
   }
 }
 
+/** An S3 bucket store in memory: PutObject and GetObject; `before` may delay or fail a command. */
+export class FakeS3 {
+  readonly objects = new Map<string, { body: Buffer; input: Input }>();
+  readonly sent: SentCommand[] = [];
+  before: (command: SentCommand) => Promise<void> | void = () => undefined;
+
+  async send(command: Command): Promise<unknown> {
+    const sent = { name: nameOf(command), input: command.input as Input };
+    this.sent.push(sent);
+    await this.before(sent);
+    const id = `${sent.input.Bucket}/${sent.input.Key}`;
+    switch (sent.name) {
+      case 'PutObjectCommand':
+        this.objects.set(id, { body: Buffer.from(sent.input.Body as Uint8Array), input: sent.input });
+        return {};
+      case 'GetObjectCommand': {
+        const o = this.objects.get(id);
+        if (!o) throw awsError('NoSuchKey');
+        return { Body: { transformToByteArray: async () => new Uint8Array(o.body) } };
+      }
+      default:
+        throw new Error(`FakeS3: ${sent.name} is not faked`);
+    }
+  }
+
+  object(bucket: string, key: string): Buffer | undefined {
+    return this.objects.get(`${bucket}/${key}`)?.body;
+  }
+}
+
 export interface Fakes {
   doc: FakeDynamo;
   events: FakeEventBridge;
   kinesis: FakeKinesis;
+  s3: FakeS3;
   /** What `createActivities(config, io)` takes. */
   io: Omit<ActivityDeps, 'config'>;
 }
@@ -191,15 +229,18 @@ export interface Fakes {
 export function fakes(kinesis = new FakeKinesis(() => Promise.reject(new Error('no Kinesis here')))): Fakes {
   const doc = new FakeDynamo();
   const events = new FakeEventBridge();
+  const s3 = new FakeS3();
   return {
     doc,
     events,
     kinesis,
+    s3,
     io: {
       aws: {
         doc: doc as unknown as DynamoDBDocumentClient,
         events: events as unknown as EventBridgeClient,
         kinesis: kinesis as unknown as KinesisClient,
+        s3: s3 as unknown as S3Client,
       },
       pg: () => {
         throw new Error('no PostgreSQL in unit tests');

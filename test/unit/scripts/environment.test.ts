@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { chooseEnvironment } from '../../../scripts/lib/environment';
+import { SERVICE_NAMES, type ServiceName } from '../../../scripts/lib/localStack';
+
+/** Where the scripts connect (scripts/lib/environment.ts): the user's variables, else the running local stack. */
+describe('script environment (the user’s variables, else the running local stack)', () => {
+  const all = new Set<ServiceName>(SERVICE_NAMES);
+  const none = new Set<ServiceName>();
+  const sources = (c: ReturnType<typeof chooseEnvironment>) =>
+    Object.fromEntries(c.choices.map((x) => [x.dependency, x.source]));
+  const filled = (c: ReturnType<typeof chooseEnvironment>, prefix: string) =>
+    Object.keys(c.fill).filter((k) => k.startsWith(prefix));
+
+  it('nothing set, local stack running: everything goes to the local stack', () => {
+    const c = chooseEnvironment({}, all);
+    assert.deepEqual(sources(c), { postgres: 'local-stack', aws: 'local-stack', temporal: 'local-stack' });
+    assert.match(c.fill.PGPORT, /^\d+$/);
+    assert.equal(c.fill.PGHOST, '127.0.0.1');
+    assert.match(c.fill.AWS_ENDPOINT_URL_KINESIS, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(c.fill.AWS_ACCESS_KEY_ID, 'test');
+    assert.match(c.fill.TEMPORAL_ADDRESS, /^127\.0\.0\.1:\d+$/);
+    assert.deepEqual(c.warnings, []);
+    assert.match(c.summary, /PostgreSQL → local stack .*AWS → local stack .*Temporal → local stack/);
+  });
+
+  it('nothing set, local stack not running: the libraries’ defaults (real AWS), nothing pointed anywhere', () => {
+    const c = chooseEnvironment({}, none);
+    assert.deepEqual(sources(c), { postgres: 'default', aws: 'default', temporal: 'default' });
+    assert.deepEqual(filled(c, 'PG'), []);
+    assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
+    assert.equal(c.fill.AWS_ACCESS_KEY_ID, undefined);
+    assert.equal(c.fill.TEMPORAL_ADDRESS, undefined);
+  });
+
+  it('PGHOST/PGPORT set: PostgreSQL is the user’s, the rest still goes to the running local stack', () => {
+    const c = chooseEnvironment({ PGHOST: 'db.internal', PGPORT: '5433' }, all);
+    assert.deepEqual(sources(c), { postgres: 'user', aws: 'local-stack', temporal: 'local-stack' });
+    assert.deepEqual(filled(c, 'PG'), []);
+    assert.ok(c.fill.AWS_ENDPOINT_URL_DYNAMODB);
+    assert.match(c.summary, /PostgreSQL → your PGHOST, PGPORT/);
+  });
+
+  it('AWS_PROFILE (real AWS) set: no endpoint or credential is added', () => {
+    const c = chooseEnvironment({ AWS_PROFILE: 'prod' }, all);
+    assert.equal(sources(c).aws, 'user');
+    assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
+    assert.equal(c.fill.AWS_ACCESS_KEY_ID, undefined);
+    assert.equal(c.fill.AWS_REGION, undefined);
+    assert.match(c.summary, /AWS → real AWS \(your AWS_PROFILE\)/);
+  });
+
+  it('one AWS_ENDPOINT_URL_* set: the user’s endpoints, no other endpoint is added', () => {
+    const c = chooseEnvironment({ AWS_ENDPOINT_URL_KINESIS: 'http://localhost:4566' }, all);
+    assert.equal(sources(c).aws, 'user');
+    assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
+    assert.match(c.summary, /AWS → your AWS_ENDPOINT_URL_KINESIS/);
+  });
+
+  it('CDC_USE_AWS=true: real AWS through the default credential chain (e.g. an instance role)', () => {
+    const c = chooseEnvironment({ CDC_USE_AWS: 'true' }, all);
+    assert.equal(sources(c).aws, 'user');
+    assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
+  });
+
+  it('TEMPORAL_ADDRESS set: Temporal is the user’s', () => {
+    const c = chooseEnvironment({ TEMPORAL_ADDRESS: 'ns.tmprl.cloud:7233' }, all);
+    assert.equal(sources(c).temporal, 'user');
+    assert.deepEqual(filled(c, 'TEMPORAL_'), []);
+  });
+
+  it('part of the local stack down: still used, with a warning naming what to start', () => {
+    const c = chooseEnvironment({}, new Set<ServiceName>(['postgres', 'temporal', 'kinesis', 'dynamodb']));
+    assert.equal(sources(c).aws, 'local-stack');
+    assert.deepEqual(c.warnings, ['local stack: moto not running (start it: npm run stack up)']);
+  });
+
+  it('jobs on the local stack by design fill every unset variable; set ones win', () => {
+    const c = chooseEnvironment({ AWS_PROFILE: 'prod', PGPORT: '15433' }, none, 'always');
+    assert.deepEqual(sources(c), { postgres: 'local-stack', aws: 'local-stack', temporal: 'local-stack' });
+    assert.equal(c.fill.PGPORT, undefined);
+    assert.equal(c.fill.PGHOST, '127.0.0.1');
+    assert.ok(c.fill.AWS_ENDPOINT_URL_SQS);
+  });
+});
