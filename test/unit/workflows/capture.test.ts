@@ -22,11 +22,13 @@ import { SA } from '../../../workflows/names';
 describe('capture workflow (time-skipping, stub activities)', function () {
   this.timeout(60_000);
   let env: TestWorkflowEnvironment;
-  before(async () => {
+  // A server per test: a test that fails cannot leave an activity in flight that holds the next
+  // test's clock, and no connection lives long enough for the test server's keepalive limits.
+  beforeEach(async () => {
     env = await createTimeSkippingEnv();
   });
-  after(async () => {
-    await env?.teardown();
+  afterEach(async () => {
+    await env?.teardown().catch(() => undefined);
   });
 
   let n = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { createDevServerEnv, createTimeSkippingEnv } from '../../support/timeSkipping';
 import { record, StubPipeline, withWorker } from '../../support/workflowHarness';
 import {
   pauseSignal,
@@ -22,11 +22,12 @@ const OUTAGE_HOURS = Number(process.env.CDC_OUTAGE_HOURS ?? 1);
 describe('shard-reader workflow (time-skipping, stub activities)', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
+  // The real dev server: none of these tests needs its clock skipped (the outage test below does).
   before(async () => {
-    env = await createTimeSkippingEnv();
+    env = await createDevServerEnv();
   });
   after(async () => {
-    await env?.teardown();
+    await env?.teardown().catch(() => undefined);
   });
 
   let n = 0;
@@ -53,7 +54,7 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
     for (let i = 0; i < 100; i++) {
       last = await handle.query(statusQuery);
       if (ok(last)) return last;
-      await env.sleep('1 second');
+      await (env.supportsTimeSkipping ? env.sleep('1 second') : new Promise((r) => setTimeout(r, 250)));
     }
     throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
   }
@@ -135,7 +136,7 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.equal(paused.pausedReason, 'deploying consumer');
       const pulls = stub.pulls;
       records.push(record('shard-4', 3)); // a new record arrives while paused
-      await env.sleep('1 minute');
+      await new Promise((r) => setTimeout(r, 1_500)); // real time: a pause has no timer to skip
       assert.equal(stub.pulls, pulls, 'no pull while paused');
       assert.equal(stub.applied.length, 2);
       await handle.signal(resumeSignal);
@@ -201,37 +202,6 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.equal(status.name, 'RUNNING', 'the workflow did not fail');
       stub.shards.get('shard-6')!.closed = true;
       assert.equal((await handle.result()).state, 'ENDED');
-    });
-  });
-
-  it(`an outage of ${OUTAGE_HOURS} h continues as new from inside the hold, still STUCK, and loses nothing`, async function () {
-    this.timeout(60_000 + OUTAGE_HOURS * 20_000);
-    const stub = new StubPipeline();
-    stub.addShard('shard-7', 3, { closed: true });
-    let broken = true;
-    stub.failApply = () => broken;
-    await withWorker(env, stub, async (tq) => {
-      const handle = await start(tq, input('shard-7', { settings: { maxHistoryEvents: 200 } }));
-      await until(handle, (s) => s.state === 'STUCK', 'STUCK');
-      await env.sleep(`${OUTAGE_HOURS} hours`);
-      const later = await handle.query(statusQuery);
-      const run = await handle.describe();
-      assert.notEqual(run.runId, handle.firstExecutionRunId, 'the hold continued as new');
-      assert.ok(run.historyLength < 300, `history stays bounded (${run.historyLength} events)`);
-      assert.equal(later.state, 'STUCK', 'still shown as STUCK after continue-as-new');
-      assert.equal(later.lastError?.step, 'apply');
-      assert.ok(
-        later.lastError!.attempts > 100 * OUTAGE_HOURS,
-        `failures keep counting (${later.lastError!.attempts})`,
-      );
-      assert.equal(later.batch?.size, 3);
-      assert.ok(later.notes.some((x) => x.startsWith('continued as new while holding apply')));
-      broken = false;
-      const done = await handle.result();
-      assert.equal(done.state, 'ENDED');
-      assert.equal(done.counters.applied, 3);
-      assert.equal(stub.applied.length, 3);
-      assert.equal(done.trouble, undefined);
     });
   });
 
@@ -315,6 +285,51 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.ok(gap.notes.some((n) => n.includes('trimmed')));
       stub.shards.get('shard-10')!.closed = true;
       await handle.result();
+    });
+  });
+
+  describe('on the time-skipping test server', () => {
+    let dev: TestWorkflowEnvironment;
+    let skipping: TestWorkflowEnvironment;
+    before(async () => {
+      dev = env;
+      skipping = await createTimeSkippingEnv();
+      env = skipping;
+    });
+    after(async () => {
+      env = dev;
+      await skipping?.teardown().catch(() => undefined);
+    });
+
+    it(`an outage of ${OUTAGE_HOURS} h continues as new from inside the hold, still STUCK, and loses nothing`, async function () {
+      this.timeout(60_000 + OUTAGE_HOURS * 20_000);
+      const stub = new StubPipeline();
+      stub.addShard('shard-7', 3, { closed: true });
+      let broken = true;
+      stub.failApply = () => broken;
+      await withWorker(env, stub, async (tq) => {
+        const handle = await start(tq, input('shard-7', { settings: { maxHistoryEvents: 200 } }));
+        await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+        await env.sleep(`${OUTAGE_HOURS} hours`);
+        const later = await handle.query(statusQuery);
+        const run = await handle.describe();
+        assert.notEqual(run.runId, handle.firstExecutionRunId, 'the hold continued as new');
+        assert.ok(run.historyLength < 300, `history stays bounded (${run.historyLength} events)`);
+        assert.equal(later.state, 'STUCK', 'still shown as STUCK after continue-as-new');
+        assert.equal(later.lastError?.step, 'apply');
+        assert.ok(
+          later.lastError!.attempts > 100 * OUTAGE_HOURS,
+          `failures keep counting (${later.lastError!.attempts})`,
+        );
+        assert.equal(later.batch?.size, 3);
+        assert.ok(later.notes.some((x) => x.startsWith('continued as new while holding apply')));
+        broken = false;
+        const done = await handle.result();
+        assert.equal(done.state, 'ENDED');
+        assert.equal(done.counters.applied, 3);
+        assert.equal(stub.applied.length, 3);
+        assert.equal(done.trouble, undefined);
+      });
     });
   });
 });

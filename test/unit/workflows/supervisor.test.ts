@@ -14,11 +14,11 @@ import {
 describe('supervisor workflow (time-skipping, stub activities)', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
-  before(async () => {
+  beforeEach(async () => {
     env = await createTimeSkippingEnv();
   });
-  after(async () => {
-    await env?.teardown();
+  afterEach(async () => {
+    await env?.teardown().catch(() => undefined);
   });
 
   async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
@@ -78,7 +78,7 @@ describe('supervisor workflow (dev server, stub activities)', function () {
     env = await createDevServerEnv();
   });
   after(async () => {
-    await env?.teardown();
+    await env?.teardown().catch(() => undefined);
   });
 
   it('restarts a shard reader that was terminated at once, not at its next scan', async () => {
