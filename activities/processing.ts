@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../domain/core/errors';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
 import { decodeChange, type SourceFormat } from '../domain/formats/decodeChange';
-import { redactEvent } from '../domain/processing/redact';
+import { redactEvent, type RedactionKey } from '../domain/processing/redact';
 import { splitKeyChange, transformChange } from '../domain/processing/transform';
 import type { DeadLetter, StreamRecord } from '../domain/shards/shardTypes';
 import type { ActivityDeps } from './deps';
@@ -11,7 +11,8 @@ import { classified } from './failures';
 export function createProcessingActivities({ config }: ActivityDeps) {
   return classified({
     transformRecords: async (input: { shardId: string; records: StreamRecord[] }) => transformRecords(input),
-    redactEvents: async (events: PipelineEvent[]) => redactEvents(events, config.redactionSecret),
+    redactEvents: async (events: PipelineEvent[]) =>
+      redactEvents(events, { secret: config.redactionSecret, keyId: config.redactionKeyId }),
   });
 }
 
@@ -62,6 +63,6 @@ function transformRecord(
 /** Formats whose version position is a timestamp: ties are broken by the sequence number. */
 const TIMESTAMP_ORDERED: ReadonlySet<SourceFormat> = new Set(['dms', 'inventory-flat', 'table-image']);
 
-export function redactEvents(events: PipelineEvent[], secret: string): PipelineEvent[] {
-  return events.map((e) => redactEvent(e, secret));
+export function redactEvents(events: PipelineEvent[], key: RedactionKey): PipelineEvent[] {
+  return events.map((e) => redactEvent(e, key));
 }

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DEFAULT_TABLES_FILE, loadTables } from './tablesFile';
 
 /**
  * Pipeline configuration from the environment, validated once at start-up.
@@ -7,6 +9,9 @@ import { z } from 'zod';
  * environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key) is read by
  * infra/temporal.ts.
  */
+/** The built-in HMAC secret: for the local stack only (`assertProductionSecrets`). */
+export const DEVELOPMENT_SECRET = 'local-development-only-secret';
+
 const EnvSchema = z.object({
   CDC_STREAM: z.string().min(1).default('cdc-inventory'),
   CDC_SHARD_COUNT: z.coerce.number().int().min(1).max(50).default(2),
@@ -48,7 +53,14 @@ const EnvSchema = z.object({
   /** A shard lagging more than this fraction of the retention raises an alert. */
   CDC_RETENTION_ALERT_FRACTION: z.coerce.number().gt(0).lt(1).default(0.5),
   /** Key for HASH and TOKENIZE redaction. Must be set to a real secret outside the local stack. */
-  CDC_REDACTION_SECRET: z.string().min(8).default('local-development-only-secret'),
+  CDC_REDACTION_SECRET: z.string().min(8).default(DEVELOPMENT_SECRET),
+  /** Names the HMAC secret in every event's redaction policy (default: derived from the secret), so a rotation is visible. */
+  CDC_REDACTION_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,40}$/)
+    .optional(),
+  /** The table file (config/tables.yaml by default): tables, keys, operations, event types, rules. */
+  CDC_TABLES_FILE: z.string().min(1).default(DEFAULT_TABLES_FILE),
 });
 
 export type PipelineConfig = {
@@ -62,6 +74,10 @@ export type PipelineConfig = {
   publication: string;
   pgSchema: string;
   redactionSecret: string;
+  /** Id of the redaction secret, part of each event's `redactionPolicy` (`<policy>@<keyId>`). */
+  redactionKeyId: string;
+  /** The table file in use (installed for the domain by `loadConfig`). */
+  tablesFile: string;
   deadLetters: { bucket: string; inlineMaxBytes: number; redriveWindowDays: number };
   /** The stream's retention and the lag (as a fraction of it) that raises an alert. */
   retention: { streamHours: number; alertFraction: number };
@@ -97,6 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
     publication: e.CDC_PUBLICATION,
     pgSchema: e.CDC_PG_SCHEMA,
     redactionSecret: e.CDC_REDACTION_SECRET,
+    redactionKeyId:
+      e.CDC_REDACTION_KEY_ID ??
+      `k${createHash('sha256').update(e.CDC_REDACTION_SECRET).digest('hex').slice(0, 8)}`,
+    tablesFile: loadTables(e.CDC_TABLES_FILE).source,
     deadLetters: {
       bucket: e.CDC_DLQ_BUCKET,
       inlineMaxBytes: e.CDC_DLQ_INLINE_MAX_BYTES,
@@ -126,6 +146,8 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_PUBLICATION: config.publication,
     CDC_PG_SCHEMA: config.pgSchema,
     CDC_REDACTION_SECRET: config.redactionSecret,
+    CDC_REDACTION_KEY_ID: config.redactionKeyId,
+    CDC_TABLES_FILE: config.tablesFile,
     CDC_DLQ_BUCKET: config.deadLetters.bucket,
     CDC_DLQ_INLINE_MAX_BYTES: String(config.deadLetters.inlineMaxBytes),
     CDC_STREAM_RETENTION_HOURS: String(config.retention.streamHours),
@@ -133,4 +155,30 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_TOMBSTONE_TTL_DAYS: String(config.tombstoneTtlDays),
     CDC_RETENTION_ALERT_FRACTION: String(config.retention.alertFraction),
   };
+}
+
+const AWS_SERVICES = ['KINESIS', 'DYNAMODB', 'EVENTBRIDGE', 'SQS', 'S3'] as const;
+
+/** Whether every AWS service the pipeline uses goes to an endpoint on this machine (the local stack, an emulator). */
+export function awsIsLocal(env: NodeJS.ProcessEnv = process.env): boolean {
+  return AWS_SERVICES.every((s) => {
+    const url = env[`AWS_ENDPOINT_URL_${s}`] || env.AWS_ENDPOINT_URL;
+    if (!url) return false;
+    try {
+      return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Start-up refusal: outside the local stack the built-in redaction secret would let anyone who
+ * reads this repository reverse HASH and TOKENIZE outputs by guessing; a real one must be set.
+ */
+export function assertProductionSecrets(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): void {
+  if (config.redactionSecret === DEVELOPMENT_SECRET && !awsIsLocal(env))
+    throw new Error(
+      'invalid pipeline configuration: CDC_REDACTION_SECRET is the built-in development secret, and AWS is not the local stack; set CDC_REDACTION_SECRET (and CDC_REDACTION_KEY_ID) to a real secret',
+    );
 }

@@ -44,7 +44,7 @@ import {
 import { Client } from 'pg';
 import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
 import { deadLetterObjectPrefix } from '../domain/core/itemKeys';
-import { TABLES } from '../domain/core/tables';
+import { configuredTables } from '../domain/core/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
 import { ConfigurationError } from '../domain/core/errors';
@@ -241,7 +241,7 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
   await db.connect();
   try {
     await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
-    const tables = [...TABLES.values()];
+    const tables = [...configuredTables().values()];
     await assertPrimaryKeys(
       db,
       config.pgSchema,

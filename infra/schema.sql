@@ -1,8 +1,11 @@
--- PostgreSQL schema of the system of record: the inventory domain and the monitored tables.
--- Idempotent: safe to run on every start.
+-- PostgreSQL schema of the system of record: the monitored tables of config/tables.yaml (keys as
+-- the design documents give them) and the inventory domain. Idempotent: safe to run on every
+-- start. A table added to the table file is created by its owner, not here; provisioning checks
+-- every configured table against the database (infra/schemaCheck.ts).
 
 CREATE TABLE IF NOT EXISTS products (
-  sku          text PRIMARY KEY,
+  product_id   text PRIMARY KEY,
+  sku          text UNIQUE,
   name         text NOT NULL,
   description  text,
   category     text,
@@ -16,7 +19,7 @@ CREATE TABLE IF NOT EXISTS inventory (
   warehouse_id         integer NOT NULL,
   on_hand              integer NOT NULL CHECK (on_hand >= 0),
   reserved             integer NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand),
-  low_stock_threshold  integer NOT NULL DEFAULT 10,
+  low_stock_threshold  integer CHECK (low_stock_threshold >= 0), -- NULL: the table file's default (004: 10)
   updated_at           timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (sku, warehouse_id)
 );
@@ -43,12 +46,14 @@ CREATE TABLE IF NOT EXISTS order_items (
 );
 
 CREATE TABLE IF NOT EXISTS users (
-  user_id        text PRIMARY KEY,
+  id             text PRIMARY KEY,
   email          text NOT NULL,
   phone          text,
   full_name      text,
   ssn            text,
+  password_hash  text,
   date_of_birth  date,
+  status         text NOT NULL DEFAULT 'active',
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now()
 );
@@ -57,9 +62,11 @@ CREATE TABLE IF NOT EXISTS orders (
   order_id          text PRIMARY KEY,
   user_id           text,
   status            text NOT NULL,
-  total_amount      numeric(14, 2) NOT NULL,
+  total_amount      numeric(14, 4) NOT NULL,
   currency          text NOT NULL DEFAULT 'USD',
+  payment_details   jsonb,
   shipping_address  text,
+  order_date        timestamptz NOT NULL DEFAULT now(),
   created_at        timestamptz NOT NULL DEFAULT now(),
   updated_at        timestamptz NOT NULL DEFAULT now()
 );
@@ -67,6 +74,7 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS sessions (
   session_id  text PRIMARY KEY,
   user_id     text,
+  token       text,
   ip_address  inet,
   user_agent  text,
   expires_at  timestamptz,
@@ -74,11 +82,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 
 CREATE TABLE IF NOT EXISTS transactions (
-  transaction_id  text PRIMARY KEY,
+  txn_id          text PRIMARY KEY,
   order_id        text,
-  amount          numeric(14, 2) NOT NULL,
+  amount          numeric(14, 4) NOT NULL,
   currency        text NOT NULL DEFAULT 'USD',
   card_number     text,
+  account_number  text,
   status          text NOT NULL,
   created_at      timestamptz NOT NULL DEFAULT now()
 );
@@ -88,9 +97,11 @@ CREATE TABLE IF NOT EXISTS customers (
   email        text,
   phone        text,
   name         text,
-  address      text,
-  tax_id       text,
-  created_at   timestamptz NOT NULL DEFAULT now()
+  address        text,
+  tax_id         text,
+  date_of_birth  date,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE IF NOT EXISTS shipments (
@@ -100,7 +111,8 @@ CREATE TABLE IF NOT EXISTS shipments (
   tracking_number  text,
   address          text,
   status           text NOT NULL,
-  shipped_at       timestamptz
+  shipped_at       timestamptz,
+  delivered_at     timestamptz
 );
 
 CREATE TABLE IF NOT EXISTS returns (
@@ -114,7 +126,7 @@ CREATE TABLE IF NOT EXISTS returns (
 
 CREATE TABLE IF NOT EXISTS reviews (
   review_id       text PRIMARY KEY,
-  product_sku     text,
+  product_id      text,
   user_id         text,
   rating          smallint CHECK (rating BETWEEN 1 AND 5),
   body            text,
@@ -137,6 +149,32 @@ CREATE TABLE IF NOT EXISTS configurations (
   value         jsonb,
   secret_value  text,
   updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+  notification_id  text PRIMARY KEY,
+  user_id          text,
+  channel          text NOT NULL,
+  message          text,
+  status           text NOT NULL DEFAULT 'PENDING',
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  sent_at          timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS metrics (
+  metric_id    bigserial PRIMARY KEY,
+  name         text NOT NULL,
+  value        double precision NOT NULL,
+  tags         jsonb,
+  recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS events (
+  event_id    text PRIMARY KEY,
+  event_type  text NOT NULL,
+  entity      text,
+  payload     jsonb,
+  created_at  timestamptz NOT NULL DEFAULT now()
 );
 
 -- Written by the capture workflow every 30 s: a quiet database still produces a change, so the

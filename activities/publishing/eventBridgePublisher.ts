@@ -35,13 +35,15 @@ async function publishEvents(
   events: PipelineEvent[],
 ): Promise<{ published: number; alerts: number; rejected: Rejection[] }> {
   const processedAt = new Date().toISOString();
+  // Operations a table does not publish (its `operations` in the table file) stop here.
+  const published = events.filter((e) => !e.unpublished);
   const rejectedEntries = await putEntries(
     deps,
-    events.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
+    published.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
   );
   const alerted = await alerts.publishAlerts(events.flatMap((e) => inventoryAlerts(e)));
   return {
-    published: events.length - rejectedEntries.length,
+    published: published.length - rejectedEntries.length,
     alerts: alerted,
     rejected: rejectedEntries.map((r) => ({
       sequenceNumber: r.ref.position.sequenceNumber,

@@ -3,7 +3,7 @@ import type { Row } from '../core/json';
 import { pgEpochMicrosToIso, type PgoutputMessage, type RelationColumn, type TupleValue } from './pgoutput';
 import { convertPgText, pgTypeName } from './pgTypes';
 import { PgTypeError } from '../core/errors';
-import { TABLES } from '../core/tables';
+import { configuredTables } from '../core/tables';
 import { bigIntToLsn } from '../core/lsn';
 
 type Relation = Extract<PgoutputMessage, { tag: 'relation' }>;
@@ -54,7 +54,7 @@ function convertColumn(rel: Relation, col: RelationColumn, text: string) {
 
 /** Primary-key columns: from the table configuration, else the replica-identity columns PostgreSQL flags. */
 export function keyColumns(rel: Relation): string[] {
-  const cfg = TABLES.get(rel.name);
+  const cfg = configuredTables().get(rel.name);
   if (cfg) return cfg.primaryKey;
   return rel.replicaIdentity === 'f' ? [] : rel.columns.filter((c) => c.isKey).map((c) => c.name);
 }

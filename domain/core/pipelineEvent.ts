@@ -12,8 +12,10 @@ export interface PipelineEvent {
   entityId: string;
   key: Row;
   op: ChangeOp;
-  /** `<entity>.created|updated|deleted|snapshot` */
+  /** The table's event type name for the operation (default `<entity>.created|updated|deleted|snapshot`). */
   eventType: string;
+  /** The table does not publish this operation (its `operations`): applied to the state store, never to EventBridge. */
+  unpublished?: true;
   version: string;
   commitTs: string;
   lsn: string;

@@ -1,215 +1,256 @@
 import { z } from 'zod';
+import type { ChangeOp } from './changeEvent';
 import { ConfigurationError } from './errors';
 
 /**
- * One typed, validated configuration for every monitored table: primary key, operations,
- * event type names, transformations and redaction rules with a policy version.
+ * The monitored tables, as the table file (config/tables.yaml, or CDC_TABLES_FILE) describes
+ * them: key columns, operations to publish, event type names, transformations, redaction rules
+ * and policy version. Pure: `parseTableFile` validates an already-read document and
+ * infra/tablesFile.ts reads the file and installs the result (`useTables`).
  */
 export const TRANSFORMATIONS = ['ISO_DATE', 'DECIMAL', 'UPPERCASE', 'LOWERCASE'] as const;
 export const REDACTIONS = ['REMOVE', 'HASH', 'PARTIAL_MASK', 'FULL_MASK', 'TOKENIZE'] as const;
 export type Transformation = (typeof TRANSFORMATIONS)[number];
 export type Redaction = (typeof REDACTIONS)[number];
+export const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+const OP_OF: Record<Operation | 'SNAPSHOT', ChangeOp> = { INSERT: 'c', UPDATE: 'u', DELETE: 'd', SNAPSHOT: 'r' };
+const SUFFIX: Record<ChangeOp, string> = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' };
 
 const Identifier = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier');
+const EventTypeName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/, 'must look like "entity.action", e.g. user.created');
 
-export const TableConfigSchema = z
-  .object({
-    table: Identifier,
-    /** Entity name used in event types: `<entity>.created|updated|deleted`. */
-    entity: z.string().regex(/^[a-z][a-z_]*$/),
-    primaryKey: z.array(Identifier).min(1),
-    operations: z.array(z.enum(['c', 'u', 'd', 'r'])).min(1),
-    transformations: z.record(Identifier, z.enum(TRANSFORMATIONS)).default({}),
-    redactions: z.record(Identifier, z.enum(REDACTIONS)).default({}),
-    /** Tables whose before image is needed (REPLICA IDENTITY FULL): changes with old values, edge-triggered alerts. */
-    fullBeforeImage: z.boolean().default(true),
-  })
-  .superRefine((t, ctx) => {
-    // A row's identity is its raw key: a transformation on a key column would merge distinct
-    // rows (UPPERCASE turns 'sku-1' and 'SKU-1' into one item). A key column may be removed from
-    // the published images; to hide a key, hash it into a separate column instead.
-    for (const col of t.primaryKey) {
-      if (t.transformations[col] !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['transformations', col],
-          message: `primary-key column ${col} cannot be transformed (${t.transformations[col]}): it would change the row's identity`,
-        });
-      const redaction = t.redactions[col];
-      if (redaction !== undefined && redaction !== 'REMOVE')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['redactions', col],
-          message: `primary-key column ${col} can only be REMOVEd from images, not ${redaction}: the key identifies the row`,
-        });
-    }
-  });
+const TransformationRuleSchema = z.union([
+  z.enum(TRANSFORMATIONS).transform((type): TransformationRule => ({ type })),
+  z.strictObject({
+    type: z.enum(TRANSFORMATIONS),
+    /** DECIMAL only: digits after the point (default 2), rounded half away from zero. */
+    scale: z.number().int().min(0).max(18).optional(),
+  }),
+]);
+export type TransformationRule = { type: Transformation; scale?: number | undefined };
 
-export type TableConfig = z.infer<typeof TableConfigSchema>;
+const RedactionRuleSchema = z.union([
+  z.enum(REDACTIONS).transform((action): RedactionRule => ({ action })),
+  z.strictObject({
+    action: z.enum(REDACTIONS),
+    /** PARTIAL_MASK and FULL_MASK: the character that replaces hidden ones (default `*`). */
+    maskChar: z.string().length(1).optional(),
+    /** PARTIAL_MASK: characters left visible (default: 1 of an e-mail's local part, else the last 4). */
+    visibleChars: z.number().int().min(0).max(64).optional(),
+    /** PARTIAL_MASK: which end stays visible for values that are not e-mail addresses (default end). */
+    visibleAt: z.enum(['start', 'end']).optional(),
+  }),
+]);
+export type RedactionRule = {
+  action: Redaction;
+  maskChar?: string | undefined;
+  visibleChars?: number | undefined;
+  visibleAt?: 'start' | 'end' | undefined;
+};
 
-export const REDACTION_POLICY_VERSION = 'pii-policy-v1';
+const TableEntrySchema = z.strictObject({
+  /** Entity name used in event types (`<entity>.created`) and entityType. */
+  entity: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a lower-case name'),
+  key: z.array(Identifier).min(1, 'needs at least one key column'),
+  /** Operations whose changes are published; the others still keep the current-state store true. */
+  operations: z.array(z.enum(OPERATIONS)).min(1),
+  eventTypes: z.partialRecord(z.enum([...OPERATIONS, 'SNAPSHOT']), EventTypeName).default({}),
+  transformations: z.record(Identifier, TransformationRuleSchema).default({}),
+  redactions: z.record(Identifier, RedactionRuleSchema).default({}),
+  policyVersion: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('pii-policy-v2'),
+  /** REPLICA IDENTITY FULL: old values in update/delete changes (edge-triggered alerts, changes.old). */
+  replicaIdentityFull: z.boolean().default(true),
+  /** Inventory tables: low-stock threshold for rows that carry none (overrides the file's). */
+  lowStockThreshold: z.number().int().min(0).optional(),
+});
 
-const ALL_OPS = ['c', 'u', 'd', 'r'] as const;
-const t = (c: z.input<typeof TableConfigSchema>) => c;
+const SkuThresholds = z.record(z.string().min(1), z.number().int().min(0));
 
-const RAW_TABLES = [
-  // Inventory domain
-  t({
-    table: 'inventory',
-    entity: 'inventory',
-    primaryKey: ['sku', 'warehouse_id'],
-    operations: [...ALL_OPS],
-    transformations: { updated_at: 'ISO_DATE' },
-  }),
-  t({
-    table: 'reservations',
-    entity: 'reservation',
-    primaryKey: ['reservation_id'],
-    operations: [...ALL_OPS],
-    transformations: {
-      sku: 'UPPERCASE',
-      expires_at: 'ISO_DATE',
-      created_at: 'ISO_DATE',
-      updated_at: 'ISO_DATE',
-    },
-  }),
-  t({
-    table: 'products',
-    entity: 'product',
-    primaryKey: ['sku'],
-    operations: [...ALL_OPS],
-    transformations: { price: 'DECIMAL', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
-  }),
-  t({
-    table: 'order_items',
-    entity: 'order_item',
-    primaryKey: ['order_id', 'line_no'],
-    operations: [...ALL_OPS],
-    transformations: { sku: 'UPPERCASE', unit_price: 'DECIMAL' },
-  }),
-  // The monitored tables of the design documents
-  t({
-    table: 'users',
-    entity: 'user',
-    primaryKey: ['user_id'],
-    operations: [...ALL_OPS],
-    transformations: { email: 'LOWERCASE', created_at: 'ISO_DATE', updated_at: 'ISO_DATE' },
-    redactions: {
-      email: 'HASH',
-      phone: 'PARTIAL_MASK',
-      ssn: 'REMOVE',
-      full_name: 'TOKENIZE',
-      date_of_birth: 'FULL_MASK',
-    },
-  }),
-  t({
-    table: 'orders',
-    entity: 'order',
-    primaryKey: ['order_id'],
-    operations: [...ALL_OPS],
-    transformations: {
-      status: 'UPPERCASE',
-      total_amount: 'DECIMAL',
-      currency: 'UPPERCASE',
-      created_at: 'ISO_DATE',
-      updated_at: 'ISO_DATE',
-    },
-    redactions: { shipping_address: 'FULL_MASK' },
-  }),
-  t({
-    table: 'sessions',
-    entity: 'session',
-    primaryKey: ['session_id'],
-    operations: [...ALL_OPS],
-    transformations: { expires_at: 'ISO_DATE', created_at: 'ISO_DATE' },
-    redactions: { ip_address: 'HASH', user_agent: 'REMOVE' },
-  }),
-  t({
-    table: 'transactions',
-    entity: 'transaction',
-    primaryKey: ['transaction_id'],
-    operations: [...ALL_OPS],
-    transformations: {
-      amount: 'DECIMAL',
-      currency: 'UPPERCASE',
-      status: 'UPPERCASE',
-      created_at: 'ISO_DATE',
-    },
-    redactions: { card_number: 'PARTIAL_MASK' },
-  }),
-  t({
-    table: 'customers',
-    entity: 'customer',
-    primaryKey: ['customer_id'],
-    operations: [...ALL_OPS],
-    transformations: { email: 'LOWERCASE', created_at: 'ISO_DATE' },
-    redactions: {
-      email: 'HASH',
-      phone: 'PARTIAL_MASK',
-      name: 'TOKENIZE',
-      address: 'FULL_MASK',
-      tax_id: 'REMOVE',
-    },
-  }),
-  t({
-    table: 'shipments',
-    entity: 'shipment',
-    primaryKey: ['shipment_id'],
-    operations: [...ALL_OPS],
-    transformations: { carrier: 'UPPERCASE', status: 'UPPERCASE', shipped_at: 'ISO_DATE' },
-    redactions: { address: 'FULL_MASK' },
-  }),
-  t({
-    table: 'returns',
-    entity: 'return',
-    primaryKey: ['return_id'],
-    operations: [...ALL_OPS],
-    transformations: { status: 'UPPERCASE', refund_amount: 'DECIMAL', created_at: 'ISO_DATE' },
-  }),
-  t({
-    table: 'reviews',
-    entity: 'review',
-    primaryKey: ['review_id'],
-    operations: [...ALL_OPS],
-    transformations: { product_sku: 'UPPERCASE', created_at: 'ISO_DATE' },
-    redactions: { reviewer_email: 'HASH' },
-  }),
-  t({
-    table: 'audit_logs',
-    entity: 'audit_log',
-    primaryKey: ['log_id'],
-    operations: ['c', 'r'],
-    transformations: { created_at: 'ISO_DATE' },
-    redactions: { ip_address: 'HASH' },
-    fullBeforeImage: false,
-  }),
-  t({
-    table: 'configurations',
-    entity: 'configuration',
-    primaryKey: ['config_key'],
-    operations: [...ALL_OPS],
-    transformations: { updated_at: 'ISO_DATE' },
-    redactions: { secret_value: 'REMOVE' },
-  }),
-];
+export const TableFileSchema = z.strictObject({
+  version: z.literal(1),
+  unruledPii: z.enum(['warn', 'drop']).default('warn'),
+  lowStock: z
+    .strictObject({ threshold: z.number().int().min(0).default(10), perSku: SkuThresholds.default({}) })
+    .default({ threshold: 10, perSku: {} }),
+  tables: z.record(Identifier, TableEntrySchema).refine((t) => Object.keys(t).length > 0, 'lists no table'),
+});
 
-function buildRegistry(raw: unknown[]): ReadonlyMap<string, TableConfig> {
-  const tables = z.array(TableConfigSchema).parse(raw);
-  const map = new Map<string, TableConfig>();
-  for (const cfg of tables) {
-    if (map.has(cfg.table)) throw new ConfigurationError(`table ${cfg.table} is configured twice`);
-    map.set(cfg.table, cfg);
-  }
-  return map;
+export interface TableConfig {
+  table: string;
+  entity: string;
+  primaryKey: string[];
+  /** Operations whose changes are published (snapshot rows, `r`, always are). */
+  operations: ChangeOp[];
+  eventTypes: Record<ChangeOp, string>;
+  transformations: Record<string, TransformationRule>;
+  redactions: Record<string, RedactionRule>;
+  policyVersion: string;
+  fullBeforeImage: boolean;
+  lowStockThreshold?: number;
 }
 
-export const TABLES: ReadonlyMap<string, TableConfig> = buildRegistry(RAW_TABLES);
+export interface TableRegistry {
+  /** Where the configuration came from (a file path), for messages. */
+  source: string;
+  tables: ReadonlyMap<string, TableConfig>;
+  unruledPii: 'warn' | 'drop';
+  lowStock: { threshold: number; perSku: Readonly<Record<string, number>> };
+}
+
+/** Problems of one table entry that the schema alone cannot see; each with its field path. */
+function entryProblems(t: z.infer<typeof TableEntrySchema>): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const dup = t.key.find((c, i) => t.key.indexOf(c) !== i);
+  if (dup) problems.push({ path: 'key', message: `column ${dup} is listed twice` });
+  // A row's identity is its raw key: a transformation would merge distinct rows ('sku-1' and
+  // 'SKU-1' under UPPERCASE), a redaction other than REMOVE would make the key unusable.
+  for (const col of t.key) {
+    const tr = t.transformations[col];
+    if (tr)
+      problems.push({
+        path: `transformations.${col}`,
+        message: `key column ${col} cannot be transformed (${tr.type}): it would change the row's identity`,
+      });
+    const rd = t.redactions[col];
+    if (rd && rd.action !== 'REMOVE')
+      problems.push({
+        path: `redactions.${col}`,
+        message: `key column ${col} can only be REMOVEd from images, not ${rd.action}: the key identifies the row`,
+      });
+  }
+  for (const [col, tr] of Object.entries(t.transformations))
+    if (tr.scale !== undefined && tr.type !== 'DECIMAL')
+      problems.push({ path: `transformations.${col}.scale`, message: 'scale applies to DECIMAL only' });
+  for (const [col, rd] of Object.entries(t.redactions)) {
+    if ((rd.visibleChars !== undefined || rd.visibleAt !== undefined) && rd.action !== 'PARTIAL_MASK')
+      problems.push({ path: `redactions.${col}`, message: 'visibleChars/visibleAt apply to PARTIAL_MASK only' });
+  }
+  return problems;
+}
+
+function entryConfig(name: string, t: z.infer<typeof TableEntrySchema>): TableConfig {
+  const published = new Set<ChangeOp>([...t.operations.map((o) => OP_OF[o]), 'r']);
+  const eventType = (op: Operation | 'SNAPSHOT') => t.eventTypes[op] ?? `${t.entity}.${SUFFIX[OP_OF[op]]}`;
+  return {
+    table: name,
+    entity: t.entity,
+    primaryKey: t.key,
+    operations: (['c', 'u', 'd', 'r'] as const).filter((o) => published.has(o)),
+    eventTypes: {
+      c: eventType('INSERT'),
+      u: eventType('UPDATE'),
+      d: eventType('DELETE'),
+      r: eventType('SNAPSHOT'),
+    },
+    transformations: t.transformations,
+    redactions: t.redactions,
+    policyVersion: t.policyVersion,
+    fullBeforeImage: t.replicaIdentityFull,
+    ...(t.lowStockThreshold !== undefined ? { lowStockThreshold: t.lowStockThreshold } : {}),
+  };
+}
+
+/** `tables.users.key` → `table users, field key`: what a user finds in the file. */
+function describePath(path: readonly PropertyKey[]): string {
+  const parts = path.map(String);
+  if (parts[0] === 'tables' && parts.length >= 2) {
+    const field = parts.slice(2).join('.');
+    return `table ${parts[1]}${field ? `, field ${field}` : ''}`;
+  }
+  return parts.length ? `field ${parts.join('.')}` : 'the file';
+}
+
+/**
+ * Validates a parsed table file (YAML or JSON) into a registry; throws a ConfigurationError that
+ * names the file, the table and the field of every problem.
+ */
+export function parseTableFile(doc: unknown, source: string): TableRegistry {
+  const parsed = TableFileSchema.safeParse(doc);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) problems.push(`${describePath(i.path)}: ${i.message}`);
+  } else {
+    for (const [name, t] of Object.entries(parsed.data.tables))
+      for (const p of entryProblems(t)) problems.push(`table ${name}, field ${p.path}: ${p.message}`);
+  }
+  if (!parsed.success || problems.length)
+    throw new ConfigurationError(`invalid table file ${source}: ${problems.join('; ')}`);
+  const f = parsed.data;
+  return {
+    source,
+    tables: new Map(Object.entries(f.tables).map(([name, t]) => [name, entryConfig(name, t)])),
+    unruledPii: f.unruledPii,
+    lowStock: f.lowStock,
+  };
+}
+
+let active: TableRegistry | undefined;
+
+/** Installs the table configuration every domain function reads (infra/tablesFile.ts does it at start-up). */
+export function useTables(registry: TableRegistry): void {
+  active = registry;
+}
+
+export function tableRegistry(): TableRegistry {
+  if (!active)
+    throw new ConfigurationError(
+      'the table configuration is not loaded (infra/tablesFile.ts loadTables() runs at start-up)',
+    );
+  return active;
+}
+
+/** Every configured table by name. */
+export function configuredTables(): ReadonlyMap<string, TableConfig> {
+  return tableRegistry().tables;
+}
 
 export function tableConfig(table: string): TableConfig {
-  const cfg = TABLES.get(table);
+  const registry = tableRegistry();
+  const cfg = registry.tables.get(table);
   if (!cfg)
     throw new ConfigurationError(
-      `table '${table}' is not configured for CDC (known: ${[...TABLES.keys()].join(', ')})`,
+      `table '${table}' is not configured for CDC in ${registry.source} (known: ${[...registry.tables.keys()].join(', ')})`,
     );
   return cfg;
+}
+
+/** Low-stock threshold for a row of `table` that carries none: the table's, the SKU's, else the file's. */
+export function defaultLowStockThreshold(table: string, sku: unknown): number {
+  const registry = tableRegistry();
+  if (typeof sku === 'string' && registry.lowStock.perSku[sku] !== undefined)
+    return registry.lowStock.perSku[sku];
+  return registry.tables.get(table)?.lowStockThreshold ?? registry.lowStock.threshold;
+}
+
+const PII_WORDS = new Set([
+  'email',
+  'phone',
+  'ssn',
+  'password',
+  'card',
+  'tax',
+  'secret',
+  'token',
+  'address',
+  'birth',
+  'ip',
+]);
+
+/** Whether a column's name suggests PII (a word of it, split on `_`, is email, phone, ssn, …). */
+export function suggestsPii(column: string): boolean {
+  return column
+    .toLowerCase()
+    .split(/[_\s]+/)
+    .some((w) => PII_WORDS.has(w) || /^(e?mail|phone|ssn|password|passwd)/.test(w));
+}
+
+/** Columns of a row whose name suggests PII and that the table has no redaction rule for. */
+export function unruledPiiColumns(cfg: TableConfig, columns: Iterable<string>): string[] {
+  return [...columns].filter((c) => suggestsPii(c) && !cfg.redactions[c] && !cfg.primaryKey.includes(c));
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { JsonValue, Row } from '../core/json';
 import { bigIntToLsn } from '../core/lsn';
-import { TABLES } from '../core/tables';
+import { configuredTables } from '../core/tables';
 
 /**
  * Helpers shared by the record-format decoders (`decodeChange.ts` and the per-format modules):
@@ -105,7 +105,7 @@ export function positionFromTimestamp(value: string | number, field: string): St
 
 /** The table's configured primary-key columns, taken from a row image. */
 function primaryKey(table: string, row: Image | null | undefined, image: string): Step<Row> {
-  const cfg = TABLES.get(table);
+  const cfg = configuredTables().get(table);
   if (!cfg) return fail(`table '${table}' is not configured; cannot determine its primary key`);
   if (!row) return fail(`no ${image} to take the primary key (${cfg.primaryKey.join(', ')}) from`);
   const key: Row = {};

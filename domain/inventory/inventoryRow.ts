@@ -1,4 +1,5 @@
 import type { JsonValue, Row } from '../core/json';
+import { defaultLowStockThreshold } from '../core/tables';
 
 /**
  * One reading of an `inventory` row, shared by the DynamoDB view (`inventory_realtime`) and the
@@ -33,10 +34,17 @@ export function stockLevels(row: Row | null | undefined): StockLevels | undefine
 
 const present = (v: JsonValue | undefined): v is JsonValue => v !== undefined && v !== null;
 
-/** The row's own low-stock threshold, else the other image's; a present but non-numeric value is no threshold. */
+/**
+ * The row's own low-stock threshold; when the image lacks the column (a partial image), the other
+ * image's; when the value is NULL (or nowhere), the configured default (004: below 10 units; per
+ * SKU and per table in the table file). A present but non-numeric value is no threshold.
+ */
 export function lowStockThreshold(row: Row | null | undefined, other?: Row | null): number | undefined {
-  const own = row?.low_stock_threshold;
-  return quantity(present(own) ? own : other?.low_stock_threshold);
+  if (!row) return undefined;
+  const own = row.low_stock_threshold;
+  const value = own === undefined ? other?.low_stock_threshold : own;
+  if (present(value)) return quantity(value);
+  return defaultLowStockThreshold('inventory', row.sku ?? other?.sku);
 }
 
 /** The attributes of an `inventory_realtime` item for a live row; unknown quantities are left out. */

@@ -2,16 +2,72 @@ import type { ChangeEvent } from '../core/changeEvent';
 import { eventId } from './eventId';
 import { deepEqual, type JsonValue, type Row } from '../core/json';
 import { entityIdOf, type FieldChange, type PipelineEvent } from '../core/pipelineEvent';
-import { ConfigurationError, PoisonRecordError } from '../core/errors';
-import { tableConfig, type TableConfig, type Transformation } from '../core/tables';
+import { PoisonRecordError } from '../core/errors';
+import { tableConfig, type TableConfig, type Transformation, type TransformationRule } from '../core/tables';
 import { sourceVersion } from './version';
 
-/** A record that can never be processed as it is (bad value for its configured transformation, …). */
-const OP_SUFFIX = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' } as const;
-const ISO_LIKE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const ISO_LIKE =
+  /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+const DEFAULT_SCALE = 2;
 
-export function applyTransformation(kind: Transformation, column: string, value: JsonValue): JsonValue {
+/**
+ * A decimal number rounded to `scale` digits after the point, half away from zero (as
+ * PostgreSQL's numeric rounds), in exact decimal arithmetic: never through a binary float
+ * (the documents' `parseFloat(x).toFixed(2)` turns 1.005 into "1.00" and loses digits past 15).
+ */
+export function roundDecimal(text: string, scale: number, column = 'value'): string {
+  const m = DECIMAL.exec(text.trim());
+  const [, sign = '', int = '', frac = '', exp = '0'] = m ?? [];
+  if (!m || (int === '' && frac === '') || Math.abs(Number(exp)) > 400)
+    throw new PoisonRecordError(`${column}: DECIMAL needs a decimal number`);
+  const digits = `${int}${frac}`;
+  // The value is 0.<digits> × 10^point; keep the digits up to `scale` places after the point.
+  const keep = int.length + Number(exp) + scale;
+  const kept = keep <= 0 ? '0' : digits.slice(0, keep).padEnd(keep, '0');
+  const next = keep < 0 ? 0 : Number(digits[keep] ?? '0');
+  const units = BigInt(kept) + (next >= 5 ? 1n : 0n);
+  const body = units.toString().padStart(scale + 1, '0');
+  const out = scale === 0 ? body : `${body.slice(0, -scale)}.${body.slice(-scale)}`;
+  return units !== 0n && sign === '-' ? `-${out}` : out;
+}
+
+/**
+ * An ISO-8601 timestamp in UTC (`…Z`). Microseconds are kept when the source has them
+ * (PostgreSQL timestamps do): `2024-01-15 12:30:00.123456+02` → `2024-01-15T10:30:00.123456Z`;
+ * a value with at most millisecond precision keeps the usual three digits. A timestamp without
+ * a zone is UTC, never the worker's local zone; a date alone is midnight UTC.
+ */
+export function isoDate(value: string | number, column = 'value'): string {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || Math.abs(value) > 8.64e15)
+      throw new PoisonRecordError(`${column}: ISO_DATE epoch millis out of range`);
+    return new Date(value).toISOString();
+  }
+  // PostgreSQL's special timestamps have no ISO form; they pass through as they are.
+  if (value === 'infinity' || value === '-infinity') return value;
+  const m = ISO_LIKE.exec(value.trim());
+  if (!m) throw new PoisonRecordError(`${column}: ISO_DATE needs an ISO-8601 date or timestamp`);
+  const [, date, hm, sec = '00', fraction = '', zone] = m;
+  const offset =
+    zone === undefined || zone === 'Z'
+      ? 'Z'
+      : /^[+-]\d{2}$/.test(zone)
+        ? `${zone}:00`
+        : `${zone.slice(0, 3)}:${zone.slice(-2)}`;
+  const millis = fraction.slice(0, 3).padEnd(3, '0');
+  const ms = Date.parse(hm === undefined ? `${date}T00:00:00.000Z` : `${date}T${hm}:${sec}.${millis}${offset}`);
+  if (Number.isNaN(ms)) throw new PoisonRecordError(`${column}: ISO_DATE cannot parse the value`);
+  const iso = new Date(ms).toISOString();
+  return fraction.length > 3 ? `${iso.slice(0, -1)}${fraction.slice(3, 6).padEnd(3, '0')}Z` : iso;
+}
+
+export function applyTransformation(
+  rule: Transformation | TransformationRule,
+  column: string,
+  value: JsonValue,
+): JsonValue {
+  const { type: kind, scale } = typeof rule === 'string' ? { type: rule, scale: undefined } : rule;
   if (value === null) return null;
   switch (kind) {
     case 'UPPERCASE':
@@ -20,28 +76,16 @@ export function applyTransformation(kind: Transformation, column: string, value:
         throw new PoisonRecordError(`${column}: ${kind} needs a string, got ${typeof value}`);
       return kind === 'UPPERCASE' ? value.toUpperCase() : value.toLowerCase();
     case 'DECIMAL': {
-      const text = typeof value === 'number' ? String(value) : value;
-      if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
+      if (typeof value === 'number' && !Number.isFinite(value))
+        throw new PoisonRecordError(`${column}: DECIMAL needs a finite number`);
+      if (typeof value !== 'string' && typeof value !== 'number')
         throw new PoisonRecordError(`${column}: DECIMAL needs a decimal number`);
-      }
-      return text.trim();
+      return roundDecimal(String(value), scale ?? DEFAULT_SCALE, column);
     }
-    case 'ISO_DATE': {
-      if (typeof value !== 'string' && typeof value !== 'number') {
+    case 'ISO_DATE':
+      if (typeof value !== 'string' && typeof value !== 'number')
         throw new PoisonRecordError(`${column}: ISO_DATE needs a date string or epoch millis`);
-      }
-      // PostgreSQL's special timestamps have no ISO form; they pass through as they are.
-      if (value === 'infinity' || value === '-infinity') return value;
-      if (typeof value === 'string' && !ISO_LIKE.test(value)) {
-        throw new PoisonRecordError(`${column}: ISO_DATE needs an ISO-8601 date or timestamp`);
-      }
-      // A timestamp without a zone is UTC (never the worker's local zone).
-      const text =
-        typeof value === 'string' && /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value) ? `${value}Z` : value;
-      const ms = typeof text === 'number' ? text : Date.parse(text);
-      if (Number.isNaN(ms)) throw new PoisonRecordError(`${column}: ISO_DATE cannot parse the value`);
-      return new Date(ms).toISOString();
-    }
+      return isoDate(value, column);
   }
 }
 
@@ -90,9 +134,6 @@ export function transformChange(
   tieBreak?: string,
 ): PipelineEvent {
   const cfg = tableConfig(change.source.table);
-  if (!cfg.operations.includes(change.op)) {
-    throw new ConfigurationError(`operation '${change.op}' is not enabled for table ${cfg.table}`);
-  }
   for (const col of cfg.primaryKey) {
     if (!(col in change.key))
       throw new PoisonRecordError(`key lacks primary-key column ${col} of table ${cfg.table}`);
@@ -115,7 +156,9 @@ export function transformChange(
     entityId: entityIdOf(key, cfg.primaryKey),
     key,
     op: change.op,
-    eventType: `${cfg.entity}.${OP_SUFFIX[change.op]}`,
+    eventType: cfg.eventTypes[change.op],
+    // An operation the table does not publish still keeps the current-state store true.
+    ...(cfg.operations.includes(change.op) ? {} : { unpublished: true as const }),
     version,
     commitTs: new Date(Date.parse(change.source.commitTs)).toISOString(),
     lsn: change.source.lsn,

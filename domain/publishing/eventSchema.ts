@@ -3,6 +3,7 @@ import { ALERT_ID_PATTERN } from './alerts';
 import { EVENT_ID_PATTERN } from '../processing/eventId';
 import { JsonValueSchema, LSN_PATTERN } from '../core/changeEvent';
 import { lsnSortable } from '../core/lsn';
+import { configuredTables } from '../core/tables';
 import { VERSION_PATTERN } from '../processing/version';
 
 /**
@@ -11,19 +12,14 @@ import { VERSION_PATTERN } from '../processing/version';
  * Objects are strict: an unknown key is an error, so a field cannot leak out unnoticed.
  */
 const LSN = LSN_PATTERN;
-const OPERATION_SUFFIX = {
-  INSERT: 'created',
-  UPDATE: 'updated',
-  DELETE: 'deleted',
-  SNAPSHOT: 'snapshot',
-} as const;
+const OPERATION_OF = { INSERT: 'c', UPDATE: 'u', DELETE: 'd', SNAPSHOT: 'r' } as const;
 
 export const FieldChangeSchema = z.strictObject({ old: JsonValueSchema, new: JsonValueSchema });
 
 export const PublishedEventDetailSchema = z
   .strictObject({
     eventId: z.string().regex(EVENT_ID_PATTERN),
-    eventType: z.string().regex(/^[a-z_]+\.(created|updated|deleted|snapshot)$/),
+    eventType: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/),
     entityId: z.string().min(1),
     entityType: z.string().regex(/^[a-z][a-z_]*$/),
     operation: z.enum(['INSERT', 'UPDATE', 'DELETE', 'SNAPSHOT']),
@@ -40,12 +36,11 @@ export const PublishedEventDetailSchema = z
   })
   .superRefine((d, ctx) => {
     const issue = (message: string, path: PropertyKey[]) => ctx.addIssue({ code: 'custom', message, path });
-    // Fields derived from one another must agree.
-    if (
-      d.operation in OPERATION_SUFFIX &&
-      d.eventType !== `${d.entityType}.${OPERATION_SUFFIX[d.operation]}`
-    ) {
-      issue(`eventType must be ${d.entityType}.${OPERATION_SUFFIX[d.operation]}`, ['eventType']);
+    // Fields derived from one another must agree: the event type is the table file's name for the operation.
+    const cfg = configuredTables().get(d.metadata.sourceTable);
+    const op = OPERATION_OF[d.operation];
+    if (cfg && op && d.eventType !== cfg.eventTypes[op]) {
+      issue(`eventType must be ${cfg.eventTypes[op]}`, ['eventType']);
     }
     // Refinements may run after a (continuable) format issue: only compare well-formed fields.
     const millis = Number(d.eventId.split('_')[1]);

@@ -1,32 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import {
-  REDACTION_POLICY_VERSION,
-  REDACTIONS,
-  TABLES,
-  TableConfigSchema,
-  TRANSFORMATIONS,
+  configuredTables,
+  defaultLowStockThreshold,
+  parseTableFile,
+  suggestsPii,
   tableConfig,
+  tableRegistry,
+  unruledPiiColumns,
 } from '../../../domain/core/tables';
 import { ConfigurationError } from '../../../domain/core/errors';
-
-const BRIEF_TABLES = [
-  'users',
-  'orders',
-  'products',
-  'sessions',
-  'transactions',
-  'inventory',
-  'customers',
-  'shipments',
-  'returns',
-  'reviews',
-  'audit_logs',
-  'configurations',
-  'reservations',
-  'order_items',
-];
+import { DEFAULT_TABLES_FILE, loadTables } from '../../../infra/tablesFile';
 
 /** Columns per table of infra/schema.sql (the system of record). */
 function schemaColumns(): Map<string, Set<string>> {
@@ -43,157 +30,215 @@ function schemaColumns(): Map<string, Set<string>> {
   return out;
 }
 
-describe('table configuration', () => {
-  it('configures every table of the brief', () => {
-    for (const t of BRIEF_TABLES) assert.ok(TABLES.has(t), `missing table ${t}`);
-    for (const t of BRIEF_TABLES) assert.equal(tableConfig(t).table, t);
-  });
+const shipped = () => parseYaml(readFileSync(DEFAULT_TABLES_FILE, 'utf8')) as Record<string, unknown>;
 
-  it('indexes each config by its own table name', () => {
-    for (const [name, cfg] of TABLES) assert.equal(cfg.table, name);
-  });
+/** A copy of the shipped file with one table's entry changed. */
+function withTable(name: string, entry: unknown): unknown {
+  const doc = shipped();
+  (doc.tables as Record<string, unknown>)[name] = entry;
+  return doc;
+}
 
-  it('keys inventory by sku + warehouse_id', () => {
-    assert.deepEqual(tableConfig('inventory').primaryKey, ['sku', 'warehouse_id']);
-    assert.equal(tableConfig('inventory').entity, 'inventory');
-  });
+function refused(doc: unknown, pattern: RegExp): void {
+  assert.throws(
+    () => parseTableFile(doc, '/etc/cdc/tables.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigurationError, String(e));
+      assert.match(e.message, /invalid table file \/etc\/cdc\/tables\.yaml/);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
+}
 
-  it('uses the expected primary keys and entity names', () => {
-    const expected: Record<string, [string[], string]> = {
-      users: [['user_id'], 'user'],
-      orders: [['order_id'], 'order'],
-      products: [['sku'], 'product'],
-      sessions: [['session_id'], 'session'],
-      transactions: [['transaction_id'], 'transaction'],
-      customers: [['customer_id'], 'customer'],
-      shipments: [['shipment_id'], 'shipment'],
-      returns: [['return_id'], 'return'],
-      reviews: [['review_id'], 'review'],
-      audit_logs: [['log_id'], 'audit_log'],
-      configurations: [['config_key'], 'configuration'],
-      reservations: [['reservation_id'], 'reservation'],
-      order_items: [['order_id', 'line_no'], 'order_item'],
+describe('table file: the design documents contract (config/tables.yaml)', () => {
+  it('monitors the twelve tables of 003 with their keys and operations', () => {
+    const expected: Record<string, [string[], string[]]> = {
+      users: [['id'], ['c', 'u', 'd']],
+      orders: [['order_id'], ['c', 'u']],
+      products: [['product_id'], ['c', 'u', 'd']],
+      sessions: [['session_id'], ['c', 'u', 'd']],
+      transactions: [['txn_id'], ['c']],
+      customers: [['customer_id'], ['c', 'u']],
+      shipments: [['shipment_id'], ['c', 'u']],
+      returns: [['return_id'], ['c', 'u']],
+      reviews: [['review_id'], ['c', 'u', 'd']],
+      audit_logs: [['log_id'], ['c']],
+      configurations: [['config_key'], ['c', 'u', 'd']],
     };
-    for (const [table, [pk, entity]] of Object.entries(expected)) {
-      assert.deepEqual(tableConfig(table).primaryKey, pk, table);
-      assert.equal(tableConfig(table).entity, entity, table);
+    for (const [table, [key, ops]] of Object.entries(expected)) {
+      assert.deepEqual(tableConfig(table).primaryKey, key, table);
+      // Snapshot rows (a backfill) are always published.
+      assert.deepEqual(tableConfig(table).operations, [...ops, 'r'], table);
     }
+    // 003 keys inventory by sku (UPDATE only); the product keeps stock per SKU and warehouse.
+    assert.deepEqual(tableConfig('inventory').primaryKey, ['sku', 'warehouse_id']);
   });
 
-  it('only uses the transformation and redaction kinds of the contract', () => {
-    for (const cfg of TABLES.values()) {
-      for (const k of Object.values(cfg.transformations))
-        assert.ok((TRANSFORMATIONS as readonly string[]).includes(k));
-      for (const k of Object.values(cfg.redactions)) assert.ok((REDACTIONS as readonly string[]).includes(k));
-      assert.ok(cfg.operations.length > 0);
-    }
-    assert.deepEqual([...TRANSFORMATIONS].sort(), ['DECIMAL', 'ISO_DATE', 'LOWERCASE', 'UPPERCASE']);
-    assert.deepEqual([...REDACTIONS].sort(), ['FULL_MASK', 'HASH', 'PARTIAL_MASK', 'REMOVE', 'TOKENIZE']);
+  it("has 002's further tables and the inventory domain", () => {
+    for (const t of ['notifications', 'metrics', 'events', 'reservations', 'order_items'])
+      assert.ok(configuredTables().has(t), t);
+    assert.deepEqual(tableConfig('order_items').primaryKey, ['order_id', 'line_no']);
   });
 
-  it('redacts the PII columns of users and customers', () => {
-    assert.deepEqual(tableConfig('users').redactions, {
-      email: 'HASH',
-      phone: 'PARTIAL_MASK',
-      ssn: 'REMOVE',
-      full_name: 'TOKENIZE',
-      date_of_birth: 'FULL_MASK',
+  it("carries 003's rules for users and orders", () => {
+    const users = tableConfig('users');
+    assert.equal(users.redactions.ssn?.action, 'REMOVE');
+    assert.equal(users.redactions.password_hash?.action, 'REMOVE');
+    assert.equal(users.redactions.email?.action, 'PARTIAL_MASK');
+    assert.equal(users.redactions.phone?.action, 'PARTIAL_MASK');
+    assert.equal(users.transformations.created_at?.type, 'ISO_DATE');
+    const orders = tableConfig('orders');
+    assert.equal(orders.redactions.payment_details?.action, 'REMOVE');
+    assert.equal(orders.redactions.shipping_address?.action, 'HASH');
+    assert.equal(orders.transformations.total_amount?.type, 'DECIMAL');
+    assert.equal(orders.transformations.order_date?.type, 'ISO_DATE');
+  });
+
+  it("names events as 003's event schema does", () => {
+    assert.deepEqual(tableConfig('users').eventTypes, {
+      c: 'user.created',
+      u: 'user.updated',
+      d: 'user.deleted',
+      r: 'user.snapshot',
     });
-    assert.deepEqual(tableConfig('customers').redactions, {
-      email: 'HASH',
-      phone: 'PARTIAL_MASK',
-      name: 'TOKENIZE',
-      address: 'FULL_MASK',
-      tax_id: 'REMOVE',
-    });
-    assert.equal(tableConfig('configurations').redactions.secret_value, 'REMOVE');
-    assert.equal(tableConfig('transactions').redactions.card_number, 'PARTIAL_MASK');
+    assert.equal(tableConfig('inventory').eventTypes.u, 'inventory.updated');
+    assert.equal(tableConfig('transactions').eventTypes.c, 'transaction.created');
+    assert.equal(tableConfig('products').eventTypes.d, 'product.deleted');
+    assert.equal(tableConfig('orders').eventTypes.u, 'order.updated');
   });
 
-  it('has a policy version', () => {
-    assert.equal(typeof REDACTION_POLICY_VERSION, 'string');
-    assert.ok(REDACTION_POLICY_VERSION.length > 0);
-  });
-
-  it('audit_logs is append-only (c and r) without a full before image; others have all operations', () => {
-    assert.deepEqual(tableConfig('audit_logs').operations, ['c', 'r']);
-    assert.equal(tableConfig('audit_logs').fullBeforeImage, false);
-    assert.deepEqual([...tableConfig('inventory').operations].sort(), ['c', 'd', 'r', 'u']);
-    assert.equal(tableConfig('inventory').fullBeforeImage, true);
-  });
-
-  it('names only columns that exist in infra/schema.sql', () => {
+  it('names only columns that exist in infra/schema.sql, and every configured table is there', () => {
     const schema = schemaColumns();
-    assert.ok(
-      schema.get('users')?.has('ssn') && schema.get('inventory')?.has('warehouse_id'),
-      'schema.sql parsed',
-    );
-    for (const cfg of TABLES.values()) {
+    for (const cfg of configuredTables().values()) {
       const cols = schema.get(cfg.table);
       assert.ok(cols, `table ${cfg.table} missing from schema.sql`);
       const named = [...cfg.primaryKey, ...Object.keys(cfg.transformations), ...Object.keys(cfg.redactions)];
       for (const c of named) assert.ok(cols.has(c), `${cfg.table}.${c} is not a column in schema.sql`);
+      // No column of the shipped schema that looks like PII goes without a rule.
+      assert.deepEqual(unruledPiiColumns(cfg, cols), [], cfg.table);
     }
   });
 
-  it('throws a ConfigurationError naming the table for an unknown table', () => {
+  it('throws a ConfigurationError naming the file and the known tables for an unknown table', () => {
     assert.throws(
       () => tableConfig('no_such_table'),
       (e: unknown) => {
         assert.ok(e instanceof ConfigurationError);
-        assert.equal(e.name, 'ConfigurationError');
-        assert.match(e.message, /'no_such_table' is not configured/);
-        assert.match(e.message, /inventory/); // lists the known tables
+        assert.match(e.message, /'no_such_table' is not configured for CDC in .*tables\.yaml/);
+        assert.match(e.message, /inventory/);
         return true;
       },
     );
   });
 
-  describe('TableConfigSchema', () => {
-    const valid = { table: 't1', entity: 'thing', primaryKey: ['id'], operations: ['c'] };
+  it('low stock defaults to below 10 units (004), per SKU and per table when configured', () => {
+    assert.equal(defaultLowStockThreshold('inventory', 'SKU-1'), 10);
+    const doc = shipped();
+    doc.lowStock = { threshold: 10, perSku: { 'SKU-HOT': 50 } };
+    const registry = parseTableFile(doc, 'x.yaml');
+    assert.equal(registry.lowStock.perSku['SKU-HOT'], 50);
+  });
+});
 
-    it('fills defaults', () => {
-      const cfg = TableConfigSchema.parse(valid);
-      assert.deepEqual(cfg.transformations, {});
-      assert.deepEqual(cfg.redactions, {});
-      assert.equal(cfg.fullBeforeImage, true);
-    });
+describe('table file: validation', () => {
+  const entry = { entity: 'widget', key: ['widget_id'], operations: ['INSERT'] };
 
-    it('refuses any transformation of a primary-key column: it would change identity', () => {
-      const r = TableConfigSchema.safeParse({ ...valid, transformations: { id: 'UPPERCASE' } });
-      assert.equal(r.success, false);
-      assert.match(JSON.stringify(r.error?.issues), /primary-key column id cannot be transformed/);
+  it('accepts a new table with only entity, key and operations, filling the defaults', () => {
+    const r = parseTableFile(withTable('widgets', entry), 'x.yaml');
+    const w = r.tables.get('widgets')!;
+    assert.deepEqual(w.eventTypes, {
+      c: 'widget.created',
+      u: 'widget.updated',
+      d: 'widget.deleted',
+      r: 'widget.snapshot',
     });
+    assert.deepEqual(w.redactions, {});
+    assert.equal(w.fullBeforeImage, true);
+    assert.equal(w.policyVersion, 'pii-policy-v2');
+  });
 
-    it('refuses a redaction of a primary-key column other than REMOVE (from the images)', () => {
-      for (const kind of ['HASH', 'PARTIAL_MASK', 'FULL_MASK', 'TOKENIZE']) {
-        const r = TableConfigSchema.safeParse({ ...valid, redactions: { id: kind } });
-        assert.equal(r.success, false, kind);
-        assert.match(JSON.stringify(r.error?.issues), /primary-key column id can only be REMOVEd/);
-      }
-      assert.equal(TableConfigSchema.safeParse({ ...valid, redactions: { id: 'REMOVE' } }).success, true);
+  it('accepts rule options (mask character, visible characters, decimal scale)', () => {
+    const r = parseTableFile(
+      withTable('widgets', {
+        ...entry,
+        transformations: { price: { type: 'DECIMAL', scale: 3 } },
+        redactions: { owner_email: { action: 'PARTIAL_MASK', maskChar: '#', visibleChars: 2 } },
+      }),
+      'x.yaml',
+    );
+    assert.deepEqual(r.tables.get('widgets')!.transformations.price, { type: 'DECIMAL', scale: 3 });
+    assert.deepEqual(r.tables.get('widgets')!.redactions.owner_email, {
+      action: 'PARTIAL_MASK',
+      maskChar: '#',
+      visibleChars: 2,
     });
+  });
 
-    it('no configured table transforms or redacts its key', () => {
-      for (const cfg of TABLES.values())
-        for (const col of cfg.primaryKey) {
-          assert.equal(cfg.transformations[col], undefined, `${cfg.table}.${col}`);
-          assert.ok([undefined, 'REMOVE'].includes(cfg.redactions[col]), `${cfg.table}.${col}`);
-        }
-    });
+  it('a missing key column: names the table and the field', () => {
+    refused(withTable('widgets', { entity: 'widget', operations: ['INSERT'] }), /table widgets, field key/);
+    refused(withTable('widgets', { ...entry, key: [] }), /table widgets, field key: needs at least one key/);
+  });
 
-    it('rejects unknown kinds, empty keys and operations, and bad identifiers', () => {
-      for (const bad of [
-        { ...valid, transformations: { x: 'TITLECASE' } },
-        { ...valid, redactions: { x: 'ENCRYPT' } },
-        { ...valid, primaryKey: [] },
-        { ...valid, operations: [] },
-        { ...valid, operations: ['x'] },
-        { ...valid, table: 'Bad-Name' },
-        { ...valid, primaryKey: ['Id'] },
-      ]) {
-        assert.equal(TableConfigSchema.safeParse(bad).success, false, JSON.stringify(bad));
-      }
-    });
+  it('an unknown action or transformation: names the table and the field', () => {
+    refused(
+      withTable('widgets', { ...entry, redactions: { name: 'ENCRYPT' } }),
+      /table widgets, field redactions\.name/,
+    );
+    refused(
+      withTable('widgets', { ...entry, transformations: { name: 'TITLECASE' } }),
+      /table widgets, field transformations\.name/,
+    );
+    refused(withTable('widgets', { ...entry, operations: ['UPSERT'] }), /table widgets, field operations/);
+  });
+
+  it('a transformation or a non-REMOVE redaction on a key column', () => {
+    refused(
+      withTable('widgets', { ...entry, transformations: { widget_id: 'UPPERCASE' } }),
+      /table widgets, field transformations\.widget_id: key column widget_id cannot be transformed/,
+    );
+    refused(
+      withTable('widgets', { ...entry, redactions: { widget_id: 'HASH' } }),
+      /table widgets, field redactions\.widget_id: key column widget_id can only be REMOVEd/,
+    );
+  });
+
+  it('unknown fields, options on the wrong rule, bad names and versions', () => {
+    refused(withTable('widgets', { ...entry, primaryKey: ['x'] }), /table widgets.*primaryKey/);
+    refused(
+      withTable('widgets', { ...entry, redactions: { a: { action: 'HASH', visibleChars: 2 } } }),
+      /table widgets, field redactions\.a: visibleChars\/visibleAt apply to PARTIAL_MASK only/,
+    );
+    refused(
+      withTable('widgets', { ...entry, transformations: { a: { type: 'ISO_DATE', scale: 2 } } }),
+      /scale applies to DECIMAL only/,
+    );
+    refused(withTable('Bad-Name', entry), /must be a lower-case SQL identifier/);
+    refused({ ...shipped(), version: 2 }, /field version/);
+    refused({ version: 1, tables: {} }, /lists no table/);
+  });
+
+  it('loadTables reads YAML or JSON from CDC_TABLES_FILE and names a missing file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tables-'));
+    const json = path.join(dir, 'tables.json');
+    writeFileSync(json, JSON.stringify(withTable('widgets', entry)));
+    try {
+      assert.ok(loadTables(json).tables.has('widgets'));
+      assert.equal(tableRegistry().source, json);
+      assert.throws(() => loadTables(path.join(dir, 'missing.yaml')), /cannot read the table file .*missing\.yaml/);
+      writeFileSync(json, 'tables: [');
+      assert.throws(() => loadTables(json), /invalid table file .*not YAML\/JSON/);
+    } finally {
+      loadTables(DEFAULT_TABLES_FILE);
+    }
+  });
+
+  it('tells which column names suggest PII', () => {
+    for (const c of ['email', 'reviewer_email', 'phone', 'ssn', 'password_hash', 'card_number', 'tax_id'])
+      assert.ok(suggestsPii(c), c);
+    for (const c of ['secret_value', 'token', 'ip_address', 'date_of_birth', 'ip', 'mobile_phone'])
+      assert.ok(suggestsPii(c), c);
+    for (const c of ['shipped_at', 'description', 'zip', 'status', 'sku', 'recipe', 'tips'])
+      assert.ok(!suggestsPii(c), c);
   });
 });
