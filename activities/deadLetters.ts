@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { captureDeadLetterAlert, type CaptureDeadLetter } from '../domain/capture/captureDeadLetter';
 import {
@@ -11,6 +11,7 @@ import {
 } from '../domain/core/itemKeys';
 import { deadLetterAlert, type Alert } from '../domain/publishing/alerts';
 import type { DeadLetter } from '../domain/shards/shardTypes';
+import { open, seal } from '../infra/codec/keyring';
 import { mapLimit } from './concurrency';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -40,13 +41,15 @@ async function deadLetterRecords(
   const { consumer, stream } = deps.config;
   await mapLimit(letters, WRITE_CONCURRENCY, async (l) => {
     const seq = l.record.sequenceNumber;
+    const pk = deadLetterKey(consumer, stream, l.shardId, seq);
     const raw = await keepRaw(
       deps,
+      pk,
       deadLetterObjectKey(consumer, stream, l.shardId, seq),
       Buffer.from(l.record.data, l.record.encoding),
       l.record.encoding,
     );
-    const parkedAt = await park(deps, deadLetterKey(consumer, stream, l.shardId, seq), now, {
+    const parkedAt = await park(deps, pk, now, {
       source: 'shard',
       consumer,
       stream,
@@ -85,8 +88,9 @@ export async function parkCaptureDeadLetter(
   slot: string,
   l: CaptureDeadLetter,
 ): Promise<void> {
-  const raw = await keepRaw(deps, captureDeadLetterObjectKey(slot, l.lsn, l.index), l.raw, 'utf8');
-  const parkedAt = await park(deps, captureDeadLetterKey(slot, l.lsn, l.index), new Date().toISOString(), {
+  const pk = captureDeadLetterKey(slot, l.lsn, l.index);
+  const raw = await keepRaw(deps, pk, captureDeadLetterObjectKey(slot, l.lsn, l.index), l.raw, 'utf8');
+  const parkedAt = await park(deps, pk, new Date().toISOString(), {
     source: 'capture',
     slot,
     lsn: l.lsn,
@@ -107,37 +111,62 @@ export async function parkCaptureDeadLetter(
 }
 
 /**
- * Where the raw record is kept (claim check). Up to `deadLetters.inlineMaxBytes` it is in the item
- * (`raw`, as text in `rawEncoding`); larger (a DynamoDB item holds at most 400 KB) it is an object
- * in the DLQ bucket, written before the item so a reference never dangles, and the item holds
- * `rawS3Bucket`, `rawS3Key`. Either way the item has `rawBytes` and `rawSha256` of the bytes.
+ * Where the raw record is kept (claim check), always encrypted at rest (AES-256-GCM with the
+ * payload keyring, the item's key as associated data so a ciphertext cannot be moved to another
+ * item): up to `deadLetters.inlineMaxBytes` in the item (`rawCiphertext`, binary); larger (a
+ * DynamoDB item holds at most 400 KB) as an object in the DLQ bucket, written before the item so
+ * a reference never dangles (`rawS3Bucket`, `rawS3Key`). Either way the item has `rawKeyId`,
+ * `rawEncoding` (how the plaintext reads: utf8 or base64), `rawBytes` and `rawSha256` of the
+ * plaintext (integrity after decryption). `readDeadLetterRaw` gives the record back.
  */
 async function keepRaw(
-  { aws, config }: ActivityDeps,
+  { aws, config, keyring }: ActivityDeps,
+  pk: string,
   objectKey: string,
   bytes: Buffer,
   encoding: 'utf8' | 'base64',
-): Promise<Record<string, string | number>> {
+): Promise<Record<string, string | number | Uint8Array>> {
   const rawBytes = bytes.length;
   const rawSha256 = createHash('sha256').update(bytes).digest('hex');
-  if (rawBytes <= config.deadLetters.inlineMaxBytes)
-    return { raw: bytes.toString(encoding), rawEncoding: encoding, rawBytes, rawSha256 };
+  const meta = { rawEncryption: RAW_ENCRYPTION, rawEncoding: encoding, rawBytes, rawSha256 };
+  if (rawBytes <= config.deadLetters.inlineMaxBytes) {
+    const sealed = seal(keyring, bytes, Buffer.from(pk));
+    return { ...meta, rawKeyId: sealed.keyId, rawCiphertext: sealed.ciphertext };
+  }
+  const sealed = seal(keyring, bytes, Buffer.from(objectKey));
   await aws.s3.send(
     new PutObjectCommand({
       Bucket: config.deadLetters.bucket,
       Key: objectKey,
-      Body: bytes,
+      Body: sealed.ciphertext,
       ContentType: 'application/octet-stream',
-      Metadata: { sha256: rawSha256, encoding },
+      Metadata: { 'encryption-key-id': sealed.keyId, encryption: RAW_ENCRYPTION },
     }),
   );
-  return {
-    rawS3Bucket: config.deadLetters.bucket,
-    rawS3Key: objectKey,
-    rawEncoding: encoding,
-    rawBytes,
-    rawSha256,
-  };
+  return { ...meta, rawKeyId: sealed.keyId, rawS3Bucket: config.deadLetters.bucket, rawS3Key: objectKey };
+}
+
+const RAW_ENCRYPTION = 'AES-256-GCM';
+
+/** A DLQ item's raw record, decrypted (from the item or its S3 object); checks size and hash. */
+export async function readDeadLetterRaw(
+  { aws, keyring }: Pick<ActivityDeps, 'aws' | 'keyring'>,
+  item: Record<string, unknown>,
+): Promise<{ bytes: Buffer; encoding: 'utf8' | 'base64' }> {
+  const keyId = String(item.rawKeyId);
+  let bytes: Buffer;
+  if (item.rawCiphertext !== undefined) {
+    const ciphertext = item.rawCiphertext as Uint8Array;
+    bytes = Buffer.from(open(keyring, { keyId, ciphertext }, Buffer.from(String(item.pk))));
+  } else {
+    const key = String(item.rawS3Key);
+    const out = await aws.s3.send(new GetObjectCommand({ Bucket: String(item.rawS3Bucket), Key: key }));
+    const ciphertext = await out.Body!.transformToByteArray();
+    bytes = Buffer.from(open(keyring, { keyId, ciphertext }, Buffer.from(key)));
+  }
+  if (createHash('sha256').update(bytes).digest('hex') !== item.rawSha256)
+    throw new Error(`dead letter ${String(item.pk)}: the raw record does not match its sha256`);
+  return { bytes, encoding: item.rawEncoding === 'base64' ? 'base64' : 'utf8' };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
 import { awsClients, type AwsClients } from '../infra/aws';
+import { keyringFromEnv, type Keyring } from '../infra/codec/keyring';
 import type { PipelineConfig } from '../infra/config';
 
 /** The AWS clients the activities use. */
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   config: PipelineConfig;
   aws: ActivityAws;
   pg: PgClientFactory;
+  /** Keys that encrypt what the pipeline keeps of raw rows at rest (dead letters), as Temporal payloads are. */
+  keyring: Keyring;
 }
 
 /**
@@ -25,7 +28,12 @@ export interface ActivityDeps {
  * followed by new work gets fresh ones.
  */
 export function defaultDeps(config: PipelineConfig): ActivityDeps {
+  let keyring: Keyring | undefined;
   return {
+    // The environment's payload keys (CDC_PAYLOAD_KEYS / CDC_PAYLOAD_KEY_FILE), read on first use.
+    get keyring() {
+      return (keyring ??= keyringFromEnv());
+    },
     config,
     aws: {
       get kinesis() {

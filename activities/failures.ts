@@ -42,7 +42,8 @@ export function troubleOf(e: PipelineEvent): TroubleRecord {
   return {
     sequenceNumber: e.position.sequenceNumber,
     table: e.table,
-    entityId: e.entityId,
+    // A sensitive table's key is shown hashed: the status bypasses the payload codec.
+    entityId: e.entityRef ?? e.entityId,
     op: e.op,
     version: e.version,
   };

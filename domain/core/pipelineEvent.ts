@@ -31,6 +31,12 @@ export interface PipelineEvent {
    * values): a sink merges them into what it holds instead of replacing the row.
    */
   partial?: true;
+  /**
+   * How logs, summaries and the workflow's status name the row (set by redaction): the entityId,
+   * or for a table with redaction rules (a sensitive one) a keyed hash of it, since those bypass
+   * the payload codec.
+   */
+  entityRef?: string;
   /** Set by the redaction step; an event without it must never leave the pipeline. */
   redactionPolicy?: string;
 }

@@ -14,7 +14,12 @@ export type Transformation = (typeof TRANSFORMATIONS)[number];
 export type Redaction = (typeof REDACTIONS)[number];
 export const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE'] as const;
 export type Operation = (typeof OPERATIONS)[number];
-const OP_OF: Record<Operation | 'SNAPSHOT', ChangeOp> = { INSERT: 'c', UPDATE: 'u', DELETE: 'd', SNAPSHOT: 'r' };
+const OP_OF: Record<Operation | 'SNAPSHOT', ChangeOp> = {
+  INSERT: 'c',
+  UPDATE: 'u',
+  DELETE: 'd',
+  SNAPSHOT: 'r',
+};
 const SUFFIX: Record<ChangeOp, string> = { c: 'created', u: 'updated', d: 'deleted', r: 'snapshot' };
 
 const Identifier = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier');
@@ -129,7 +134,10 @@ function entryProblems(t: z.infer<typeof TableEntrySchema>): { path: string; mes
       problems.push({ path: `transformations.${col}.scale`, message: 'scale applies to DECIMAL only' });
   for (const [col, rd] of Object.entries(t.redactions)) {
     if ((rd.visibleChars !== undefined || rd.visibleAt !== undefined) && rd.action !== 'PARTIAL_MASK')
-      problems.push({ path: `redactions.${col}`, message: 'visibleChars/visibleAt apply to PARTIAL_MASK only' });
+      problems.push({
+        path: `redactions.${col}`,
+        message: 'visibleChars/visibleAt apply to PARTIAL_MASK only',
+      });
   }
   return problems;
 }

@@ -6,7 +6,8 @@ import { fail, formatIssues, ImageSchema, imagesAndKey, positionFromTimestamp, t
  * The two record formats of the design documents. Neither carries an LSN: the version position is
  * the source timestamp in microseconds, index 0 (see `decodeChange.ts`).
  *  - inventory-flat: one inventory row, `{"op":"INSERT","sku":…,"wh":…,"qty":…,"reserved"?:…,"ts":…}`.
- *  - table-image: any configured table, `{tableName, operation, beforeImage, afterImage, timestamp}`.
+ *  - table-image: any configured table, `{tableName, operation, beforeImage, afterImage, timestamp}`
+ *    (also as 003's `table` and 002's `eventType`, `before`, `after`).
  */
 
 /** Operations written in either case: "insert" and "INSERT" are the same. */
@@ -91,9 +92,25 @@ const TableImageSchema = z
 
 const TABLE_IMAGE_OPS = { INSERT: 'c', UPDATE: 'u', DELETE: 'd', SNAPSHOT: 'r' } as const;
 
+/**
+ * The documents write this format three ways: 003's captured stage (`table`, `operation`,
+ * `beforeImage`, `afterImage`), 002's sample test event (`tableName`, `eventType`, `before`,
+ * `after`) and the field names above. They are one format.
+ */
+function tableImageFields(input: Record<string, unknown>): Record<string, unknown> {
+  const pick = (...names: string[]) => input[names.find((n) => input[n] !== undefined) ?? names[0]!];
+  return {
+    tableName: pick('tableName', 'table'),
+    operation: pick('operation', 'eventType'),
+    beforeImage: pick('beforeImage', 'before'),
+    afterImage: pick('afterImage', 'after'),
+    timestamp: input.timestamp,
+  };
+}
+
 /** A table-image record → a candidate change event (validated by the caller), or a reason. */
 export function mapTableImage(input: Record<string, unknown>): Step<unknown> {
-  const parsed = TableImageSchema.safeParse(input);
+  const parsed = TableImageSchema.safeParse(tableImageFields(input));
   if (!parsed.success) return fail(formatIssues(parsed.error));
   const r = parsed.data;
   // "public.inventory" names schema and table; a bare name is in the public schema.

@@ -45,7 +45,9 @@ function partialMask(text: string, rule: RedactionRule): string {
   const visible = Math.min(wanted, Math.floor(text.length / 2));
   const hidden = mask.repeat(Math.max(text.length - visible, 4));
   if (visible === 0) return hidden;
-  return rule.visibleAt === 'start' ? `${text.slice(0, visible)}${hidden}` : `${hidden}${text.slice(-visible)}`;
+  return rule.visibleAt === 'start'
+    ? `${text.slice(0, visible)}${hidden}`
+    : `${hidden}${text.slice(-visible)}`;
 }
 
 /** One redaction applied to one value; `undefined` means the field is removed. */
@@ -123,6 +125,9 @@ export function redactEvent(event: PipelineEvent, key: RedactionKey): PipelineEv
     before: redactRow(event.before, rules, key.secret),
     after: redactRow(event.after, rules, key.secret),
     changes,
+    entityRef: Object.keys(cfg.redactions).length
+      ? `hash:${keyed(key.secret, 'entity', `${event.table}#${event.entityId}`).slice(0, 16)}`
+      : event.entityId,
     redactionPolicy: redactionPolicy(cfg, key),
   };
 }

@@ -56,7 +56,9 @@ export function isoDate(value: string | number, column = 'value'): string {
         ? `${zone}:00`
         : `${zone.slice(0, 3)}:${zone.slice(-2)}`;
   const millis = fraction.slice(0, 3).padEnd(3, '0');
-  const ms = Date.parse(hm === undefined ? `${date}T00:00:00.000Z` : `${date}T${hm}:${sec}.${millis}${offset}`);
+  const ms = Date.parse(
+    hm === undefined ? `${date}T00:00:00.000Z` : `${date}T${hm}:${sec}.${millis}${offset}`,
+  );
   if (Number.isNaN(ms)) throw new PoisonRecordError(`${column}: ISO_DATE cannot parse the value`);
   const iso = new Date(ms).toISOString();
   return fraction.length > 3 ? `${iso.slice(0, -1)}${fraction.slice(3, 6).padEnd(3, '0')}Z` : iso;

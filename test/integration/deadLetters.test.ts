@@ -1,3 +1,5 @@
+import { readDeadLetterRaw } from '../../activities/deadLetters';
+import { keyringFromEnv } from '../../infra/codec/keyring';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
@@ -127,8 +129,11 @@ describe('dead letters on the stack (claim check, keys, status)', function () {
     const object = await awsClients().s3.send(
       new GetObjectCommand({ Bucket: String(item.rawS3Bucket), Key: String(item.rawS3Key) }),
     );
-    const stored = await object.Body!.transformToByteArray();
-    assert.ok(Buffer.from(stored).equals(Buffer.from(raw)), 'the S3 object is the raw record, byte for byte');
+    const stored = Buffer.from(await object.Body!.transformToByteArray());
+    assert.equal(stored.length, raw.length + 28, 'nonce, ciphertext and tag');
+    assert.ok(!stored.includes(Buffer.from(raw).subarray(0, 64)), 'the S3 object is encrypted');
+    const back = await readDeadLetterRaw({ aws: awsClients(), keyring: keyringFromEnv() }, item);
+    assert.ok(back.bytes.equals(Buffer.from(raw)), 'it decrypts to the raw record, byte for byte');
   }
 
   it('parks a 450 KB row DynamoDB refuses with its raw record in S3 (claim check); the shard moves on', async () => {

@@ -1,3 +1,6 @@
+import { awsClients } from '../../infra/aws';
+import { readDeadLetterRaw } from '../../activities/deadLetters';
+import { keyringFromEnv } from '../../infra/codec/keyring';
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
@@ -68,7 +71,13 @@ describe('shard reader on the real dev server', function () {
     assert.match(String(letters[0]?.reason), /^not JSON/);
     assert.match(String(letters[1]?.reason), /unrecognised record format: has keys \[foo, bar\]/);
     assert.match(String(letters[2]?.reason), /widgets.*not configured/);
-    assert.equal(letters[0]?.raw, 'not json at all', 'the raw record is kept for redrive');
+    assert.equal(letters[0]?.raw, undefined, 'no plaintext at rest');
+    const kept = await readDeadLetterRaw({ aws: awsClients(), keyring: keyringFromEnv() }, letters[0]!);
+    assert.equal(
+      kept.bytes.toString('utf8'),
+      'not json at all',
+      'the raw record is kept (encrypted) for redrive',
+    );
     const alert = await probe.receiveUntil(
       eventRouting(p.config.eventBus).queues.alerts,
       (b) =>

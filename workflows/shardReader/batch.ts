@@ -123,7 +123,8 @@ function firstTrouble(s: ShardReaderState, events?: PipelineEvent[]): TroubleRec
     return {
       sequenceNumber: e.position.sequenceNumber,
       table: e.table,
-      entityId: e.entityId,
+      // Only a redacted event's reference (a sensitive table's key is hashed): status bypasses the codec.
+      ...(e.entityRef !== undefined ? { entityId: e.entityRef } : {}),
       op: e.op,
       version: e.version,
     };

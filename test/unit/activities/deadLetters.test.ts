@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createActivities } from '../../../activities';
-import { parkCaptureDeadLetter } from '../../../activities/deadLetters';
+import { parkCaptureDeadLetter, readDeadLetterRaw } from '../../../activities/deadLetters';
 import { createAlertPublisher } from '../../../activities/publishing/alertPublisher';
 import type { CaptureDeadLetter } from '../../../domain/capture/captureDeadLetter';
 import { captureDeadLetterKey, deadLetterKey } from '../../../domain/core/itemKeys';
@@ -33,11 +33,18 @@ function setup(env: Record<string, string> = {}) {
 }
 
 describe('dead letters: claim check, keys, status', () => {
-  it('keeps a small record inline, with its size and hash', async () => {
+  it('keeps a small record inline, encrypted at rest, with its size and hash', async () => {
     const { config, f, activities, dlq } = setup();
     await activities.deadLetterRecords([letter(record('not json at all'))]);
     const item = dlq(config.consumer)!;
-    assert.equal(item.raw, 'not json at all');
+    assert.equal(item.raw, undefined, 'no plaintext in the item');
+    assert.ok(!Buffer.from(item.rawCiphertext as Uint8Array).includes('not json'), 'ciphertext');
+    assert.equal(item.rawKeyId, 'test-key');
+    assert.equal(item.rawEncryption, 'AES-256-GCM');
+    const back = await readDeadLetterRaw(f.io, item);
+    assert.equal(back.bytes.toString('utf8'), 'not json at all');
+    // Bound to its item: the same ciphertext under another key does not open.
+    await assert.rejects(readDeadLetterRaw(f.io, { ...item, pk: 'SHARD#other' }), /does not authenticate/);
     assert.equal(item.rawEncoding, 'utf8');
     assert.equal(item.rawBytes, 15);
     assert.equal(item.rawSha256, sha256(Buffer.from('not json at all')));
@@ -70,7 +77,10 @@ describe('dead letters: claim check, keys, status', () => {
       assert.equal(item.rawSha256, sha256(bytes));
       assert.equal(item.rawEncoding, encoding);
       const stored = f.s3.object(config.deadLetters.bucket, String(item.rawS3Key))!;
-      assert.ok(stored.equals(bytes), 'the object holds the raw record, byte for byte');
+      assert.ok(!stored.equals(bytes) && stored.length === bytes.length + 28, 'the object is encrypted');
+      const back = await readDeadLetterRaw(f.io, item);
+      assert.ok(back.bytes.equals(bytes), 'decrypts to the raw record, byte for byte');
+      assert.equal(back.encoding, encoding);
     }
   });
 
@@ -154,9 +164,7 @@ describe('dead letters: claim check, keys, status', () => {
     assert.equal(item.status, 'PARKED');
     assert.equal(item.attempts, 2);
     assert.equal(item.rawS3Key, 'dead-letters/capture/my_slot/0-16C4460/3');
-    assert.ok(
-      f.s3.object(config.deadLetters.bucket, 'dead-letters/capture/my_slot/0-16C4460/3')!.equals(raw),
-    );
+    assert.ok((await readDeadLetterRaw(f.io, item)).bytes.equals(raw));
     const alerts = f.events.alerts();
     assert.equal(alerts.length, 1, 'one alert, however often capture parks it');
     const detail = JSON.parse(alerts[0].Detail) as { entityId: string; details: Record<string, string> };

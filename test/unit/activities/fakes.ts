@@ -4,6 +4,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ActivityDeps } from '../../../activities/deps';
+import { createKeyring } from '../../../infra/codec/keyring';
 import type { ChangeEvent } from '../../../domain/core/changeEvent';
 import type { PipelineEvent } from '../../../domain/core/pipelineEvent';
 import type { EventEntry } from '../../../domain/publishing/eventEntry';
@@ -226,6 +227,9 @@ export interface Fakes {
   io: Omit<ActivityDeps, 'config'>;
 }
 
+/** A fixed payload keyring for unit tests (dead letters are encrypted at rest). */
+export const TEST_KEYRING = createKeyring([{ id: 'test-key', key: Buffer.alloc(32, 7) }]);
+
 export function fakes(kinesis = new FakeKinesis(() => Promise.reject(new Error('no Kinesis here')))): Fakes {
   const doc = new FakeDynamo();
   const events = new FakeEventBridge();
@@ -245,6 +249,7 @@ export function fakes(kinesis = new FakeKinesis(() => Promise.reject(new Error('
       pg: () => {
         throw new Error('no PostgreSQL in unit tests');
       },
+      keyring: TEST_KEYRING,
     },
   };
 }
@@ -277,5 +282,5 @@ export function inventoryChange(p: {
     after: p.op === 'd' ? null : image(p.after ?? { on_hand: 100, reserved: 0 }),
   };
   const position = { shardId: 'shardId-000000000000', sequenceNumber: p.sequenceNumber ?? String(p.lsn) };
-  return redactEvent(transformChange(change, position), 'secret-for-tests');
+  return redactEvent(transformChange(change, position), { secret: 'secret-for-tests', keyId: 'test' });
 }
