@@ -48,6 +48,7 @@ import { configuredTables } from '../domain/core/tables';
 import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
 import { ConfigurationError } from '../domain/core/errors';
+import { checkSchema, enforceSchemaReport, readCatalog } from './schemaCheck';
 
 /**
  * Provisioning as code, idempotent, the same for the local emulators and real AWS (the SDK's
@@ -209,25 +210,27 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
 /**
  * Every captured table needs a primary key: it keys the Kinesis partition, the DynamoDB item and
  * the event ID, and PostgreSQL refuses updates and deletes on a published table without one.
+ * Provisioning runs the full schema check (infra/schemaCheck.ts), which includes this; this
+ * narrower check by table name stays for callers without a table configuration.
  */
 export async function assertPrimaryKeys(db: Client, schema: string, tables: string[]): Promise<void> {
-  const r = await db.query<{ table_name: string }>(
-    `SELECT t.table_name FROM information_schema.tables t
-      WHERE t.table_schema = $1 AND t.table_name = ANY($2)
-        AND NOT EXISTS (SELECT 1 FROM information_schema.table_constraints c
-                         WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name
-                           AND c.constraint_type = 'PRIMARY KEY')`,
-    [schema, tables],
-  );
-  if (r.rowCount) {
-    const names = r.rows.map((x) => `${schema}.${x.table_name}`).join(', ');
+  const catalog = await readCatalog(db, schema, tables);
+  const names = tables.filter((t) => catalog.get(t)?.primaryKey.length === 0).map((t) => `${schema}.${t}`);
+  if (names.length)
     throw new ConfigurationError(
-      `table ${names} has no primary key; CDC needs one to key partitions, items and event IDs`,
+      `table ${names.join(', ')} has no primary key; CDC needs one to key partitions, items and event IDs`,
     );
-  }
 }
 
-export async function provisionPostgres(config: PipelineConfig): Promise<void> {
+/**
+ * The database, its schema (infra/schema.sql), the schema check against the table file (errors
+ * throw one ConfigurationError listing every problem; warnings go to `log`), REPLICA IDENTITY,
+ * the publication and the slot.
+ */
+export async function provisionPostgres(
+  config: PipelineConfig,
+  log: (line: string) => void = () => {},
+): Promise<void> {
   const database = process.env.PGDATABASE ?? 'postgres';
   const admin = new Client({ database: 'postgres' });
   await admin.connect();
@@ -240,13 +243,19 @@ export async function provisionPostgres(config: PipelineConfig): Promise<void> {
   const db = new Client();
   await db.connect();
   try {
-    await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
+    // The shipped tables and the heartbeat table go into the configured schema (CDC_PG_SCHEMA),
+    // where the check, REPLICA IDENTITY and the publication look for them.
+    const schema = `"${config.pgSchema}"`;
+    const hasSchema = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [config.pgSchema]);
+    if (hasSchema.rowCount === 0) await db.query(`CREATE SCHEMA ${schema}`);
+    await db.query(`SET search_path TO ${schema}`);
+    try {
+      await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
+    } finally {
+      await db.query('RESET search_path');
+    }
     const tables = [...configuredTables().values()];
-    await assertPrimaryKeys(
-      db,
-      config.pgSchema,
-      tables.map((t) => t.table),
-    );
+    enforceSchemaReport(await checkSchema(db, config.pgSchema), log);
     for (const t of tables) {
       await db.query(
         `ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`,
@@ -325,7 +334,7 @@ export async function provisionAll(
     log(`${name.padEnd(11)} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   };
   await Promise.all([
-    step('postgres', () => provisionPostgres(config)),
+    step('postgres', () => provisionPostgres(config, (l) => log(`${'postgres'.padEnd(11)} ${l}`))),
     step('kinesis', () => provisionKinesis(config)),
     step('dynamodb', () => provisionDynamo(config)),
     step('eventbridge', () => provisionEvents(config)),

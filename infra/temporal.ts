@@ -1,6 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverter } from './codec/payloadCodec';
 
 /** Temporal connection settings from Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key, profiles). */
 function connectConfig() {
@@ -8,13 +10,33 @@ function connectConfig() {
   return { connectionOptions, namespace: namespace ?? 'default' };
 }
 
-export async function temporalClient(): Promise<Client> {
-  const { connectionOptions, namespace } = connectConfig();
-  const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace });
+/**
+ * The data converter of every client and worker: payloads (inputs, results, signals, queries,
+ * memos) and failure messages encrypted with the keys of CDC_PAYLOAD_KEYS or CDC_PAYLOAD_KEY_FILE
+ * (infra/codec). Throws a clear error when neither is set; the scripts set the local stack's key
+ * file themselves (scripts/lib/environment.ts).
+ */
+export function temporalDataConverter(): DataConverter {
+  return dataConverter();
 }
 
-export async function workerConnection(): Promise<{ connection: NativeConnection; namespace: string }> {
+export async function temporalClient(): Promise<Client> {
   const { connectionOptions, namespace } = connectConfig();
-  return { connection: await NativeConnection.connect(connectionOptions), namespace };
+  const converter = temporalDataConverter(); // before connecting: a missing key fails fast
+  const connection = await Connection.connect(connectionOptions);
+  return new Client({ connection, namespace, dataConverter: converter });
+}
+
+export async function workerConnection(): Promise<{
+  connection: NativeConnection;
+  namespace: string;
+  dataConverter: DataConverter;
+}> {
+  const { connectionOptions, namespace } = connectConfig();
+  const converter = temporalDataConverter();
+  return {
+    connection: await NativeConnection.connect(connectionOptions),
+    namespace,
+    dataConverter: converter,
+  };
 }

@@ -10,7 +10,7 @@ import { provisionAll } from '../infra/provisioning';
 import { temporalClient } from '../infra/temporal';
 import { createWorker } from '../workers/worker';
 import { useEnvironment } from './lib/environment';
-import { PORTS, PG_DATABASE, StackError } from './lib/localStack';
+import { codecEndpoint, LOCAL_PAYLOAD_KEY_FILE, PORTS, PG_DATABASE, StackError } from './lib/localStack';
 
 async function main(): Promise<void> {
   const t0 = Date.now();
@@ -27,6 +27,13 @@ async function main(): Promise<void> {
   console.log(`
 Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   Temporal Web UI:  ${ui}/namespaces/default/workflows
+  Payloads:         encrypted (AES-256-GCM, keys in ${process.env.CDC_PAYLOAD_KEY_FILE ?? 'CDC_PAYLOAD_KEYS'});
+                    the Web UI decodes them through the codec server ${codecEndpoint()}
+  CLI, decoded:     temporal workflow show --codec-endpoint ${codecEndpoint()} --workflow-id <id>${
+    process.env.CDC_PAYLOAD_KEY_FILE === LOCAL_PAYLOAD_KEY_FILE
+      ? ''
+      : `\n  Note:             your own keys are set; the stack's codec server decodes with ${LOCAL_PAYLOAD_KEY_FILE} only`
+  }
   Make a change:    psql -h 127.0.0.1 -p ${PORTS.postgres} -U postgres ${PG_DATABASE} \\
                       -c "INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ('SKU-1', 1, 100)"
   See it arrive:    npm run -s inspect -- inventory SKU-1#1

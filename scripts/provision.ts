@@ -1,15 +1,34 @@
 /**
  * Provisions every resource of the pipeline, idempotently: where the standard variables point
  * (real AWS, your PostgreSQL), else on the local stack when it runs (scripts/lib/environment.ts).
+ * Provisioning checks the PostgreSQL schema against the table file first (infra/schemaCheck.ts):
+ * errors stop it, warnings are printed.
+ *
+ * `npm run provision -- --check-schema` runs only that check (read-only): prints every problem,
+ * exits 1 when there are errors.
  */
 import { destroyAwsClients } from '../infra/aws';
 import { loadConfig } from '../infra/config';
 import { provisionAll } from '../infra/provisioning';
+import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { useEnvironment } from './lib/environment';
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--check-schema');
+  if (unknown.length)
+    throw new Error(`unknown argument ${unknown.join(' ')} (usage: provision [--check-schema])`);
   await useEnvironment();
-  await provisionAll(loadConfig(), (l) => console.log(l));
+  const config = loadConfig();
+  if (args.includes('--check-schema')) {
+    const report = await checkSchemaAtStartup(config, (l) => console.log(l));
+    console.log(
+      `schema ${report.schema} matches the table file ${report.source}` +
+        (report.warnings.length ? ` (${report.warnings.length} warning(s))` : ''),
+    );
+    return;
+  }
+  await provisionAll(config, (l) => console.log(l));
 }
 
 main().then(

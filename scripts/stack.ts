@@ -9,6 +9,7 @@ import {
   stackUp,
   tail,
   PORTS,
+  codecEndpoint,
 } from './lib/localStack';
 import { chooseEnvironment } from './lib/environment';
 
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     case 'up':
       await stackUp((l) => console.log(l));
       console.log(`Temporal Web UI: http://127.0.0.1:${PORTS.temporalUi}`);
+      console.log(
+        `Codec server:    ${codecEndpoint()} (the Web UI decodes through it; CLI: temporal workflow show --codec-endpoint ${codecEndpoint()} …)`,
+      );
       return;
     case 'down':
       await stackDown((l) => console.log(l));
@@ -27,10 +31,11 @@ async function main(): Promise<void> {
       const running = new Set<ServiceName>();
       for (const n of SERVICE_NAMES) {
         const s = await serviceStatus(n);
-        allHealthy &&= s.healthy;
+        allHealthy &&= s.healthy && !s.outdated;
         if (s.healthy) running.add(n);
         console.log(
-          `${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}`,
+          `${n.padEnd(9)} ${s.healthy ? 'healthy' : s.pid ? 'unhealthy' : 'stopped'}  pid=${s.pid ?? '-'}  ports=${s.ports.join(',')}` +
+            (s.outdated ? `  outdated: ${s.outdated} (npm run stack up restarts it)` : ''),
         );
       }
       // Where provision, pipeline:start and inspect connect from this shell (scripts/lib/environment.ts).

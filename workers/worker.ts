@@ -1,16 +1,23 @@
 /** The worker process: hosts every workflow and activity of the pipeline on the `cdc-pipeline` task queue. */
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { loadConfig, type PipelineConfig } from '../infra/config';
+import { assertProductionSecrets, loadConfig, type PipelineConfig } from '../infra/config';
+import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { workerConnection } from '../infra/temporal';
 import { useEnvironment } from '../scripts/lib/environment';
 
 export async function createWorker(opts: { config?: PipelineConfig } = {}): Promise<Worker> {
   const config = opts.config ?? loadConfig();
-  const { connection, namespace } = await workerConnection();
+  // Start-up refusals: the development HMAC secret outside the local stack; a table file that
+  // does not match PostgreSQL (keys); warnings for rule columns that do not exist and unruled PII.
+  assertProductionSecrets(config);
+  await checkSchemaAtStartup(config, (line) => console.warn(`[schema] ${line}`));
+  const { connection, namespace, dataConverter } = await workerConnection();
   return Worker.create({
     connection,
     namespace,
+    // Encrypted payloads and failures (infra/codec): history holds no plaintext rows.
+    dataConverter,
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities(config),
@@ -24,7 +31,10 @@ if (require.main === module) {
     .then(() => createWorker())
     .then((worker) => worker.run())
     .catch((err: unknown) => {
-      console.error(err);
+      // Configuration problems are one clear message; anything else with its stack.
+      const name = (err as Error)?.name ?? '';
+      const clear = /Configuration|Keyring/.test(name) || /^invalid /.test((err as Error)?.message ?? '');
+      console.error(clear ? `worker: ${(err as Error).message}` : err);
       process.exit(1);
     });
 }

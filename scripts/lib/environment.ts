@@ -12,9 +12,21 @@
  *   localhost:7233).
  * Jobs that run on the local stack by design (`npm start`, the benchmark) start it and fill
  * every unset variable with its values.
+ *
+ * Temporal payloads are encrypted (infra/codec): when Temporal goes to the local stack and neither
+ * CDC_PAYLOAD_KEYS nor CDC_PAYLOAD_KEY_FILE is set, CDC_PAYLOAD_KEY_FILE is filled with the local
+ * stack's key file (created on first use). Elsewhere a missing key is a start-up error.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { localStackEnv, PORTS, serviceStatus, stackUp, type ServiceName } from './localStack';
+import { PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../../infra/codec/keyring';
+import {
+  ensureLocalPayloadKeys,
+  localStackEnv,
+  PORTS,
+  serviceStatus,
+  stackUp,
+  type ServiceName,
+} from './localStack';
 
 export type Dependency = 'postgres' | 'aws' | 'temporal';
 export const DEPENDENCIES: readonly Dependency[] = ['postgres', 'aws', 'temporal'];
@@ -23,7 +35,7 @@ export const DEPENDENCIES: readonly Dependency[] = ['postgres', 'aws', 'temporal
 const SERVICES: Record<Dependency, readonly ServiceName[]> = {
   postgres: ['postgres'],
   aws: ['kinesis', 'dynamodb', 'moto'],
-  temporal: ['temporal'],
+  temporal: ['temporal', 'codec'],
 };
 
 const LABEL: Record<Dependency, string> = { postgres: 'PostgreSQL', aws: 'AWS', temporal: 'Temporal' };
@@ -94,6 +106,7 @@ function dependencyOf(name: string): Dependency | undefined {
   if (name.startsWith('PG')) return 'postgres';
   if (name.startsWith('AWS_')) return 'aws';
   if (name.startsWith('TEMPORAL_')) return 'temporal';
+  if (name === PAYLOAD_KEY_FILE_VAR) return 'temporal'; // the keys of the local stack's histories
   return undefined;
 }
 
@@ -132,6 +145,7 @@ export function chooseEnvironment(
   const fill: Record<string, string> = {};
   for (const [name, value] of Object.entries(localStackEnv())) {
     if (isSet(env, name)) continue;
+    if (name === PAYLOAD_KEY_FILE_VAR && isSet(env, PAYLOAD_KEYS_VAR)) continue; // keys of the user's own
     const dependency = dependencyOf(name);
     if (dependency === undefined || local.has(dependency)) fill[name] = value;
   }
@@ -176,6 +190,7 @@ export async function useEnvironment(opts: UseEnvironmentOptions = {}): Promise<
   } else {
     choice = chooseEnvironment(process.env, await runningServices(process.env));
   }
+  if (choice.fill[PAYLOAD_KEY_FILE_VAR]) ensureLocalPayloadKeys();
   for (const [name, value] of Object.entries(choice.fill)) process.env[name] = value;
   if (opts.summary !== false) log(`environment: ${choice.summary}`);
   for (const w of choice.warnings) log(w);

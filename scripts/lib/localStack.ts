@@ -14,10 +14,12 @@ import {
 import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { ensureKeyFile, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../../infra/codec/keyring';
 import { SA } from '../../workflows/names';
 
 /**
- * The embedded local stack: five services on loopback, data under .stack/ (ignored by git),
+ * The embedded local stack: five services on loopback, plus the codec server that lets the Web UI
+ * show encrypted payloads, data under .stack/ (ignored by git),
  * tools from .cache/ (installed by scripts/setup.sh). Temporal uses its standard ports so the
  * `temporal` CLI works without flags; the others use ports that do not clash with a system
  * PostgreSQL or other developer tools, each overridable by an environment variable.
@@ -42,7 +44,24 @@ export const PORTS = {
   kinesisTls: port('CDC_KINESIS_TLS_PORT', 14567),
   dynamodb: port('CDC_DYNAMODB_PORT', 18000),
   moto: port('CDC_MOTO_PORT', 15000),
+  codec: port('CDC_CODEC_PORT', 18233),
 };
+
+/** The codec server of the local stack (scripts/codecServer.ts): the Web UI decodes payloads through it. */
+export const codecEndpoint = () => `http://127.0.0.1:${PORTS.codec}`;
+
+/**
+ * The payload encryption keys of the local stack (infra/codec/keyring.ts): created with one random
+ * key on first use (mode 0600) and kept with the stack's data, like the histories it encrypts.
+ */
+export const LOCAL_PAYLOAD_KEY_FILE = join(STACK_DIR, 'payload-keys.json');
+
+/** Creates the local stack's key file if it does not exist yet; returns its path. */
+export function ensureLocalPayloadKeys(): string {
+  mkdirSync(STACK_DIR, { recursive: true });
+  ensureKeyFile(LOCAL_PAYLOAD_KEY_FILE, 'local-1');
+  return LOCAL_PAYLOAD_KEY_FILE;
+}
 
 export const PG_DATABASE = 'inventory';
 
@@ -69,12 +88,23 @@ export function localStackEnv(): Record<string, string> {
     PGDATABASE: PG_DATABASE,
     TEMPORAL_ADDRESS: `127.0.0.1:${PORTS.temporal}`,
     TEMPORAL_NAMESPACE: 'default',
+    [PAYLOAD_KEY_FILE_VAR]: LOCAL_PAYLOAD_KEY_FILE,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
 
+/**
+ * Sets the local stack's variables still unset in this process. The local key file counts as
+ * unset only when neither CDC_PAYLOAD_KEYS nor CDC_PAYLOAD_KEY_FILE is set (it is created if needed).
+ */
 export function applyLocalStackEnv(): void {
-  for (const [k, v] of Object.entries(localStackEnv())) if (process.env[k] === undefined) process.env[k] = v;
+  for (const [k, v] of Object.entries(localStackEnv())) {
+    if (k === PAYLOAD_KEY_FILE_VAR) {
+      if (process.env[PAYLOAD_KEYS_VAR] || process.env[PAYLOAD_KEY_FILE_VAR]) continue;
+      ensureLocalPayloadKeys();
+    }
+    if (process.env[k] === undefined) process.env[k] = v;
+  }
 }
 
 export class StackError extends Error {}
@@ -87,9 +117,11 @@ interface Service {
   stop?(): void;
   /** Extra readiness check after the port opens. */
   ready?(): boolean;
+  /** Why a healthy service runs with an outdated configuration (then `stack up` restarts it), or undefined. */
+  outdated?(): Promise<string | undefined>;
 }
 
-export const SERVICE_NAMES = ['postgres', 'temporal', 'kinesis', 'dynamodb', 'moto'] as const;
+export const SERVICE_NAMES = ['postgres', 'temporal', 'kinesis', 'dynamodb', 'moto', 'codec'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 const serviceDir = (name: string) => join(STACK_DIR, name);
@@ -216,6 +248,9 @@ const SERVICES: Record<ServiceName, Service> = {
         join(serviceDir('temporal'), 'temporal.db'),
         '--log-level',
         'warn',
+        // The Web UI decodes encrypted payloads through the stack's codec server.
+        '--ui-codec-endpoint',
+        codecEndpoint(),
         ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([n, t]) => ['--search-attribute', `${n}=${t}`]),
       ];
       return detached(exe, args, logFd);
@@ -230,6 +265,21 @@ const SERVICES: Record<ServiceName, Service> = {
         },
       );
       return r.status === 0 && r.stdout.includes('SERVING');
+    },
+    async outdated() {
+      // A dev server started before the codec server existed: its Web UI shows ciphertext.
+      try {
+        const res = await fetch(`http://127.0.0.1:${PORTS.temporalUi}/api/v1/settings`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        const settings = (await res.json()) as { Codec?: { Endpoint?: string } };
+        const endpoint = settings.Codec?.Endpoint ?? '';
+        return endpoint === codecEndpoint()
+          ? undefined
+          : `its Web UI uses codec endpoint '${endpoint}', not ${codecEndpoint()}`;
+      } catch {
+        return undefined; // the UI does not answer: not a reason to restart the server
+      }
     },
   },
   kinesis: {
@@ -314,6 +364,23 @@ const SERVICES: Record<ServiceName, Service> = {
       return detached(exe, ['-H', '127.0.0.1', '-p', String(PORTS.moto)], logFd);
     },
   },
+  codec: {
+    name: 'codec',
+    ports: [PORTS.codec],
+    start(logFd) {
+      // One process (tsx as a loader), decoding with the local stack's keys whatever the caller's
+      // environment says; no token: the local Web UI cannot send one (it listens on loopback only).
+      return detached(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'codecServer.ts')], logFd, {
+        env: {
+          [PAYLOAD_KEY_FILE_VAR]: ensureLocalPayloadKeys(),
+          [PAYLOAD_KEYS_VAR]: '',
+          CDC_CODEC_PORT: String(PORTS.codec),
+          CDC_CODEC_HOST: '127.0.0.1',
+          CDC_CODEC_TOKEN: '',
+        },
+      });
+    },
+  },
 };
 
 function alive(pid: number): boolean {
@@ -355,6 +422,8 @@ export interface ServiceStatus {
   pid?: number;
   ports: number[];
   healthy: boolean;
+  /** A healthy service with an outdated configuration: why (`stack up` restarts it). */
+  outdated?: string;
 }
 
 export async function serviceStatus(name: ServiceName): Promise<ServiceStatus> {
@@ -362,12 +431,23 @@ export async function serviceStatus(name: ServiceName): Promise<ServiceStatus> {
   const pid = readPid(name);
   const open = await Promise.all(svc.ports.map((p) => portOpen(p)));
   const healthy = pid !== undefined && open.every(Boolean) && (svc.ready?.() ?? true);
-  return { name, pid, ports: svc.ports, healthy };
+  const outdated = healthy ? await svc.outdated?.() : undefined;
+  return { name, pid, ports: svc.ports, healthy, ...(outdated ? { outdated } : {}) };
 }
 
-async function startService(name: ServiceName, timeoutMs: number): Promise<'started' | 'running'> {
+async function startService(
+  name: ServiceName,
+  timeoutMs: number,
+): Promise<'started' | 'running' | { restarted: string }> {
   const svc = SERVICES[name];
-  const current = await serviceStatus(name);
+  let current = await serviceStatus(name);
+  let restarted: string | undefined;
+  if (current.healthy && current.outdated) {
+    // Its data stays; clients reconnect.
+    restarted = current.outdated;
+    await stopService(name);
+    current = await serviceStatus(name);
+  }
   if (current.healthy) return 'running';
   if (current.pid === undefined) {
     for (const p of svc.ports) {
@@ -389,7 +469,7 @@ async function startService(name: ServiceName, timeoutMs: number): Promise<'star
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await serviceStatus(name);
-    if (s.healthy) return 'started';
+    if (s.healthy) return restarted ? { restarted } : 'started';
     if (readPid(name) === undefined) {
       throw new StackError(`${name} exited during start; see ${logFile(name)}:\n${tail(logFile(name), 8)}`);
     }
@@ -408,6 +488,7 @@ function envNameForPort(p: number): string {
     kinesisTls: 'CDC_KINESIS_TLS_PORT',
     dynamodb: 'CDC_DYNAMODB_PORT',
     moto: 'CDC_MOTO_PORT',
+    codec: 'CDC_CODEC_PORT',
   };
   const key = Object.entries(PORTS).find(([, v]) => v === p)?.[0];
   return key ? names[key] : 'the port variable';
@@ -424,8 +505,9 @@ export async function stackUp(log: (line: string) => void = () => {}): Promise<v
     SERVICE_NAMES.map(async (n) => {
       const t0 = Date.now();
       const r = await startService(n, n === 'temporal' || n === 'dynamodb' ? 90_000 : 60_000);
+      const took = `${((Date.now() - t0) / 1000).toFixed(1)}s`;
       log(
-        `${n.padEnd(9)} ${r === 'running' ? 'already running' : `started in ${((Date.now() - t0) / 1000).toFixed(1)}s`}`,
+        `${n.padEnd(9)} ${r === 'running' ? 'already running' : r === 'started' ? `started in ${took}` : `restarted in ${took} (${r.restarted})`}`,
       );
     }),
   );
@@ -438,22 +520,25 @@ export async function serviceUp(name: ServiceName): Promise<void> {
   await startService(name, 90_000);
 }
 
-export async function stackDown(log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
-  for (const name of only ?? SERVICE_NAMES) {
-    const svc = SERVICES[name];
-    const pid = readPid(name);
-    if (pid === undefined) continue;
-    if (svc.stop) svc.stop();
-    else {
-      try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        process.kill(pid, 'SIGTERM');
-      }
-      for (let i = 0; i < 40 && alive(pid); i++) await sleep(250);
-      if (alive(pid)) process.kill(-pid, 'SIGKILL');
-      rmSync(pidFile(name), { force: true });
+/** Stops one service; false when it was not running. */
+async function stopService(name: ServiceName): Promise<boolean> {
+  const svc = SERVICES[name];
+  const pid = readPid(name);
+  if (pid === undefined) return false;
+  if (svc.stop) svc.stop();
+  else {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      process.kill(pid, 'SIGTERM');
     }
-    log(`${name} stopped`);
+    for (let i = 0; i < 40 && alive(pid); i++) await sleep(250);
+    if (alive(pid)) process.kill(-pid, 'SIGKILL');
+    rmSync(pidFile(name), { force: true });
   }
+  return true;
+}
+
+export async function stackDown(log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
+  for (const name of only ?? SERVICE_NAMES) if (await stopService(name)) log(`${name} stopped`);
 }

@@ -69,9 +69,37 @@ describe('script environment (the user’s variables, else the running local sta
   });
 
   it('part of the local stack down: still used, with a warning naming what to start', () => {
-    const c = chooseEnvironment({}, new Set<ServiceName>(['postgres', 'temporal', 'kinesis', 'dynamodb']));
+    const c = chooseEnvironment(
+      {},
+      new Set<ServiceName>(['postgres', 'temporal', 'kinesis', 'dynamodb', 'codec']),
+    );
     assert.equal(sources(c).aws, 'local-stack');
     assert.deepEqual(c.warnings, ['local stack: moto not running (start it: npm run stack up)']);
+  });
+
+  it('Temporal on the local stack: its payload key file, unless keys of the user’s own are set', () => {
+    assert.match(chooseEnvironment({}, all).fill.CDC_PAYLOAD_KEY_FILE, /\.stack\/payload-keys\.json$/);
+    assert.ok(chooseEnvironment({}, none, 'always').fill.CDC_PAYLOAD_KEY_FILE);
+    assert.equal(chooseEnvironment({ CDC_PAYLOAD_KEYS: 'k:x' }, all).fill.CDC_PAYLOAD_KEY_FILE, undefined);
+    assert.equal(
+      chooseEnvironment({ CDC_PAYLOAD_KEY_FILE: '/k.json' }, all).fill.CDC_PAYLOAD_KEY_FILE,
+      undefined,
+    );
+    // Temporal elsewhere (or not running): no key is filled, the client's start-up error names the variables.
+    assert.equal(
+      chooseEnvironment({ TEMPORAL_ADDRESS: 'ns.tmprl.cloud:7233' }, all).fill.CDC_PAYLOAD_KEY_FILE,
+      undefined,
+    );
+    assert.equal(chooseEnvironment({}, none).fill.CDC_PAYLOAD_KEY_FILE, undefined);
+  });
+
+  it('the local stack without its codec server: a warning (the Web UI cannot decode payloads)', () => {
+    const c = chooseEnvironment(
+      {},
+      new Set<ServiceName>(['postgres', 'temporal', 'kinesis', 'dynamodb', 'moto']),
+    );
+    assert.equal(sources(c).temporal, 'local-stack');
+    assert.deepEqual(c.warnings, ['local stack: codec not running (start it: npm run stack up)']);
   });
 
   it('jobs on the local stack by design fill every unset variable; set ones win', () => {

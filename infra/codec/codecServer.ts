@@ -1,0 +1,199 @@
+/**
+ * A codec server: lets the Temporal Web UI and the `temporal` CLI show encrypted payloads in the
+ * clear, without the key ever leaving this process.
+ *
+ * Temporal's codec-server protocol: `POST /encode` and `POST /decode` (also under a path prefix,
+ * e.g. `/default/decode`) with a JSON body `{ "payloads": [{ "metadata": { "<key>": "<base64>" },
+ * "data": "<base64>" }] }`, answered in the same shape. The Web UI calls it from the browser, so
+ * the server answers CORS preflights for the UI's origins (with credentials, and the headers
+ * `Authorization`, `Content-Type`, `X-Namespace`). With a token, every request but a preflight
+ * or `GET /health` needs `Authorization: Bearer <token>` (401 otherwise).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { z } from 'zod';
+
+export const DEFAULT_CODEC_PORT = 18233;
+export const DEFAULT_UI_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface CodecServerOptions {
+  codec: PayloadCodec;
+  /** Origins allowed to call from a browser (`*`: any). Default: the local Web UI. */
+  origins?: readonly string[];
+  /** When set, requests need `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Request log (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface RunningCodecServer {
+  server: Server;
+  /** e.g. `http://127.0.0.1:18233` */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The codec server's settings from the environment: CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN. */
+export function codecServerSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  defaultOrigins: readonly string[] = DEFAULT_UI_ORIGINS,
+): { port: number; origins: string[]; token?: string } {
+  const rawPort = env.CDC_CODEC_PORT ?? '';
+  const port = rawPort === '' ? DEFAULT_CODEC_PORT : Number(rawPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`CDC_CODEC_PORT=${rawPort} is not a TCP port`);
+  const origins = (env.CDC_CODEC_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  const token = env.CDC_CODEC_TOKEN ?? '';
+  return { port, origins: origins.length ? origins : [...defaultOrigins], ...(token ? { token } : {}) };
+}
+
+const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
+const requestSchema = z.object({
+  payloads: z.array(
+    z.object({
+      metadata: z.record(z.string(), base64).nullish(),
+      data: base64.nullish(),
+    }),
+  ),
+});
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const fromJson = (p: z.infer<typeof requestSchema>['payloads'][number]): Payload => ({
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
+  ),
+  data: Buffer.from(p.data ?? '', 'base64'),
+});
+
+const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+const toJson = (p: Payload) => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, b64(v)])),
+  data: b64(p.data ?? new Uint8Array()),
+});
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1].trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** The request handler (exported for embedding in another server). */
+export function codecRequestHandler(opts: CodecServerOptions) {
+  const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/+$/, '')));
+  const log = opts.log ?? (() => {});
+
+  const cors = (req: IncomingMessage, res: ServerResponse) => {
+    const origin = req.headers.origin;
+    if (origin && (origins.has('*') || origins.has(origin))) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Allow-Credentials', 'true');
+      res.setHeader('Vary', 'Origin');
+    }
+  };
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://codec').pathname.replace(/\/+$/, '');
+    cors(req, res);
+    try {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Namespace',
+          'Access-Control-Max-Age': '600',
+        });
+        res.end();
+        return;
+      }
+      if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok' });
+      const op = path.endsWith('/encode') ? 'encode' : path.endsWith('/decode') ? 'decode' : undefined;
+      if (!op) throw new HttpError(404, `no route ${req.method} ${path || '/'}; use POST /encode or /decode`);
+      if (req.method !== 'POST') throw new HttpError(405, `${op} takes POST`);
+      if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        throw new HttpError(401, 'missing or wrong bearer token');
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(await readBody(req));
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        throw new HttpError(400, 'body is not JSON');
+      }
+      const parsed = requestSchema.safeParse(json);
+      if (!parsed.success)
+        throw new HttpError(
+          400,
+          `expected {"payloads":[{"metadata":{…},"data":"<base64>"}]}: ${parsed.error.issues[0].message}`,
+        );
+      const payloads = parsed.data.payloads.map(fromJson);
+      const out = op === 'encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
+      log(`${op} ${payloads.length} payload(s) namespace=${String(req.headers['x-namespace'] ?? '-')}`);
+      send(res, 200, { payloads: out.map(toJson) });
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 400; // a payload that does not decode
+      const message = err instanceof Error ? err.message : String(err);
+      log(`${req.method} ${path}: ${status} ${message}`);
+      send(res, status, { error: message });
+    }
+  };
+}
+
+/** Starts a codec server on `host:port` (default 127.0.0.1, port 0: any free one). */
+export async function startCodecServer(
+  opts: CodecServerOptions & { host?: string; port?: number },
+): Promise<RunningCodecServer> {
+  const handler = codecRequestHandler(opts);
+  const server = createServer((req, res) => {
+    handler(req, res).catch(() => res.destroy());
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}

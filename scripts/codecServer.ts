@@ -1,0 +1,49 @@
+/**
+ * The codec server (infra/codec/codecServer.ts) as a process: `tsx scripts/codecServer.ts`.
+ *
+ * Keys: CDC_PAYLOAD_KEYS or CDC_PAYLOAD_KEY_FILE; without either, the local stack's key file when
+ * Temporal goes to the local stack (scripts/lib/environment.ts). Settings: CDC_CODEC_PORT (default
+ * 18233), CDC_CODEC_HOST (default 127.0.0.1), CDC_CODEC_ORIGINS (comma-separated origins of the
+ * Web UI, default the local one), CDC_CODEC_TOKEN (require `Authorization: Bearer <token>`).
+ * The local stack runs it as its `codec` service (`npm run stack up`).
+ */
+import { codecServerSettings, startCodecServer } from '../infra/codec/codecServer';
+import { keyringFromEnv, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../infra/codec/keyring';
+import { EncryptionCodec } from '../infra/codec/payloadCodec';
+import { useEnvironment } from './lib/environment';
+import { PORTS } from './lib/localStack';
+
+async function main(): Promise<void> {
+  if (!process.env[PAYLOAD_KEYS_VAR] && !process.env[PAYLOAD_KEY_FILE_VAR]) await useEnvironment();
+  const keyring = keyringFromEnv();
+  const { port, origins, token } = codecServerSettings(process.env, [
+    `http://127.0.0.1:${PORTS.temporalUi}`,
+    `http://localhost:${PORTS.temporalUi}`,
+  ]);
+  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const server = await startCodecServer({
+    codec: new EncryptionCodec(keyring),
+    host: process.env.CDC_CODEC_HOST || '127.0.0.1',
+    port,
+    origins,
+    ...(token ? { token } : {}),
+    log,
+  });
+  log(
+    `codec server on ${server.url} (keys: ${[...keyring.keys.keys()].join(', ')}, encrypting with ${keyring.currentKeyId}; ` +
+      `origins: ${origins.join(', ')}; token: ${token ? 'required' : 'none'})`,
+  );
+  const stop = () => {
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

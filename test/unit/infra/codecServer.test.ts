@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { defaultPayloadConverter } from '@temporalio/common';
+import {
+  codecServerSettings,
+  startCodecServer,
+  type RunningCodecServer,
+} from '../../../infra/codec/codecServer';
+import { createKeyring } from '../../../infra/codec/keyring';
+import { EncryptionCodec } from '../../../infra/codec/payloadCodec';
+
+interface JsonPayload {
+  metadata: Record<string, string>;
+  data: string;
+}
+const UI = 'http://127.0.0.1:8233';
+const fromB64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+
+describe('codec server (HTTP)', () => {
+  const codec = new EncryptionCodec(createKeyring([{ id: 'k1', key: randomBytes(32) }]));
+  const marker = `marker-${randomBytes(4).toString('hex')}`;
+  const plain = defaultPayloadConverter.toPayload({ email: `${marker}@example.com` });
+  const plainJson: JsonPayload = {
+    metadata: { encoding: Buffer.from(plain.metadata?.encoding ?? []).toString('base64') },
+    data: Buffer.from(plain.data ?? []).toString('base64'),
+  };
+  let open: RunningCodecServer;
+  let locked: RunningCodecServer;
+
+  before(async () => {
+    open = await startCodecServer({ codec });
+    locked = await startCodecServer({ codec, token: 's3cret', origins: ['https://cloud.temporal.io'] });
+  });
+  after(async () => {
+    await open?.close();
+    await locked?.close();
+  });
+
+  const post = (
+    server: RunningCodecServer,
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', Origin: UI, ...headers },
+      body: JSON.stringify(body),
+    });
+
+  it('/encode then /decode gives the original payload back; the encoded one hides the marker', async () => {
+    const enc = await post(open, '/encode', { payloads: [plainJson] });
+    assert.equal(enc.status, 200);
+    const encoded = (await enc.json()) as { payloads: JsonPayload[] };
+    assert.equal(fromB64(encoded.payloads[0].metadata.encoding), 'binary/encrypted');
+    assert.equal(fromB64(encoded.payloads[0].metadata['encryption-key-id']), 'k1');
+    assert.ok(!fromB64(encoded.payloads[0].data).includes(marker));
+    const dec = await post(open, '/decode', encoded);
+    assert.equal(dec.status, 200);
+    assert.equal(dec.headers.get('access-control-allow-origin'), UI);
+    const decoded = (await dec.json()) as { payloads: JsonPayload[] };
+    assert.deepEqual(decoded.payloads, [plainJson]);
+    assert.ok(fromB64(decoded.payloads[0].data).includes(marker));
+  });
+
+  it('decodes under a path prefix and passes plain payloads through', async () => {
+    const res = await post(open, '/default/decode', { payloads: [plainJson] });
+    assert.deepEqual(((await res.json()) as { payloads: JsonPayload[] }).payloads, [plainJson]);
+  });
+
+  it('answers the CORS preflight of the Web UI (credentials, Authorization, Content-Type, X-Namespace)', async () => {
+    const res = await fetch(`${open.url}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'http://localhost:8233',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type,x-namespace',
+      },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://localhost:8233');
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
+    const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+    for (const h of ['authorization', 'content-type', 'x-namespace']) assert.ok(allowed.includes(h), h);
+  });
+
+  it('gives no CORS grant to other origins', async () => {
+    const res = await fetch(`${open.url}/decode`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
+    assert.equal(res.headers.get('access-control-allow-origin'), null);
+  });
+
+  it('with a token: 401 without or with a wrong bearer token, 200 with it; preflight needs none', async () => {
+    const none = await post(
+      locked,
+      '/decode',
+      { payloads: [plainJson] },
+      { Origin: 'https://cloud.temporal.io' },
+    );
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('access-control-allow-origin'), 'https://cloud.temporal.io');
+    assert.equal(
+      (await post(locked, '/decode', { payloads: [] }, { Authorization: 'Bearer nope' })).status,
+      401,
+    );
+    assert.equal((await post(locked, '/encode', { payloads: [] }, { Authorization: 's3cret' })).status, 401);
+    const ok = await post(locked, '/decode', { payloads: [plainJson] }, { Authorization: 'Bearer s3cret' });
+    assert.equal(ok.status, 200);
+    const pre = await fetch(`${locked.url}/decode`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://cloud.temporal.io', 'Access-Control-Request-Method': 'POST' },
+    });
+    assert.equal(pre.status, 204);
+  });
+
+  it('400 for a malformed body or a payload that does not decode; 404/405 elsewhere', async () => {
+    assert.equal((await post(open, '/decode', { nope: 1 })).status, 400);
+    const bad = await fetch(`${open.url}/decode`, { method: 'POST', body: '{' });
+    assert.equal(bad.status, 400);
+    const [enc] = await codec.encode([plain]);
+    const other = await startCodecServer({
+      codec: new EncryptionCodec(createKeyring([{ id: 'k2', key: randomBytes(32) }])),
+    });
+    try {
+      const res = await post(other, '/decode', {
+        payloads: [
+          {
+            metadata: Object.fromEntries(
+              Object.entries(enc.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+            ),
+            data: Buffer.from(enc.data ?? []).toString('base64'),
+          },
+        ],
+      });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as { error: string }).error, /no key "k1"/);
+    } finally {
+      await other.close();
+    }
+    assert.equal((await fetch(`${open.url}/nothing`, { method: 'POST', body: '{}' })).status, 404);
+    assert.equal((await fetch(`${open.url}/decode`)).status, 405);
+    assert.equal((await fetch(`${open.url}/health`)).status, 200);
+  });
+
+  it('settings from the environment', () => {
+    assert.deepEqual(codecServerSettings({}), {
+      port: 18233,
+      origins: ['http://127.0.0.1:8233', 'http://localhost:8233'],
+    });
+    assert.deepEqual(
+      codecServerSettings({
+        CDC_CODEC_PORT: '9999',
+        CDC_CODEC_ORIGINS: 'https://a.example/, https://b.example',
+        CDC_CODEC_TOKEN: 't',
+      }),
+      { port: 9999, origins: ['https://a.example', 'https://b.example'], token: 't' },
+    );
+    assert.throws(() => codecServerSettings({ CDC_CODEC_PORT: 'x' }), /CDC_CODEC_PORT=x/);
+  });
+});
