@@ -1,17 +1,24 @@
 /** The worker process: hosts every workflow and activity of the pipeline on the `cdc-pipeline` task queue. */
-import { Worker } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import type { Logger } from '@temporalio/common';
+import { Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { assertProductionSecrets, loadConfig, type PipelineConfig } from '../infra/config';
+import { createJsonLogger, logLevelFromEnv } from '../infra/logging';
+import { metricsEndpointFromEnv, sdkMetricsOption, startMetricsServer, stopMetricsServer } from '../infra/metrics';
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { workerConnection } from '../infra/temporal';
 import { useEnvironment } from '../scripts/lib/environment';
 
-export async function createWorker(opts: { config?: PipelineConfig } = {}): Promise<Worker> {
+export async function createWorker(opts: { config?: PipelineConfig; logger?: Logger } = {}): Promise<Worker> {
   const config = opts.config ?? loadConfig();
   // Start-up refusals: the development HMAC secret outside the local stack; a table file that
   // does not match PostgreSQL (keys); warnings for rule columns that do not exist and unruled PII.
   assertProductionSecrets(config);
-  await checkSchemaAtStartup(config, (line) => console.warn(`[schema] ${line}`));
+  const warn = opts.logger
+    ? (line: string) => opts.logger!.warn(line, { component: 'schema' })
+    : (line: string) => console.warn(`[schema] ${line}`);
+  await checkSchemaAtStartup(config, warn);
   const { connection, namespace, dataConverter } = await workerConnection();
   return Worker.create({
     connection,
@@ -25,16 +32,57 @@ export async function createWorker(opts: { config?: PipelineConfig } = {}): Prom
   });
 }
 
-if (require.main === module) {
+/**
+ * The process's Temporal runtime, once and before any connection: JSON-line logs (infra/logging.ts,
+ * `CDC_LOG_LEVEL`) for the SDK's, the workflows' and the activities' messages (native ones
+ * forwarded too), and the SDK's Prometheus exporter when metrics are on (infra/metrics.ts).
+ * Only the worker process calls it; tests that host workers in-process install their own.
+ */
+export function installWorkerRuntime(env: NodeJS.ProcessEnv = process.env): {
+  logger: Logger;
+  metrics: ReturnType<typeof metricsEndpointFromEnv>;
+} {
+  const level = logLevelFromEnv(env);
+  const logger = (processLogger = createJsonLogger(level));
+  const metrics = metricsEndpointFromEnv(env);
+  Runtime.install({
+    logger,
+    telemetryOptions: {
+      logging: { forward: {}, filter: { core: level, other: 'WARN' } },
+      ...(metrics ? { metrics: sdkMetricsOption(metrics) } : {}),
+    },
+  });
+  return { logger, metrics };
+}
+
+/** The worker process's logger, once installed (for its last words). */
+let processLogger: Logger | undefined;
+
+async function main(): Promise<void> {
   // Against a running local stack without hand-set variables, like every script (scripts/lib/environment.ts).
-  useEnvironment()
-    .then(() => createWorker())
-    .then((worker) => worker.run())
-    .catch((err: unknown) => {
-      // Configuration problems are one clear message; anything else with its stack.
-      const name = (err as Error)?.name ?? '';
-      const clear = /Configuration|Keyring/.test(name) || /^invalid /.test((err as Error)?.message ?? '');
-      console.error(clear ? `worker: ${(err as Error).message}` : err);
-      process.exit(1);
-    });
+  await useEnvironment();
+  const { logger, metrics } = installWorkerRuntime();
+  let server: Server | undefined;
+  try {
+    const worker = await createWorker({ logger });
+    if (metrics) {
+      server = await startMetricsServer(metrics);
+      logger.info('metrics served', { endpoint: `http://${metrics.host}:${metrics.port}/metrics` });
+    }
+    await worker.run();
+  } finally {
+    if (server) await stopMetricsServer(server);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    // Configuration problems are one clear message; anything else with its stack.
+    const name = (err as Error)?.name ?? '';
+    const clear = /Configuration|Keyring/.test(name) || /^invalid /.test((err as Error)?.message ?? '');
+    if (processLogger && clear) processLogger.error(`worker: ${(err as Error).message}`);
+    else if (processLogger) processLogger.error('worker failed', { error: err });
+    else console.error(clear ? `worker: ${(err as Error).message}` : err);
+    process.exit(1);
+  });
 }

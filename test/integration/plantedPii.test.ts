@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { Client } from '@temporalio/client';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
 import { logFile, PORTS, ROOT, serviceUp, stackDown } from '../../scripts/lib/localStack';
@@ -107,6 +108,17 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
   it('plants values in every table with rules and finds none of them anywhere it looks', async () => {
     const probe = probes(p);
     const user = `u-${run}`;
+
+    // 0. Control: a workflow started WITHOUT the codec leaves its input readable in the database
+    // file, so the byte search below can find a value that was not encrypted.
+    const unencrypted = `control-${run}-plain`;
+    const plain = new Client({ connection: p.client.connection });
+    const control = await plain.workflow.start('noSuchWorkflow', {
+      taskQueue: `pii-control-${run}`,
+      workflowId: `pii-control-${run}`,
+      args: [{ marker: unencrypted }],
+    });
+    await control.terminate('control only');
 
     // 1. A users row goes STUCK first (EventBridge down), and the status never shows its values or its key.
     await stackDown(() => {}, ['moto']);
@@ -258,6 +270,7 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
     const dbFiles = ['temporal.db', 'temporal.db-wal'].map((f) => join(temporalDir, f)).filter(existsSync);
     const db = Buffer.concat(dbFiles.map((f) => readFileSync(f)));
     assert.ok(db.includes(p.config.taskQueue), "control: the task queue's name is in Temporal's database");
+    assert.ok(db.includes(unencrypted), 'control: an unencrypted payload is readable in the database file');
     found['Temporal database'] = hits(db);
 
     const ids: string[] = [];
@@ -275,8 +288,10 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
       assert.equal(r.status, 0, r.stderr);
       shown += r.stdout;
     }
-    assert.ok(shown.includes('binary/encrypted'), 'control: payloads are shown as encrypted');
-    found['temporal workflow show'] = hits(withDecodedStrings(shown));
+    const shownDecoded = withDecodedStrings(shown);
+    assert.ok(shownDecoded.includes('binary/encrypted'), 'control: payloads are shown as encrypted');
+    assert.ok(shownDecoded.includes('transformRecords'), 'control: activity names are readable');
+    found['temporal workflow show'] = hits(shownDecoded);
 
     const dlq = await scan(p.config.tables.dlq);
     assert.ok(dlq.includes('ISO_DATE'), "control: the DLQ holds the poison record's reason");
