@@ -12,6 +12,7 @@ import {
 import { deadLetterAlert, type Alert } from '../domain/publishing/alerts';
 import type { DeadLetter } from '../domain/shards/shardTypes';
 import { open, seal } from '../infra/codec/keyring';
+import { metrics } from '../infra/metrics';
 import { mapLimit } from './concurrency';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -22,7 +23,8 @@ const WRITE_CONCURRENCY = 32;
 /** The `deadLetterRecords` activity. */
 export function createDeadLetterActivities(deps: ActivityDeps, alerts: AlertPublisher) {
   return classified({
-    deadLetterRecords: (letters: DeadLetter[]) => deadLetterRecords(deps, alerts, letters),
+    deadLetterRecords: (letters: DeadLetter[]) =>
+      metrics.timed(deps.config.consumer, 'dead_letter', () => deadLetterRecords(deps, alerts, letters)),
   });
 }
 
@@ -38,6 +40,7 @@ async function deadLetterRecords(
 ): Promise<void> {
   const now = new Date().toISOString();
   const raised: Alert[] = [];
+  const parked: string[] = [];
   const { consumer, stream } = deps.config;
   await mapLimit(letters, WRITE_CONCURRENCY, async (l) => {
     const seq = l.record.sequenceNumber;
@@ -62,6 +65,7 @@ async function deadLetterRecords(
       ...(l.appliedNotPublished ? { appliedNotPublished: true } : {}),
     });
     if (parkedAt === undefined) return;
+    parked.push(l.category);
     // Keyed by the first parking time, so a retried dead-lettering raises the same alert.
     raised.push(
       deadLetterAlert({
@@ -75,6 +79,7 @@ async function deadLetterRecords(
     );
   });
   await alerts.publishAlerts(raised);
+  metrics.deadLettered(consumer, 'shard', parked);
 }
 
 /**
@@ -108,6 +113,7 @@ export async function parkCaptureDeadLetter(
   await alerts.publishAlerts([
     captureDeadLetterAlert({ stream: deps.config.stream, slot, letter: l }, parkedAt),
   ]);
+  metrics.deadLettered(deps.config.consumer, 'capture', [l.category]);
 }
 
 /**

@@ -4,15 +4,19 @@ import { decodeChange, type SourceFormat } from '../domain/formats/decodeChange'
 import { redactEvent, type RedactionKey } from '../domain/processing/redact';
 import { splitKeyChange, transformChange } from '../domain/processing/transform';
 import type { DeadLetter, StreamRecord } from '../domain/shards/shardTypes';
+import { metrics } from '../infra/metrics';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
 
 /** The pure steps of a batch (no I/O): decode and transform, then redact. Thin over domain/. */
 export function createProcessingActivities({ config }: ActivityDeps) {
   return classified({
-    transformRecords: async (input: { shardId: string; records: StreamRecord[] }) => transformRecords(input),
-    redactEvents: async (events: PipelineEvent[]) =>
-      redactEvents(events, { secret: config.redactionSecret, keyId: config.redactionKeyId }),
+    transformRecords: (input: { shardId: string; records: StreamRecord[] }) =>
+      metrics.timed(config.consumer, 'transform', async () => transformRecords(input)),
+    redactEvents: (events: PipelineEvent[]) =>
+      metrics.timed(config.consumer, 'redact', async () =>
+        redactEvents(events, { secret: config.redactionSecret, keyId: config.redactionKeyId }),
+      ),
   });
 }
 

@@ -5,7 +5,12 @@ import { Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { assertProductionSecrets, loadConfig, type PipelineConfig } from '../infra/config';
 import { createJsonLogger, logLevelFromEnv } from '../infra/logging';
-import { metricsEndpointFromEnv, sdkMetricsOption, startMetricsServer, stopMetricsServer } from '../infra/metrics';
+import {
+  metricsEndpointFromEnv,
+  sdkMetricsOption,
+  startMetricsServer,
+  stopMetricsServer,
+} from '../infra/metrics';
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { workerConnection } from '../infra/temporal';
 import { useEnvironment } from '../scripts/lib/environment';
@@ -59,12 +64,13 @@ export function installWorkerRuntime(env: NodeJS.ProcessEnv = process.env): {
 let processLogger: Logger | undefined;
 
 async function main(): Promise<void> {
-  // Against a running local stack without hand-set variables, like every script (scripts/lib/environment.ts).
-  await useEnvironment();
   const { logger, metrics } = installWorkerRuntime();
+  // Against a running local stack without hand-set variables, like every script (scripts/lib/environment.ts).
+  await useEnvironment({ log: (line) => logger.info(line, { component: 'environment' }) });
   let server: Server | undefined;
+  let worker: Worker | undefined;
   try {
-    const worker = await createWorker({ logger });
+    worker = await createWorker({ logger });
     if (metrics) {
       server = await startMetricsServer(metrics);
       logger.info('metrics served', { endpoint: `http://${metrics.host}:${metrics.port}/metrics` });
@@ -72,6 +78,8 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     if (server) await stopMetricsServer(server);
+    // The last native object: the runtime shuts down (log forwarding, SDK exporter) and the process can end.
+    await worker?.connection?.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { CaptureInput } from '../../domain/capture/captureTypes';
 import type { ActivityDeps } from '../deps';
+import { metrics } from '../../infra/metrics';
 import { classified } from '../failures';
 import { createAlertPublisher, type AlertPublisher } from '../publishing/alertPublisher';
 import { captureChanges } from './captureChanges';
@@ -15,7 +16,11 @@ export function createCaptureActivities(
 ) {
   return classified({
     captureChanges: (input: CaptureInput) => captureChanges(deps, alerts, input),
-    slotHealth: (slot: string) => slotHealth(deps.pg, slot),
+    slotHealth: async (slot: string) => {
+      const health = await slotHealth(deps.pg, slot);
+      metrics.slotHealth(health);
+      return health;
+    },
     writeCaptureHeartbeat: (slot: string) => writeCaptureHeartbeat(deps.pg, deps.config.pgSchema, slot),
   });
 }

@@ -8,6 +8,7 @@ import {
 } from '../../domain/publishing/alerts';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
+import { metrics } from '../../infra/metrics';
 import { classified } from '../failures';
 import { putEntries } from './eventBridgePublisher';
 
@@ -57,6 +58,7 @@ async function publishAlerts(deps: ActivityDeps, alerts: Alert[]): Promise<numbe
   if (rejected.length)
     throw new Error(`alerts rejected by EventBridge: ${rejected.map((r) => r.reason).join('; ')}`);
   await markPublished(deps, fresh);
+  metrics.alertsPublished(fresh);
   return fresh.length;
 }
 

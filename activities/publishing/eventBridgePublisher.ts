@@ -4,6 +4,7 @@ import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryAlerts } from '../../domain/publishing/alerts';
 import { chunkEntries, toEventEntry, type EventEntry } from '../../domain/publishing/eventEntry';
 import type { Rejection } from '../../domain/shards/shardTypes';
+import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 import { aboutRecord, classified, troubleOf } from '../failures';
@@ -21,7 +22,8 @@ const PERMANENT_ENTRY_ERRORS = new Set(['MalformedDetail', 'InvalidArgument', 'V
 /** The `publishEvents` activity; the alerts it raises go through the alert publisher (once per alertId). */
 export function createEventBridgeActivities(deps: ActivityDeps, alerts: AlertPublisher) {
   return classified({
-    publishEvents: (events: PipelineEvent[]) => publishEvents(deps, alerts, events),
+    publishEvents: (events: PipelineEvent[]) =>
+      metrics.timed(deps.config.consumer, 'publish', () => publishEvents(deps, alerts, events)),
   });
 }
 
@@ -40,6 +42,12 @@ async function publishEvents(
   const rejectedEntries = await putEntries(
     deps,
     published.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
+  );
+  const refused = new Set(rejectedEntries.map((r) => r.ref));
+  metrics.published(
+    deps.config.consumer,
+    refused.size ? published.filter((e) => !refused.has(e)) : published,
+    rejectedEntries.length,
   );
   const alerted = await alerts.publishAlerts(events.flatMap((e) => inventoryAlerts(e)));
   return {

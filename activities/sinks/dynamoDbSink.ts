@@ -5,6 +5,7 @@ import { entityKey, inventoryKey } from '../../domain/core/itemKeys';
 import type { Row } from '../../domain/core/json';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryView } from '../../domain/inventory/inventoryRow';
+import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import { aboutRecord, troubleOf } from '../failures';
 import type { ActivityDeps } from '../deps';
@@ -25,17 +26,28 @@ type Item = Record<string, unknown>;
  * item too large) is rejected; any other failure fails the batch.
  */
 export function createDynamoDbSink(deps: ActivityDeps): ChangeSink {
-  return { name: 'dynamodb', apply: (events) => applyBatch(deps, events) };
+  return {
+    name: 'dynamodb',
+    apply: (events) => metrics.timed(deps.config.consumer, 'apply', () => applyBatch(deps, events)),
+  };
+}
+
+/** The changes of a batch written and found stale, for the metrics (not part of the result). */
+interface Outcome {
+  written: PipelineEvent[];
+  stale: PipelineEvent[];
 }
 
 async function applyBatch(deps: ActivityDeps, events: PipelineEvent[]): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, stale: 0, coalesced: 0, rejected: [] };
+  const outcome: Outcome = { written: [], stale: [] };
   const nowSeconds = Math.floor(Date.now() / 1000);
   await mapLimit(changesByKey(events), WRITE_CONCURRENCY, async (changes) => {
     const toWrite = coalesce(changes);
     result.coalesced += changes.length - toWrite.length;
-    for (const e of toWrite) await applyChange(deps, e, nowSeconds, result);
+    for (const e of toWrite) await applyChange(deps, e, nowSeconds, result, outcome);
   });
+  metrics.applied(deps.config.consumer, outcome.written, outcome.stale, result.coalesced);
   return result;
 }
 
@@ -67,6 +79,7 @@ async function applyChange(
   e: PipelineEvent,
   nowSeconds: number,
   result: ApplyResult,
+  outcome: Outcome,
 ): Promise<void> {
   if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
   try {
@@ -75,6 +88,7 @@ async function applyChange(
       : await writeChange(deps, e, nowSeconds);
     if (written) result.applied++;
     else result.stale++;
+    (written ? outcome.written : outcome.stale).push(e);
   } catch (err) {
     // Only an error about this record (item too large, a number out of range) rejects it; any
     // other (missing table, wrong key schema, no access, unknown 4xx) fails the batch: the shard holds.

@@ -9,6 +9,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../../domain/shards/shardTypes';
+import { metrics } from '../../infra/metrics';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
 
@@ -56,7 +57,9 @@ async function pullRecords(deps: ActivityDeps, input: PullInput): Promise<PullRe
   const retentionMs = deps.config.retention.streamHours * 3_600_000;
   const retention = { retentionMs, lagAlertMs: retentionMs * deps.config.retention.alertFraction };
   const trimmed = (await checkpointTrimmed(deps, input, retentionMs)) ? { trimmed: true as const } : {};
-  return { ...(await readAfterCheckpoint(deps, input)), retention, ...trimmed };
+  const read = await readAfterCheckpoint(deps, input);
+  metrics.pulled({ ...input, consumer: deps.config.consumer }, read.millisBehindLatest, read.shardEnded);
+  return { ...read, retention, ...trimmed };
 }
 
 /**

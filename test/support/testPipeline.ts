@@ -37,6 +37,8 @@ export interface TestPipelineOptions {
   readers?: boolean;
   /** Run the worker as a separate process (so a test can SIGKILL it). */
   workerProcess?: boolean;
+  /** With `workerProcess`: variables added to the worker process's environment (e.g. CDC_METRICS_PORT). */
+  workerEnv?: Record<string, string>;
   capture?: StartOptions['capture'];
 }
 
@@ -68,7 +70,9 @@ export async function startTestPipeline(
     ...(options.shardCount ? { CDC_SHARD_COUNT: String(options.shardCount) } : {}),
   });
   await provisionAll(config);
-  const host = options.workerProcess ? processWorker(config) : await inProcessWorker(config);
+  const host = options.workerProcess
+    ? processWorker(config, options.workerEnv)
+    : await inProcessWorker(config);
   const client = await temporalClient();
   await startPipeline(client, config, {
     settings: { idleWaitMs: 2_000, ...settings },
@@ -170,9 +174,9 @@ async function inProcessWorker(config: PipelineConfig): Promise<WorkerHost> {
 }
 
 /** The worker as its own process (`tsx workers/worker.ts`), configured through the environment like in production. */
-function processWorker(config: PipelineConfig): WorkerHost {
+function processWorker(config: PipelineConfig, workerEnv: Record<string, string> = {}): WorkerHost {
   let child: ChildProcess | undefined;
-  const env = { ...process.env, ...configToEnv(config) };
+  const env = { ...process.env, ...configToEnv(config), ...workerEnv };
   const exited = (c: ChildProcess) =>
     new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
   const host: WorkerHost = {
