@@ -1,0 +1,274 @@
+/**
+ * Redrive: a parked record goes through the pipeline again (decrypt → transform → redact →
+ * version-guarded apply → publish), one item at a time so each item's result is known, and its
+ * DLQ item leaves PARKED with an audit entry. The workflow (workflows/redrive/) passes keys and
+ * gets counts and per-item outcomes back: the raw row never enters workflow history.
+ *
+ * - applied: published, item REDRIVEN (`redriven`);
+ * - DynamoDB holds the same or a newer version (stale): nothing published, item REDRIVEN
+ *   (`stale`): a redrive never moves state backwards. An item marked `appliedNotPublished`
+ *   (DynamoDB has it, consumers never got it) is published even so;
+ * - the record fails again (undecodable, unconfigured, rejected by DynamoDB or EventBridge): the
+ *   item stays PARKED with the new error in `reason` and `lastRedriveError` (`failed`);
+ * - DynamoDB, S3 or EventBridge unavailable: the activity throws and Temporal retries it; items
+ *   done before are not done again (their audit entry carries the request id).
+ */
+import { classifyError, ConfigurationError, type DeadLetterCategory } from '../domain/core/errors';
+import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import type { StreamRecord } from '../domain/shards/shardTypes';
+import {
+  auditOf,
+  DeadLetterFilterSchema,
+  listDeadLetters,
+  readItem,
+  updateParked,
+  type AuditEntry,
+  type DeadLetterFilter,
+} from './deadLetterAdmin';
+import { readDeadLetterRaw } from './deadLetters';
+import type { ActivityDeps } from './deps';
+import { classified } from './failures';
+import { redactEvents, transformRecords } from './processing';
+import type { AlertPublisher } from './publishing/alertPublisher';
+import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
+import type { ChangeSink } from './sinks/changeSink';
+import { createDynamoDbSink } from './sinks/dynamoDbSink';
+
+export interface RedriveInput {
+  /** DLQ keys (`SHARD#…`, `CAPTURE#…`). */
+  pks: string[];
+  actor: string;
+  reason: string;
+  /** The redrive request (workflow): a retried activity reports what it already did instead of redoing it. */
+  requestId?: string;
+}
+
+export type RedriveResult = 'redriven' | 'stale' | 'failed' | 'not-parked' | 'not-found';
+
+/** One item's outcome: no row values, only the key, the result and (failed, not-parked) why. */
+export interface RedriveOutcome {
+  pk: string;
+  result: RedriveResult;
+  reason?: string;
+}
+
+export interface RedriveSummary {
+  redriven: number;
+  stale: number;
+  failed: number;
+  /** Not PARKED (already redriven or discarded) or not found: nothing done. */
+  skipped: number;
+  outcomes: RedriveOutcome[];
+}
+
+/** `redriveDeadLetters` and `listDeadLetterPks`, the redrive workflow's activities. */
+export function createRedriveActivities(deps: ActivityDeps, alerts: AlertPublisher) {
+  const redriver = createRedriver(deps, alerts);
+  return classified({
+    redriveDeadLetters: (input: RedriveInput) => redriver.redrive(input),
+    /** One page of PARKED-or-filtered dead letters' keys (the workflow passes `status: 'PARKED'`). */
+    listDeadLetterPks: async (
+      filter: DeadLetterFilter,
+      cursor: string | undefined,
+      limit: number,
+    ): Promise<{ pks: string[]; cursor?: string }> => {
+      const parsed = DeadLetterFilterSchema.safeParse(filter);
+      // Not retried: a filter that does not validate never will.
+      if (!parsed.success)
+        throw new ConfigurationError(`invalid dead-letter filter: ${parsed.error.issues[0]?.message ?? ''}`);
+      const page = await listDeadLetters(deps, parsed.data, {
+        limit,
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      return { pks: page.items.map((i) => i.pk), ...(page.cursor ? { cursor: page.cursor } : {}) };
+    },
+  });
+}
+
+/** The redrive of dead letters by key, for the activity and for tools that run it in-process. */
+export function createRedriver(
+  deps: ActivityDeps,
+  alerts: AlertPublisher,
+  sink: ChangeSink = createDynamoDbSink(deps),
+) {
+  const { publishEvents } = createEventBridgeActivities(deps, alerts);
+  const redactionKey = { secret: deps.config.redactionSecret, keyId: deps.config.redactionKeyId };
+
+  /** Decrypts, transforms and redacts the record; the events, or why the record cannot go through. */
+  async function eventsOf(
+    item: Record<string, unknown>,
+  ): Promise<{ events: PipelineEvent[] } | { failed: string; category?: DeadLetterCategory }> {
+    let raw: Awaited<ReturnType<typeof readDeadLetterRaw>>;
+    try {
+      raw = await readDeadLetterRaw(deps, item);
+    } catch (err) {
+      // S3 down is retried; a missing object, a retired key or a wrong hash will not heal.
+      if (isInfrastructure(err)) throw err;
+      return { failed: `the raw record cannot be read: ${describe(err)}` };
+    }
+    const record = streamRecordOf(item, raw);
+    if ('failed' in record) return record;
+    const out = transformRecords({ shardId: record.shardId, records: [record.record] });
+    const letter = out.deadLetters[0];
+    if (letter) return { failed: `${letter.category}: ${letter.reason}`, category: letter.category };
+    try {
+      return { events: redactEvents(out.events, redactionKey) };
+    } catch (err) {
+      if (isInfrastructure(err)) throw err;
+      return { failed: `redaction: ${describe(err)}`, category: 'poison' };
+    }
+  }
+
+  async function redriveOne(pk: string, input: RedriveInput): Promise<RedriveOutcome> {
+    const item = await readItem(deps, pk);
+    if (!item) return { pk, result: 'not-found', reason: 'no such dead letter' };
+    const last = auditOf(item).at(-1);
+    const mine =
+      input.requestId !== undefined && last?.requestId === input.requestId && last.action === 'redrive';
+    if (item.status !== 'PARKED') {
+      // A retried activity meets what its first attempt did.
+      if (mine)
+        return { pk, result: last.result as RedriveResult, ...(last.detail ? { reason: last.detail } : {}) };
+      return {
+        pk,
+        result: 'not-parked',
+        reason: `status is ${String(item.status)}; only PARKED items are redriven`,
+      };
+    }
+    if (mine && last.result === 'failed') return { pk, result: 'failed', reason: last.detail ?? '' };
+
+    const audit = (result: AuditEntry['result'], detail: string): AuditEntry => ({
+      at: new Date().toISOString(),
+      actor: input.actor,
+      action: 'redrive',
+      reason: input.reason,
+      result,
+      detail: detail.slice(0, 1000),
+      ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
+    });
+    const fail = async (why: string, category?: DeadLetterCategory): Promise<RedriveOutcome> => {
+      const reason = `redrive failed: ${why}`.slice(0, 1000);
+      const kept = await updateParked(deps, pk, {
+        set: {
+          reason,
+          lastRedriveError: reason,
+          lastRedriveAt: new Date().toISOString(),
+          ...(category ? { category } : {}),
+        },
+        audit: audit('failed', why),
+      });
+      return kept ? { pk, result: 'failed', reason } : closedMeanwhile(pk);
+    };
+
+    const processed = await eventsOf(item);
+    if ('failed' in processed) return fail(processed.failed, processed.category);
+    const { events } = processed;
+
+    // Version-guarded: an older version than DynamoDB holds is not written (stale).
+    const applied = await sink.apply(events);
+    if (applied.rejected.length)
+      return fail(applied.rejected.map((r) => r.reason).join('; '), applied.rejected[0].category);
+    const alreadyApplied = item.appliedNotPublished === true;
+    if (applied.applied === 0 && !alreadyApplied) {
+      const detail = `DynamoDB holds the same or a newer version (${applied.stale} stale); nothing published`;
+      const closed = await updateParked(deps, pk, {
+        set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString() },
+        audit: audit('stale', detail),
+      });
+      return closed ? { pk, result: 'stale', reason: detail } : closedMeanwhile(pk);
+    }
+    // Written now but not yet published: said on the item first, so a crash or an EventBridge
+    // outage before the publish cannot turn the retry into a silent 'stale'.
+    if (!alreadyApplied && !(await updateParked(deps, pk, { set: { appliedNotPublished: true } })))
+      return closedMeanwhile(pk);
+    const pub = await publishEvents(events);
+    if (pub.rejected.length)
+      return fail(`EventBridge: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
+    const detail = `applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}`;
+    const closed = await updateParked(deps, pk, {
+      set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString(), appliedNotPublished: false },
+      audit: audit('redriven', detail),
+    });
+    return closed ? { pk, result: 'redriven', reason: detail } : closedMeanwhile(pk);
+  }
+
+  return {
+    async redrive(input: RedriveInput): Promise<RedriveSummary> {
+      const summary: RedriveSummary = { redriven: 0, stale: 0, failed: 0, skipped: 0, outcomes: [] };
+      // One at a time, in the order given: each item's result is known before the next.
+      for (const pk of [...new Set(input.pks)]) {
+        const outcome = await redriveOne(pk, input);
+        summary.outcomes.push(outcome);
+        if (outcome.result === 'redriven') summary.redriven++;
+        else if (outcome.result === 'stale') summary.stale++;
+        else if (outcome.result === 'failed') summary.failed++;
+        else summary.skipped++;
+      }
+      return summary;
+    },
+  };
+}
+
+const closedMeanwhile = (pk: string): RedriveOutcome => ({
+  pk,
+  result: 'not-parked',
+  reason: 'closed (redriven or discarded) by someone else during the redrive',
+});
+
+/**
+ * The stream record to process again. A shard letter is the record as it was on the stream. A
+ * capture letter holds the encoded change event capture could not put on the stream (then it
+ * goes through as if read from the stream: there is no Kinesis sequence number, '0' stands in),
+ * or the undecoded change (a value the type decoder refused), which cannot be redriven.
+ */
+function streamRecordOf(
+  item: Record<string, unknown>,
+  raw: { bytes: Buffer; encoding: 'utf8' | 'base64' },
+): { record: StreamRecord; shardId: string } | { failed: string } {
+  const data = raw.bytes.toString(raw.encoding);
+  if (item.source === 'capture') {
+    let undecoded = false;
+    try {
+      undecoded = (JSON.parse(data) as { undecoded?: unknown }).undecoded === true;
+    } catch {
+      // not JSON: transform says why
+    }
+    if (undecoded)
+      return {
+        failed:
+          'capture could not decode this change (a value the type decoder refuses): it holds no change event to ' +
+          'redrive; fix the value in PostgreSQL (an UPDATE re-captures the row) and discard this letter',
+      };
+    return {
+      shardId: `capture:${String(item.slot)}`,
+      record: {
+        sequenceNumber: '0',
+        partitionKey: String(item.partitionKey ?? `${String(item.table)}:`),
+        data,
+        encoding: raw.encoding,
+        arrivalMs: 0,
+      },
+    };
+  }
+  return {
+    shardId: String(item.shardId),
+    record: {
+      sequenceNumber: String(item.sequenceNumber),
+      partitionKey: String(item.partitionKey ?? ''),
+      data,
+      encoding: raw.encoding,
+      arrivalMs: 0,
+    },
+  };
+}
+
+/** An error of the infrastructure (retried by Temporal), as opposed to one of the record. */
+function isInfrastructure(err: unknown): boolean {
+  const type = classifyError(err);
+  if (type !== 'transient' && type !== 'throttling') return false;
+  // Unknown errors classify as transient; only those that come from a service or the network are.
+  const e = err as { $metadata?: unknown; code?: unknown };
+  return typeof err === 'object' && err !== null && (e.$metadata !== undefined || typeof e.code === 'string');
+}
+
+const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
