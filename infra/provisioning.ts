@@ -148,7 +148,13 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
     busArn = (await events.send(new DescribeEventBusCommand({ Name: config.eventBus }))).Arn!;
   } catch (err) {
     if (!(err instanceof EventsNotFound)) throw err;
-    busArn = (await events.send(new CreateEventBusCommand({ Name: config.eventBus }))).EventBusArn!;
+    try {
+      busArn = (await events.send(new CreateEventBusCommand({ Name: config.eventBus }))).EventBusArn!;
+    } catch (created) {
+      // A CreateEventBus that timed out but succeeded, then retried: the bus is there.
+      if ((created as Error)?.name !== 'ResourceAlreadyExistsException') throw created;
+      busArn = (await events.send(new DescribeEventBusCommand({ Name: config.eventBus }))).Arn!;
+    }
   }
   for (const rule of eventRouting(config.eventBus).rules) {
     const url = await queueUrl(rule.queue);

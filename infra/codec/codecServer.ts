@@ -79,7 +79,8 @@ const fromJson = (p: z.infer<typeof requestSchema>['payloads'][number]): Payload
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 
-const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+// A decoded empty payload's data can come back as a plain array (protobuf's default), not a Uint8Array.
+const b64 = (b: Uint8Array | number[]) => Buffer.from(b).toString('base64');
 const toJson = (p: Payload) => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, b64(v)])),
   data: b64(p.data ?? new Uint8Array()),

@@ -69,17 +69,31 @@ export async function startTestPipeline(
     CDC_PUBLICATION: `cdc_test_${id}`,
     ...(options.shardCount ? { CDC_SHARD_COUNT: String(options.shardCount) } : {}),
   });
-  await provisionAll(config);
-  const host = options.workerProcess
-    ? processWorker(config, options.workerEnv)
-    : await inProcessWorker(config);
-  const client = await temporalClient();
-  await startPipeline(client, config, {
-    settings: { idleWaitMs: 2_000, ...settings },
-    rescanSeconds: options.rescanSeconds ?? 2,
-    ...(options.readers === false ? { readers: false } : {}),
-    ...(options.capture ? { capture: options.capture } : {}),
-  });
+  // A setup that fails half-way releases what it provisioned (a leaked slot retains WAL, and
+  // PostgreSQL has only max_replication_slots of them).
+  let startedHost: WorkerHost | undefined;
+  let startedClient: TemporalClient | undefined;
+  try {
+    await provisionAll(config);
+    startedHost = options.workerProcess
+      ? processWorker(config, options.workerEnv)
+      : await inProcessWorker(config);
+    startedClient = await temporalClient();
+    await startPipeline(startedClient, config, {
+      settings: { idleWaitMs: 2_000, ...settings },
+      rescanSeconds: options.rescanSeconds ?? 2,
+      ...(options.readers === false ? { readers: false } : {}),
+      ...(options.capture ? { capture: options.capture } : {}),
+    });
+  } catch (err) {
+    if (startedClient) await terminateOpen(startedClient, config).catch(() => undefined);
+    await startedHost?.stop().catch(() => undefined);
+    await startedClient?.connection.close().catch(() => undefined);
+    await releaseResources(config, 5_000).catch(() => undefined);
+    throw err;
+  }
+  const host = startedHost!;
+  const client = startedClient!;
   const pg = new PgClient();
   await pg.connect();
 
@@ -96,14 +110,29 @@ export async function startTestPipeline(
   const stop = async () => {
     if (process.env.CDC_RECORD_HISTORIES)
       await recordHistories(client, config, process.env.CDC_RECORD_HISTORIES);
-    for (const wf of await listOpen(client, config))
-      await client.workflow
-        .getHandle(wf)
-        .terminate('test finished')
-        .catch(() => undefined);
+    await terminateOpen(client, config);
     await host.stop();
     await client.connection.close();
-    // The capture activity closed its replication connection when the worker shut down.
+    await pg.end();
+    await releaseResources(config, 30_000);
+  };
+  const handle: TestPipeline = { config, client, worker: host.worker(), pg, restartWorker, killWorker, stop };
+  return handle;
+}
+
+async function terminateOpen(client: TemporalClient, config: PipelineConfig): Promise<void> {
+  for (const wf of await listOpen(client, config))
+    await client.workflow
+      .getHandle(wf)
+      .terminate('test finished')
+      .catch(() => undefined);
+}
+
+/** Drops the slot (once the capture activity let it go) and publication, deletes stream, bus, queues and tables. */
+async function releaseResources(config: PipelineConfig, slotWaitMs: number): Promise<void> {
+  const pg = new PgClient();
+  await pg.connect();
+  try {
     await waitFor(
       `slot ${config.slot} to be released`,
       async () => {
@@ -113,19 +142,18 @@ export async function startTestPipeline(
         );
         return true;
       },
-      { timeoutMs: 30_000, intervalMs: 500 },
+      { timeoutMs: slotWaitMs, intervalMs: 500 },
     );
     await pg.query(`DROP PUBLICATION IF EXISTS ${config.publication}`);
+  } finally {
     await pg.end();
-    const { kinesis, dynamo } = awsClients();
-    await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
-    await deprovisionEvents(config);
-    await deprovisionDeadLetters(config);
-    for (const TableName of Object.values(config.tables))
-      await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
-  };
-  const handle: TestPipeline = { config, client, worker: host.worker(), pg, restartWorker, killWorker, stop };
-  return handle;
+  }
+  const { kinesis, dynamo } = awsClients();
+  await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
+  await deprovisionEvents(config).catch(() => undefined);
+  await deprovisionDeadLetters(config).catch(() => undefined);
+  for (const TableName of Object.values(config.tables))
+    await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
 }
 
 async function listOpen(client: TemporalClient, config: PipelineConfig): Promise<string[]> {

@@ -34,7 +34,9 @@ export class ShardVisibility {
     const { lastError, batch, trouble: t } = this.s;
     setCurrentDetails(
       [
-        `**STUCK** in \`${step}\` after ${lastError?.attempts ?? 0} attempts`,
+        // Headline first (the Web UI's frame is small); a blank line so the rest renders as a list.
+        `**STUCK** in \`${step}\`${t ? ` at seq ${t.sequenceNumber}` : ''} after ${lastError?.attempts ?? 0} attempts`,
+        '',
         `- error (${lastError?.category}): ${lastError?.message ?? ''}`,
         batch ? `- batch: ${batch.size} records, ${batch.first} … ${batch.last}` : '',
         t
@@ -42,7 +44,7 @@ export class ShardVisibility {
           : '',
         `- act: signal \`pause\`, or \`skipRecord\` {"sequenceNumber": "${t?.sequenceNumber ?? '…'}", "reason": "…"} to park it in the DLQ`,
       ]
-        .filter(Boolean)
+        .filter((line, i) => i === 1 || line !== '')
         .join('\n'),
     );
   }

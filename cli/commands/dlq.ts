@@ -1,0 +1,300 @@
+/**
+ * `cdc dlq list|show|redrive|discard`: the dead letters of the pipeline (`config.tables.dlq`).
+ * Redrive runs as the `cdc-redrive:<requestId>` workflow (durable, progress in the Web UI);
+ * discard is a direct conditional write. Both leave an audit entry (who, when, why, what
+ * happened) on every item they touch.
+ */
+import { userInfo } from 'node:os';
+import { Option, type Command } from 'commander';
+import { z } from 'zod';
+import {
+  DEAD_LETTER_STATUSES,
+  discardDeadLetters,
+  getDeadLetter,
+  listDeadLetters,
+  type DeadLetterFilter,
+  type DeadLetterSummary,
+  type DiscardOutcome,
+} from '../../activities/deadLetterAdmin';
+import { defaultDeps } from '../../activities/deps';
+import { startRedrive } from '../../infra/redriveClient';
+import { redriveProgressQuery, type RedriveProgress } from '../../workflows/redrive';
+import { ReasonSchema } from '../args';
+import { table } from '../output';
+import {
+  CliError,
+  EXIT,
+  notFound,
+  parseArg,
+  usageError,
+  zodParser,
+  type Cli,
+  type RegisterCommands,
+  type Session,
+} from '../runtime';
+
+interface FilterOptions {
+  status?: string;
+  table?: string;
+  category?: string;
+  since?: string;
+  source?: string;
+}
+
+const filterOptions = (cmd: Command, withStatus: boolean): Command => {
+  if (withStatus)
+    cmd.addOption(
+      new Option('--status <status>', 'PARKED, REDRIVEN or DISCARDED').choices(DEAD_LETTER_STATUSES),
+    );
+  return cmd
+    .option('--table <name>', 'source table (users or public.users)')
+    .addOption(
+      new Option('--category <category>', 'why it was parked').choices([
+        'poison',
+        'configuration',
+        'permanent',
+        'operator-skip',
+      ]),
+    )
+    .option('--since <iso>', 'parked at or after this time (ISO-8601)')
+    .addOption(new Option('--source <source>', 'who parked it').choices(['shard', 'capture']));
+};
+
+function filterOf(o: FilterOptions): DeadLetterFilter {
+  const f = Object.fromEntries(
+    Object.entries({
+      status: o.status,
+      table: o.table,
+      category: o.category,
+      since: o.since,
+      source: o.source,
+    }).filter(([, v]) => v !== undefined),
+  );
+  return f as DeadLetterFilter;
+}
+
+const ActorOptionSchema = z.string().trim().min(1).max(200);
+const defaultActor = () => process.env.CDC_ACTOR || process.env.USER || userInfo().username || 'operator';
+const LimitSchema = z.coerce.number().int().min(1).max(100_000);
+
+/** Every page of a listing, up to `limit` items. */
+async function listAll(s: Session, filter: DeadLetterFilter, limit: number): Promise<DeadLetterSummary[]> {
+  const deps = { aws: s.aws(), config: s.config };
+  const items: DeadLetterSummary[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listDeadLetters(deps, filter, {
+      limit: Math.min(1000, limit - items.length),
+      ...(cursor ? { cursor } : {}),
+    });
+    items.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor && items.length < limit);
+  return items.slice(0, limit);
+}
+
+const rowOf = (d: DeadLetterSummary) => [
+  d.pk,
+  d.status,
+  d.category,
+  d.table ?? '',
+  d.parkedAt,
+  d.attempts,
+  (d.lastRedriveError ?? d.reason).slice(0, 80),
+];
+
+function bar(p: RedriveProgress): string {
+  const total = Math.max(p.total, p.done, 1);
+  const width = 30;
+  const filled = Math.round((p.done / total) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.done}/${p.total} done: ${p.redriven} redriven, ${p.stale} stale, ${p.failed} failed, ${p.skipped} skipped (${p.state})`;
+}
+
+export const registerDlq: RegisterCommands = (program: Command, cli: Cli) => {
+  const dlq = program
+    .command('dlq')
+    .description('dead letters: list, show (decrypted), redrive (a workflow), discard; every action audited');
+
+  filterOptions(dlq.command('list').description('list dead letters (newest first), without their data'), true)
+    .option('-n, --limit <n>', 'at most this many', zodParser(LimitSchema), 100)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cdc dlq list --status PARKED
+  cdc dlq list --table users --category poison --since 2026-11-01T00:00:00Z --json`,
+    )
+    .action(async (o: FilterOptions & { limit: number }) => {
+      await cli.session(async (s) => {
+        const items = (await listAll(s, filterOf(o), o.limit)).sort((a, b) =>
+          b.parkedAt.localeCompare(a.parkedAt),
+        );
+        cli.out.result({ count: items.length, items }, () =>
+          items.length
+            ? table(
+                ['ID', 'STATUS', 'CATEGORY', 'TABLE', 'PARKED AT', 'ATTEMPTS', 'REASON'],
+                items.map(rowOf),
+              )
+            : 'no dead letters match',
+        );
+      });
+    });
+
+  dlq
+    .command('show')
+    .description(
+      'one dead letter: why, its audit trail, and its record decrypted (row data: do not paste it around)',
+    )
+    .argument('<id>', 'the item key (SHARD#… or CAPTURE#…, as `cdc dlq list` shows)')
+    .action(async (id: string) => {
+      await cli.session(async (s) => {
+        s.aws();
+        const detail = await getDeadLetter(defaultDeps(s.config), id);
+        if (!detail) throw notFound(`no dead letter ${id}`);
+        cli.out.result(detail, () =>
+          [
+            `${detail.item.pk}`,
+            `  status ${detail.item.status}, category ${detail.item.category}, table ${detail.item.table ?? '?'}, parked ${detail.item.parkedAt}, attempts ${detail.item.attempts}`,
+            `  reason: ${detail.item.reason}`,
+            ...(detail.item.lastRedriveError
+              ? [`  last redrive error: ${detail.item.lastRedriveError}`]
+              : []),
+            ...(detail.item.appliedNotPublished ? ['  applied to DynamoDB but never published'] : []),
+            'audit:',
+            ...(detail.audit.length
+              ? detail.audit.map(
+                  (a) =>
+                    `  ${a.at} ${a.actor} ${a.action} → ${a.result}: ${a.reason}${a.detail ? ` (${a.detail})` : ''}`,
+                )
+              : ['  (none)']),
+            detail.raw
+              ? `record (${detail.raw.encoding}, ${detail.raw.bytes} bytes):`
+              : `record: ${detail.rawError}`,
+            ...(detail.raw ? [detail.raw.text] : []),
+          ].join('\n'),
+        );
+      });
+    });
+
+  filterOptions(
+    dlq
+      .command('redrive')
+      .description('send dead letters back through transform → redact → apply (version-guarded) → publish')
+      .argument('[ids...]', 'item keys; or use the filter options for every PARKED item matching'),
+    false,
+  )
+    .requiredOption('-r, --reason <text>', 'why (kept in each item’s audit trail)', zodParser(ReasonSchema))
+    .option('--actor <name>', 'who (default: CDC_ACTOR or your user name)')
+    .option('--request-id <id>', 'name of the request: workflow cdc-redrive:<id> (default: generated)')
+    .option('--no-wait', 'start the workflow and return')
+    .addHelpText(
+      'after',
+      `
+A redrive can never move state backwards: a record older than what DynamoDB holds becomes
+REDRIVEN as "stale" and is not published. A record that fails again stays PARKED with the new error.
+Exit codes: 0 done (or started with --no-wait), 1 some items failed again, 2 usage.
+
+Examples:
+  cdc dlq redrive 'SHARD#inventory-pipeline#cdc-inventory#shardId-000000000000#4968…' --reason "fixed in OPS-42"
+  cdc dlq redrive --category configuration --table widgets --reason "table added to the table file"`,
+    )
+    .action(
+      async (
+        ids: string[],
+        o: FilterOptions & { reason: string; actor?: string; requestId?: string; wait: boolean },
+      ) => {
+        const filter = filterOf(o);
+        const byFilter = Object.keys(filter).length > 0;
+        if (ids.length && byFilter) throw usageError('give item ids or filter options, not both');
+        if (!ids.length && !byFilter)
+          throw usageError('say which items: ids, or filter options (e.g. --category poison)');
+        const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
+        await cli.session(async (s) => {
+          const client = await s.temporal();
+          const handle = await startRedrive(client, s.config, {
+            ...(ids.length ? { ids } : { filter }),
+            actor,
+            reason: o.reason,
+            ...(o.requestId ? { requestId: o.requestId } : {}),
+          });
+          cli.out.info(
+            `redrive ${handle.workflowId} started (Web UI: search WorkflowId = "${handle.workflowId}")`,
+          );
+          if (!o.wait) {
+            cli.out.result(
+              { workflowId: handle.workflowId, started: true },
+              () => `started ${handle.workflowId}`,
+            );
+            return;
+          }
+          const poll = setInterval(() => {
+            handle
+              .query(redriveProgressQuery)
+              .then((p) => cli.out.info(bar(p)))
+              .catch(() => undefined);
+          }, 1000);
+          let progress: RedriveProgress;
+          try {
+            progress = await handle.result();
+          } finally {
+            clearInterval(poll);
+          }
+          cli.out.result({ workflowId: handle.workflowId, ...progress }, () =>
+            [bar(progress), ...progress.failures.map((f) => `  ${f.pk}: ${f.reason}`)].join('\n'),
+          );
+          if (progress.state === 'FAILED')
+            throw new CliError(`redrive failed: ${progress.error ?? 'see the workflow'}`);
+          if (progress.failed > 0) cli.setExit(EXIT.ERROR);
+        });
+      },
+    );
+
+  filterOptions(
+    dlq
+      .command('discard')
+      .description('give dead letters up: PARKED → DISCARDED, with an audit entry each')
+      .argument('[ids...]', 'item keys; or use the filter options for every PARKED item matching'),
+    false,
+  )
+    .requiredOption('-r, --reason <text>', 'why (kept in each item’s audit trail)', zodParser(ReasonSchema))
+    .option('--actor <name>', 'who (default: CDC_ACTOR or your user name)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 every item discarded, 1 some were not PARKED or not found, 2 usage.
+
+Examples:
+  cdc dlq discard 'CAPTURE#cdc_inventory_slot#0/16C4460#3' --reason "test row, not needed"
+  cdc dlq discard --category poison --since 2026-11-20T00:00:00Z --reason "garbage from the load test"`,
+    )
+    .action(async (ids: string[], o: FilterOptions & { reason: string; actor?: string }) => {
+      const filter = filterOf(o);
+      const byFilter = Object.keys(filter).length > 0;
+      if (ids.length && byFilter) throw usageError('give item ids or filter options, not both');
+      if (!ids.length && !byFilter) throw usageError('say which items: ids, or filter options');
+      const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
+      await cli.session(async (s) => {
+        const deps = { aws: s.aws(), config: s.config };
+        const pks = ids.length
+          ? ids
+          : (await listAll(s, { ...filter, status: 'PARKED' }, 100_000)).map((d) => d.pk);
+        const outcomes: DiscardOutcome[] = [];
+        for (let i = 0; i < pks.length; i += 25) {
+          outcomes.push(
+            ...(await discardDeadLetters(deps, pks.slice(i, i + 25), { actor, reason: o.reason })),
+          );
+          if (pks.length > 25) cli.out.info(`discarded ${Math.min(i + 25, pks.length)}/${pks.length}`);
+        }
+        const discarded = outcomes.filter((x) => x.result === 'discarded').length;
+        cli.out.result({ discarded, outcomes }, () =>
+          [
+            `${discarded}/${outcomes.length} discarded`,
+            ...outcomes
+              .filter((x) => x.result !== 'discarded')
+              .map((x) => `  ${x.pk}: ${x.result}${x.status ? ` (${x.status})` : ''}`),
+          ].join('\n'),
+        );
+        if (discarded < outcomes.length) cli.setExit(EXIT.ERROR);
+      });
+    });
+};

@@ -1,0 +1,55 @@
+/**
+ * The `cdc` program: its command groups (cli/commands/), global options, and how a run ends
+ * (an exit code that means something, a one-line error on stderr).
+ */
+import { Command, CommanderError } from 'commander';
+import { registerControl } from './commands/control';
+import { registerDlq } from './commands/dlq';
+import { registerInspect } from './commands/inspect';
+import { registerProvision } from './commands/provision';
+import { registerStack } from './commands/stack';
+import { registerStatus } from './commands/status';
+import { processIo, type Io } from './output';
+import { Cli, EXIT, EXIT_CODES_HELP, type ExitCode, type RegisterCommands } from './runtime';
+
+/** Every group, in the order `cdc --help` lists them. */
+export const GROUPS: RegisterCommands[] = [
+  registerStatus,
+  registerControl,
+  registerDlq,
+  registerInspect,
+  registerProvision,
+  registerStack,
+];
+
+export function buildProgram(cli: Cli): Command {
+  const program = new Command('cdc')
+    .description(
+      'operate the CDC pipeline: PostgreSQL → capture → Kinesis → shard readers → DynamoDB + EventBridge',
+    )
+    .option('--json', 'machine output: one JSON document on stdout')
+    .configureOutput({
+      writeOut: (s) => cli.io.stdout(s),
+      writeErr: (s) => cli.io.stderr(s),
+    })
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+    .hook('preAction', (_program, action) => cli.prepare(action));
+  for (const register of GROUPS) register(program, cli);
+  return program;
+}
+
+/** Runs `cdc` with `args` (without node and the script), returns the exit code. */
+export async function runCli(args: string[], io: Io = processIo): Promise<ExitCode> {
+  const cli = new Cli(io);
+  const program = buildProgram(cli);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return cli.exitCode;
+  } catch (err) {
+    // Commander's own exits: help and version are 0, every other is a usage error.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    return cli.fail(err);
+  }
+}
