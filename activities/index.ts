@@ -4,6 +4,7 @@ import { createCheckpointActivities } from './checkpoints';
 import { createDeadLetterActivities } from './deadLetters';
 import { defaultDeps, type ActivityDeps } from './deps';
 import { createProcessingActivities } from './processing';
+import { createRedriveActivities } from './redrive';
 import { createAlertActivities, createAlertPublisher } from './publishing/alertPublisher';
 import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
 import { createApplyActivities } from './sinks/applyEvents';
@@ -32,6 +33,8 @@ export function createActivities(
     // Capture.
     ...createCaptureActivities(deps),
     ...createAlertActivities(alerts),
+    // DLQ redrive (workflows/redrive/): list parked keys, redrive them by key.
+    ...createRedriveActivities(deps, alerts),
   };
 }
 

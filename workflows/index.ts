@@ -7,3 +7,4 @@ export {
   resumeAllSignal,
   streamSupervisorWorkflow,
 } from './supervisor';
+export { redriveProgressQuery, redriveWorkflow } from './redrive';

@@ -7,6 +7,8 @@ export const supervisorWorkflowId = (stream: string, consumer: string) =>
 export const shardWorkflowId = (stream: string, consumer: string, shardId: string) =>
   `cdc-shard:${stream}:${consumer}:${shardId}`;
 export const captureWorkflowId = (slot: string) => `cdc-capture:${slot}`;
+/** One DLQ redrive request (workflows/redrive/). */
+export const redriveWorkflowId = (requestId: string) => `cdc-redrive:${requestId}`;
 
 export const SA = {
   stream: defineSearchAttributeKey('CdcStream', SearchAttributeType.KEYWORD),
