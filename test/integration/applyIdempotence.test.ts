@@ -106,7 +106,10 @@ describe('apply is idempotent and order-independent (DynamoDB Local)', function 
       rows.set(wh, after);
     }
     return changes.map((c, i) =>
-      redactEvent(transformChange(c, { shardId: 's', sequenceNumber: String(1000 + i) }), 'secret-for-tests'),
+      redactEvent(transformChange(c, { shardId: 's', sequenceNumber: String(1000 + i) }), {
+        secret: 'secret-for-tests',
+        keyId: 'test',
+      }),
     );
   }
 

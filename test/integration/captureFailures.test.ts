@@ -124,19 +124,19 @@ describe('capture failure paths', function () {
       // REPLICA IDENTITY FULL: an update carries the whole old row and the new one, 2 × 600 KB.
       const randomText = `(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 19000))`;
       await p.pg.query(
-        `INSERT INTO products (sku, name, price, description) VALUES ($1, 'huge', 1, ${randomText})`,
+        `INSERT INTO products (product_id, name, price, description) VALUES ($1, 'huge', 1, ${randomText})`,
         [sku],
       );
-      await p.pg.query(`UPDATE products SET description = ${randomText} WHERE sku = $1`, [sku]);
+      await p.pg.query(`UPDATE products SET description = ${randomText} WHERE product_id = $1`, [sku]);
       const updateLsn = await currentLsn(p.pg);
-      await p.pg.query(`INSERT INTO products (sku, name, price) VALUES ($1, 'after', 1)`, [after]);
+      await p.pg.query(`INSERT INTO products (product_id, name, price) VALUES ($1, 'after', 1)`, [after]);
       const t0 = Date.now();
 
       const next = await waitFor('the change after the oversize one on the stream', async () =>
-        (await probe.streamChanges()).find((c) => c.event.key.sku === after),
+        (await probe.streamChanges()).find((c) => c.event.key.product_id === after),
       );
       const seconds = (Date.now() - t0) / 1000;
-      const onStream = (await probe.streamChanges()).filter((c) => c.event.key.sku === sku);
+      const onStream = (await probe.streamChanges()).filter((c) => c.event.key.product_id === sku);
       assert.deepEqual(
         onStream.map((c) => c.event.op),
         ['c'],
@@ -179,11 +179,11 @@ describe('capture failure paths', function () {
       const bytes = Buffer.from(await object.Body!.transformToByteArray());
       assert.equal(bytes.length, Number(again.rawBytes));
       const event = JSON.parse(bytes.toString('utf8')) as {
-        key: { sku: string };
+        key: { product_id: string };
         before: object;
         after: object;
       };
-      assert.equal(event.key.sku, sku, 'the object holds the encoded change event');
+      assert.equal(event.key.product_id, sku, 'the object holds the encoded change event');
       assert.ok(event.before && event.after);
 
       const alert = await probe.receiveUntil(
@@ -202,7 +202,7 @@ describe('capture failure paths', function () {
     } finally {
       await p.stop();
       const c = await connect();
-      await c.query('DELETE FROM products WHERE sku = ANY($1)', [[sku, after]]);
+      await c.query('DELETE FROM products WHERE product_id = ANY($1)', [[sku, after]]);
       await c.end();
     }
   });
@@ -233,12 +233,12 @@ describe('capture failure paths', function () {
       process.env.PGUSER = role;
       p = await startTestPipeline({}, { readers: false });
       await admin.query(
-        `INSERT INTO users (user_id, email, date_of_birth, created_at) VALUES ($1, 'x@example.com', '1990-12-31', '2026-01-02 03:04:05.123456+00')`,
+        `INSERT INTO users (id, email, date_of_birth, created_at) VALUES ($1, 'x@example.com', '1990-12-31', '2026-01-02 03:04:05.123456+00')`,
         [userId],
       );
       const probe = probes(p);
       const change = await waitFor('the user on the stream', async () =>
-        (await probe.streamChanges()).find((c) => c.event.key.user_id === userId),
+        (await probe.streamChanges()).find((c) => c.event.key.id === userId),
       );
       assert.equal(change.event.after!.date_of_birth, '1990-12-31');
       assert.equal(change.event.after!.created_at, '2026-01-02T03:04:05.123456Z');
@@ -249,7 +249,7 @@ describe('capture failure paths', function () {
       if (savedUser === undefined) delete process.env.PGUSER;
       else process.env.PGUSER = savedUser;
       await p?.stop();
-      await admin.query('DELETE FROM users WHERE user_id = $1', [userId]);
+      await admin.query('DELETE FROM users WHERE id = $1', [userId]);
       await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
       await admin.end();

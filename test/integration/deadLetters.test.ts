@@ -27,7 +27,7 @@ describe('dead letters on the stack (claim check, keys, status)', function () {
   this.timeout(300_000);
   let p: TestPipeline;
   let probe: ReturnType<typeof probes>;
-  const skus: string[] = [];
+  const productIds: string[] = [];
 
   before(async function () {
     this.timeout(240_000);
@@ -43,7 +43,7 @@ describe('dead letters on the stack (claim check, keys, status)', function () {
     await p?.stop();
     const c = new Client();
     await c.connect();
-    await c.query('DELETE FROM products WHERE sku = ANY($1)', [skus]);
+    await c.query('DELETE FROM products WHERE product_id = ANY($1)', [productIds]);
     await c.end();
   });
 
@@ -71,21 +71,23 @@ describe('dead letters on the stack (claim check, keys, status)', function () {
   async function bigRow(chars: number) {
     const sku = unique('BIG');
     const next = unique('NEXT');
-    skus.push(sku, next);
+    productIds.push(sku, next);
     const before = await p.client.workflow
       .getHandle(shardWorkflowId(p.config.stream, p.config.consumer, 'shardId-000000000000'))
       .describe();
     const startBytes = Number(before.raw.workflowExecutionInfo?.historySizeBytes ?? 0);
     const t0 = Date.now();
     await p.pg.query(
-      `INSERT INTO products (sku, name, price, description)
-       VALUES ($1, 'big', 1, (SELECT left(string_agg(md5(random()::text), ''), $2) FROM generate_series(1, $2 / 32 + 1)))`,
+      `INSERT INTO products (product_id, sku, name, price, description)
+       VALUES ($1, $1, 'big', 1, (SELECT left(string_agg(md5(random()::text), ''), $2) FROM generate_series(1, $2 / 32 + 1)))`,
       [sku, chars],
     );
-    await p.pg.query(`INSERT INTO products (sku, name, price) VALUES ($1, 'next', 2)`, [next]);
+    await p.pg.query(`INSERT INTO products (product_id, sku, name, price) VALUES ($1, $1, 'next', 2)`, [
+      next,
+    ]);
     const [big, after] = await waitFor('both rows on the stream', async () => {
       const changes = await probe.streamChanges();
-      const found = [sku, next].map((k) => changes.find((c) => c.event.key.sku === k));
+      const found = [sku, next].map((k) => changes.find((c) => c.event.key.product_id === k));
       return found.every(Boolean) ? found.map((c) => c!) : undefined;
     });
     let lastStatus: unknown;
@@ -170,7 +172,7 @@ describe('dead letters on the stack (claim check, keys, status)', function () {
     const { doc } = awsClients();
     const record = (seq: string): StreamRecord => ({
       sequenceNumber: seq,
-      partitionKey: 'products:{"sku":"X"}',
+      partitionKey: 'products:{"product_id":"X"}',
       data: 'not json',
       encoding: 'utf8',
       arrivalMs: 0,

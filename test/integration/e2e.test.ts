@@ -138,22 +138,75 @@ describe('end to end through the local stack', function () {
     const email = `Jane.Doe+${sku}@Example.com`;
     const ssn = '078-05-1120';
     await p.pg.query(
-      'INSERT INTO users (user_id, email, phone, full_name, ssn) VALUES ($1, $2, $3, $4, $5)',
-      [userId, email, '+1-202-555-0147', 'Jane Doe', ssn],
+      'INSERT INTO users (id, email, phone, full_name, ssn, password_hash) VALUES ($1, $2, $3, $4, $5, $6)',
+      [userId, email, '+1-202-555-0147', 'Jane Doe', ssn, '$2b$12$e2eHashOfAPassword000000000000000000'],
     );
     const { raw, body } = await receiveUntil(
       eventRouting(p.config.eventBus).queues.wallboardUsers,
       (b) => b['detail-type'] === 'user.created' && b.detail.entityId === userId,
     );
-    for (const secret of [email, email.toLowerCase(), ssn, '202-555-0147', 'Jane Doe']) {
+    for (const secret of [
+      email,
+      email.toLowerCase(),
+      ssn,
+      '202-555-0147',
+      'Jane Doe',
+      'e2eHashOfAPassword',
+    ]) {
       assert.ok(!raw.includes(secret), `published event must not contain ${secret}`);
     }
     const changes = body.detail.changes as Record<string, { new: unknown }>;
-    assert.match(String(changes.email.new), /^hash:[0-9a-f]{32}$/);
+    // 003: first character of the local part, one mask character per hidden one, the domain.
+    assert.equal(changes.email.new, `J${'*'.repeat(email.indexOf('@') - 1)}@Example.com`);
+    assert.equal(changes.phone.new, '***********0147');
+    assert.match(String(changes.full_name.new), /^tok_[0-9a-f]{24}$/);
     assert.equal(changes.ssn, undefined, 'ssn is removed');
-    assert.equal((body.detail.metadata as Record<string, unknown>).redactionPolicy, 'pii-policy-v1');
+    assert.equal(changes.password_hash, undefined, 'password_hash is removed');
+    assert.equal(
+      (body.detail.metadata as Record<string, unknown>).redactionPolicy,
+      `pii-policy-v2@${p.config.redactionKeyId}`,
+    );
     assert.deepEqual(validatePublishedDetail(body.detail), { ok: true });
     const stored = await waitFor('the user in cdc_entities', () => entity('users', userId));
     assert.ok(!JSON.stringify(stored).includes(ssn), 'DynamoDB holds the redacted row');
+  });
+
+  it('orders: INSERT and UPDATE are published, a DELETE is applied to DynamoDB but not published (003)', async () => {
+    const orderId = `o-${sku}`;
+    const queue = eventRouting(p.config.eventBus).queues.wallboardOrders;
+    await p.pg.query(
+      `INSERT INTO orders (order_id, status, total_amount, payment_details, shipping_address)
+       VALUES ($1, 'new', 12.345, '{"card": "4111111111111111"}', '1 Main St')`,
+      [orderId],
+    );
+    const created = await receiveUntil(
+      queue,
+      (b) => b['detail-type'] === 'order.created' && b.detail.entityId === orderId,
+    );
+    const createdChanges = created.body.detail.changes as Record<string, { new: unknown }>;
+    assert.equal(createdChanges.total_amount?.new, '12.35', 'DECIMAL: two places, half away from zero');
+    assert.equal(createdChanges.payment_details, undefined, 'payment_details is removed');
+    assert.match(String(createdChanges.shipping_address?.new), /^hash:[0-9a-f]{32}$/);
+    assert.ok(!created.raw.includes('4111111111111111') && !created.raw.includes('1 Main St'));
+
+    await p.pg.query(`UPDATE orders SET status = 'paid' WHERE order_id = $1`, [orderId]);
+    await receiveUntil(queue, (b) => b['detail-type'] === 'order.updated' && b.detail.entityId === orderId);
+
+    await p.pg.query('DELETE FROM orders WHERE order_id = $1', [orderId]);
+    await waitFor('the order tombstone in cdc_entities', async () => {
+      const item = await entity('orders', orderId);
+      return item?.deleted === true ? item : undefined;
+    });
+    // The same key again: on the same shard, after the delete. Had the delete been published, its
+    // event would come first on the queue.
+    await p.pg.query(`INSERT INTO orders (order_id, status, total_amount) VALUES ($1, 'reopened', 1)`, [
+      orderId,
+    ]);
+    const types: string[] = [];
+    await receiveUntil(queue, (b) => {
+      if (b.detail.entityId === orderId) types.push(b['detail-type']);
+      return b['detail-type'] === 'order.created' && b.detail.entityId === orderId;
+    });
+    assert.deepEqual(types, ['order.created'], 'no order.deleted before the re-created order');
   });
 });

@@ -13,7 +13,7 @@ const SHARD = 'shardId-000000000000';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function record(data: string, encoding: StreamRecord['encoding'] = 'utf8', seq = '4960001'): StreamRecord {
-  return { sequenceNumber: seq, partitionKey: 'products:{"sku":"P-1"}', data, encoding, arrivalMs: 0 };
+  return { sequenceNumber: seq, partitionKey: 'products:{"product_id":"P-1"}', data, encoding, arrivalMs: 0 };
 }
 const letter = (r: StreamRecord, extra: Partial<DeadLetter> = {}): DeadLetter => ({
   record: r,
@@ -151,7 +151,7 @@ describe('dead letters: claim check, keys, status', () => {
       reason:
         'change (u) of public.products at commit LSN 0/16C4460, index 3: the stream record is 1200000 bytes',
       raw,
-      partitionKey: 'products:{"sku":"P-1"}',
+      partitionKey: 'products:{"product_id":"P-1"}',
     };
     const deps = { config, ...f.io };
     await parkCaptureDeadLetter(deps, createAlertPublisher(deps), 'my_slot', l);

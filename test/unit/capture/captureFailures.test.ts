@@ -135,7 +135,7 @@ describe('capture: a change that cannot go on the stream is dead-lettered, captu
       schema: 'public',
       name: 'products',
       replicaIdentity: 'f',
-      columns: [col('sku', PG_TYPE.TEXT), col('description', PG_TYPE.TEXT)],
+      columns: [col('product_id', PG_TYPE.TEXT), col('description', PG_TYPE.TEXT)],
     };
     const big = 'x'.repeat(600_000);
     const update: PgoutputMessage = {
@@ -151,7 +151,7 @@ describe('capture: a change that cannot go on the stream is dead-lettered, captu
     const [l] = letters;
     assert.equal(l.category, 'permanent');
     assert.ok(l.raw.length > RECORD_MAX_BYTES);
-    assert.equal(JSON.parse(l.raw.toString()).after.sku, 'P-1', 'the raw data is the encoded event');
+    assert.equal(JSON.parse(l.raw.toString()).after.product_id, 'P-1', 'the raw data is the encoded event');
     assert.match(l.partitionKey!, /^products:/);
     assert.match(l.reason, /public\.products at commit LSN 0\/1FF, index 0: the stream record is \d+ bytes/);
     assert.doesNotMatch(l.reason, /xxxx|P-1/);

@@ -227,13 +227,18 @@ describe('buildChangeEvent', () => {
       schema: 'public',
       name: 'products',
       replicaIdentity: 'd',
-      columns: [col('sku', TEXT, true), col('name', TEXT), col('description', TEXT), col('price', NUMERIC)],
+      columns: [
+        col('product_id', TEXT, true),
+        col('name', TEXT),
+        col('description', TEXT),
+        col('price', NUMERIC),
+      ],
     };
     const msg: RowMessage = {
       tag: 'update',
       relationId: 16390,
-      keyTuple: [t('old-sku'), NULL, NULL, NULL],
-      newTuple: [t('new-sku'), t('Widget'), TOAST, t('9.99')],
+      keyTuple: [t('p-old'), NULL, NULL, NULL],
+      newTuple: [t('p-new'), t('Widget'), TOAST, t('9.99')],
     };
     const e = buildChangeEvent(msg, products, tx);
     assert.equal(
@@ -254,19 +259,19 @@ describe('buildChangeEvent', () => {
       schema: 'public',
       name: 'products',
       replicaIdentity: 'd',
-      columns: [col('sku', TEXT, true), col('name', TEXT), col('price', NUMERIC)],
+      columns: [col('product_id', TEXT, true), col('name', TEXT), col('price', NUMERIC)],
     };
     const e = buildChangeEvent(
       {
         tag: 'update',
         relationId: 16390,
-        keyTuple: [t('old-sku'), NULL, NULL],
-        newTuple: [t('new-sku'), t('Widget'), t('9.99')],
+        keyTuple: [t('p-old'), NULL, NULL],
+        newTuple: [t('p-new'), t('Widget'), t('9.99')],
       },
       products,
       tx,
     );
-    assert.deepEqual(e.before, { sku: 'old-sku' });
+    assert.deepEqual(e.before, { product_id: 'p-old' });
   });
 
   it('delete with the full old tuple: op d, before image, after null, key from before', () => {

@@ -75,7 +75,7 @@ describe('decodeChange', () => {
         'DMS record: metadata.timestamp: "1969-12-31T23:59:59Z" is before 1970-01-01T00:00:00Z',
       );
       assert.match(
-        reasonOf({ tableName: 'users', operation: 'INSERT', afterImage: { user_id: 'u' }, timestamp: 1.5 }),
+        reasonOf({ tableName: 'users', operation: 'INSERT', afterImage: { id: 'u' }, timestamp: 1.5 }),
         /^table-image record: timestamp: epoch milliseconds must be an integer/,
       );
     });
@@ -90,7 +90,7 @@ describe('decodeChange', () => {
         JSON.stringify({
           tableName: 'users',
           operation: 'INSERT',
-          afterImage: { user_id: 'u', x: 0 },
+          afterImage: { id: 'u', x: 0 },
           timestamp: TS,
         }).replace('"x":0', `"x":${deep}`),
       ];

@@ -85,7 +85,7 @@ describe('decodeChange', () => {
   });
 
   describe('table-image', () => {
-    const user = { user_id: 'u-1', email: 'Ana@Example.com', phone: '+15550100' };
+    const user = { id: 'u-1', email: 'Ana@Example.com', phone: '+15550100' };
     const renamed = { ...user, email: 'ana@example.org' };
     const source = {
       db: 'unknown',
@@ -108,7 +108,7 @@ describe('decodeChange', () => {
         },
         'table-image',
       );
-      assert.deepEqual(e, { source, op: 'c', key: { user_id: 'u-1' }, before: null, after: user });
+      assert.deepEqual(e, { source, op: 'c', key: { id: 'u-1' }, before: null, after: user });
     });
 
     it('decodes UPDATE (epoch millis) to the same position as the ISO form', () => {
@@ -122,7 +122,7 @@ describe('decodeChange', () => {
         },
         'table-image',
       );
-      assert.deepEqual(e, { source, op: 'u', key: { user_id: 'u-1' }, before: user, after: renamed });
+      assert.deepEqual(e, { source, op: 'u', key: { id: 'u-1' }, before: user, after: renamed });
     });
 
     it('decodes DELETE, taking the key from the before image', () => {
@@ -136,7 +136,7 @@ describe('decodeChange', () => {
         },
         'table-image',
       );
-      assert.deepEqual(e, { source, op: 'd', key: { user_id: 'u-1' }, before: renamed, after: null });
+      assert.deepEqual(e, { source, op: 'd', key: { id: 'u-1' }, before: renamed, after: null });
     });
 
     it('decodes SNAPSHOT as a snapshot read', () => {
@@ -147,7 +147,7 @@ describe('decodeChange', () => {
       assert.deepEqual(e, {
         source: { ...source, snapshot: true },
         op: 'r',
-        key: { user_id: 'u-1' },
+        key: { id: 'u-1' },
         before: null,
         after: user,
       });
@@ -183,11 +183,11 @@ describe('decodeChange', () => {
 
       it('table-image with inconsistent images', () => {
         assert.equal(
-          reasonOf({ tableName: 'users', operation: 'DELETE', afterImage: { user_id: 'u' }, timestamp: TS }),
+          reasonOf({ tableName: 'users', operation: 'DELETE', afterImage: { id: 'u' }, timestamp: TS }),
           'table-image record: afterImage: must be null for DELETE; beforeImage: required for DELETE',
         );
         assert.equal(
-          reasonOf({ tableName: 'users', operation: 'UPDATE', beforeImage: { user_id: 'u' }, timestamp: TS }),
+          reasonOf({ tableName: 'users', operation: 'UPDATE', beforeImage: { id: 'u' }, timestamp: TS }),
           'table-image record: afterImage: required for UPDATE',
         );
       });

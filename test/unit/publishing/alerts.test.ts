@@ -16,12 +16,13 @@ import type { PipelineEvent } from '../../../domain/core/pipelineEvent';
 import { validateAlertDetail } from '../../../domain/publishing/eventSchema';
 import { redactEvent } from '../../../domain/processing/redact';
 import { transformChange } from '../../../domain/processing/transform';
+import { parseTableFile, tableRegistry, useTables, type TableRegistry } from '../../../domain/core/tables';
 
 const POS = { shardId: 'shardId-000000000001', sequenceNumber: '4959' };
 const KEY = { sku: 'SKU-101', warehouse_id: 7 };
 const COMMIT = '2024-01-15T10:00:00.500Z';
 
-type Stock = { on_hand?: JsonValue; reserved?: JsonValue; low_stock_threshold?: JsonValue };
+type Stock = { on_hand?: JsonValue; reserved?: JsonValue; low_stock_threshold?: JsonValue; sku?: string };
 
 function row(s: Stock): Row {
   const r: Row = { ...KEY };
@@ -54,7 +55,7 @@ function change(
       },
       POS,
     ),
-    'secret',
+    { secret: 'secret', keyId: 'test' },
   );
 }
 
@@ -174,22 +175,54 @@ describe('inventoryAlerts: LOW_STOCK (edge triggered)', () => {
       { on_hand: 14, reserved: 0, low_stock_threshold: 10 },
     );
     assert.deepEqual(inventoryAlerts(lowered), []);
-    // after lacks the column (unchanged TOAST) or has null: before's is used
-    for (const after of [
-      { on_hand: 8, reserved: 0 },
-      { on_hand: 8, reserved: 0, low_stock_threshold: null },
-    ]) {
-      const e = change('u', { on_hand: 12, reserved: 0, low_stock_threshold: 10 }, after);
-      assert.equal(lowStock(inventoryAlerts(e))[0]?.details.threshold, 10);
-    }
+    // after lacks the column (unchanged TOAST): before's is used
+    const toast = change(
+      'u',
+      { on_hand: 20, reserved: 0, low_stock_threshold: 15 },
+      { on_hand: 12, reserved: 0 },
+    );
+    assert.equal(lowStock(inventoryAlerts(toast))[0]?.details.threshold, 15);
+    // after has NULL (the row has no threshold of its own): the table file's default, not before's
+    const nulled = change(
+      'u',
+      { on_hand: 20, reserved: 0, low_stock_threshold: 15 },
+      { on_hand: 12, reserved: 0, low_stock_threshold: null },
+    );
+    assert.deepEqual(inventoryAlerts(nulled), [], 'available 12 is not below the default 10');
+    const nulledLow = change(
+      'u',
+      { on_hand: 20, reserved: 0, low_stock_threshold: 15 },
+      { on_hand: 9, reserved: 0, low_stock_threshold: null },
+    );
+    assert.equal(lowStock(inventoryAlerts(nulledLow))[0]?.details.threshold, 10);
   });
 
-  it('does not fire without any threshold', () => {
-    assert.deepEqual(inventoryAlerts(change('c', null, { on_hand: 0, reserved: 0 })), []);
+  it('a row without a threshold (column absent or NULL) uses the table file default: below 10 units (004)', () => {
+    const insert = inventoryAlerts(change('c', null, { on_hand: 0, reserved: 0 }));
+    assert.deepEqual(kinds(insert), ['LOW_STOCK']);
+    assert.equal(insert[0]!.details.threshold, 10);
+    assert.equal(insert[0]!.details.reason, 'available 0 fell below threshold 10');
+    assert.deepEqual(inventoryAlerts(change('c', null, { on_hand: 10, reserved: 0 })), []);
     assert.deepEqual(
-      inventoryAlerts(
-        change('u', { on_hand: 12, reserved: 0 }, { on_hand: 0, reserved: 0, low_stock_threshold: null }),
-      ),
+      kinds(inventoryAlerts(change('c', null, { on_hand: 9, reserved: 0, low_stock_threshold: null }))),
+      ['LOW_STOCK'],
+    );
+    const update = inventoryAlerts(
+      change('u', { on_hand: 12, reserved: 0 }, { on_hand: 9, reserved: 0, low_stock_threshold: null }),
+    );
+    assert.deepEqual(kinds(update), ['LOW_STOCK']);
+    assert.deepEqual(
+      [update[0]!.details.threshold, update[0]!.details.previousAvailable, update[0]!.details.available],
+      [10, 12, 9],
+    );
+    // Staying low under the default is no new crossing.
+    assert.deepEqual(
+      inventoryAlerts(change('u', { on_hand: 9, reserved: 0 }, { on_hand: 3, reserved: 0 })),
+      [],
+    );
+    // A threshold of 0 is a threshold (never low), not a missing one.
+    assert.deepEqual(
+      inventoryAlerts(change('c', null, { on_hand: 0, reserved: 0, low_stock_threshold: 0 })),
       [],
     );
   });
@@ -223,7 +256,12 @@ describe('inventoryAlerts: LOW_STOCK (edge triggered)', () => {
       '1e400',
     ];
     for (const v of junk) {
-      for (const field of ['on_hand', 'reserved', 'low_stock_threshold'] as const) {
+      // A NULL threshold is no junk: the row has none, and the table file's default applies (above).
+      const fields =
+        v === null
+          ? (['on_hand', 'reserved'] as const)
+          : (['on_hand', 'reserved', 'low_stock_threshold'] as const);
+      for (const field of fields) {
         const after: Stock = { on_hand: 1, reserved: 0, low_stock_threshold: 10, [field]: v };
         const before: Stock = { on_hand: 50, reserved: 0, low_stock_threshold: 10, [field]: v };
         assert.deepEqual(
@@ -242,9 +280,77 @@ describe('inventoryAlerts: LOW_STOCK (edge triggered)', () => {
   });
 });
 
+describe('inventoryAlerts: low-stock defaults of the table file', () => {
+  let shipped: TableRegistry;
+  before(() => {
+    shipped = tableRegistry();
+    useTables(
+      parseTableFile(
+        {
+          version: 1,
+          lowStock: { threshold: 25, perSku: { 'SKU-FAST': 50 } },
+          tables: {
+            inventory: {
+              entity: 'inventory',
+              key: ['sku', 'warehouse_id'],
+              operations: ['INSERT', 'UPDATE', 'DELETE'],
+            },
+          },
+        },
+        'test/low-stock.yaml',
+      ),
+    );
+  });
+  after(() => useTables(shipped));
+
+  const thresholdOf = (sku: string, s: Stock) =>
+    lowStock(inventoryAlerts(change('c', null, { ...s, sku }, { key: { sku, warehouse_id: 7 } })))[0]?.details
+      .threshold;
+
+  it("the file's threshold for a row without one; per SKU where the file names the SKU", () => {
+    const plain = { on_hand: 0, reserved: 0 };
+    assert.equal(thresholdOf('SKU-101', plain), 25);
+    assert.equal(thresholdOf('SKU-FAST', plain), 50);
+    assert.equal(thresholdOf('SKU-FAST', { ...plain, low_stock_threshold: null }), 50);
+    // The row's own value wins over both.
+    assert.equal(thresholdOf('SKU-FAST', { ...plain, low_stock_threshold: 5 }), 5);
+    assert.equal(thresholdOf('SKU-101', { on_hand: 30, reserved: 0 }), undefined, '30 is not below 25');
+    assert.equal(thresholdOf('SKU-FAST', { on_hand: 30, reserved: 0 }), 50);
+  });
+
+  it("a table's own lowStockThreshold overrides the file's, not a SKU's", () => {
+    const doc = {
+      version: 1,
+      lowStock: { threshold: 25, perSku: { 'SKU-FAST': 50 } },
+      tables: {
+        inventory: {
+          entity: 'inventory',
+          key: ['sku', 'warehouse_id'],
+          operations: ['INSERT', 'UPDATE', 'DELETE'],
+          lowStockThreshold: 3,
+        },
+      },
+    };
+    const before = tableRegistry();
+    useTables(parseTableFile(doc, 'test/low-stock-table.yaml'));
+    try {
+      assert.equal(thresholdOf('SKU-101', { on_hand: 2, reserved: 0 }), 3);
+      assert.equal(thresholdOf('SKU-101', { on_hand: 4, reserved: 0 }), undefined);
+      assert.equal(thresholdOf('SKU-FAST', { on_hand: 4, reserved: 0 }), 50);
+    } finally {
+      useTables(before);
+    }
+  });
+});
+
 describe('inventoryAlerts: STOCK_ANOMALY', () => {
+  // Threshold 0: no LOW_STOCK for the non-negative quantities here (the default, 10, would fire).
   const update = (from: JsonValue, to: JsonValue) =>
-    change('u', { on_hand: from, reserved: 0 }, { on_hand: to, reserved: 0 });
+    change(
+      'u',
+      { on_hand: from, reserved: 0, low_stock_threshold: 0 },
+      { on_hand: to, reserved: 0, low_stock_threshold: 0 },
+    );
 
   it('fires for a drop of at least minDropUnits AND minDropRatio (boundaries inclusive)', () => {
     // exactly 20 units and exactly 50%
@@ -286,7 +392,8 @@ describe('inventoryAlerts: STOCK_ANOMALY', () => {
   it('only for updates with numeric before and after on_hand', () => {
     assert.deepEqual(inventoryAlerts(update(100, 'lots')), []);
     assert.deepEqual(inventoryAlerts(update(null, 0)), []);
-    assert.deepEqual(inventoryAlerts(update(0, -50)), []); // no positive previous quantity
+    // No positive previous quantity: no anomaly (negative stock is below threshold 0, though).
+    assert.deepEqual(kinds(inventoryAlerts(update(0, -50))), ['LOW_STOCK']);
     assert.deepEqual(inventoryAlerts(update(100, 150)), []); // a rise
     assert.deepEqual(inventoryAlerts(change('d', { on_hand: 100, reserved: 0 }, null)), []);
     assert.deepEqual(inventoryAlerts(change('r', null, { on_hand: 0, reserved: 0 })), []);
@@ -339,7 +446,10 @@ describe('inventoryAlerts: identity and scope', () => {
         },
         POS,
       );
-    assert.deepEqual(inventoryAlerts(stockLike('products', { sku: 'sku-101' }, 'u')), []);
+    assert.deepEqual(
+      inventoryAlerts(stockLike('products', { product_id: 'p-101', sku: 'sku-101' }, 'u')),
+      [],
+    );
     assert.deepEqual(inventoryAlerts(stockLike('reservations', { reservation_id: 'r1' }, 'c')), []);
     assert.deepEqual(inventoryAlerts(stockLike('order_items', { order_id: 'o1', line_no: 1 }, 'u')), []);
   });

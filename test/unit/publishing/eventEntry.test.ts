@@ -11,7 +11,7 @@ import {
 } from '../../../domain/publishing/eventEntry';
 import type { Row } from '../../../domain/core/json';
 import type { PipelineEvent } from '../../../domain/core/pipelineEvent';
-import { redactEvent, redactValue } from '../../../domain/processing/redact';
+import { redactEvent } from '../../../domain/processing/redact';
 import { transformChange } from '../../../domain/processing/transform';
 
 const SECRET = 's3cret';
@@ -49,10 +49,10 @@ function pipelineEvent(
 }
 
 describe('toEventEntry', () => {
-  const user = { user_id: 'u1', email: 'Ann@Example.com', phone: '5551234567', ssn: '123-45-6789' };
+  const user = { id: 'u1', email: 'Ann@Example.com', phone: '5551234567', ssn: '123-45-6789' };
 
   it('refuses an event that has not been through redaction', () => {
-    const e = pipelineEvent('users', 'c', { user_id: 'u1' }, null, user);
+    const e = pipelineEvent('users', 'c', { id: 'u1' }, null, user);
     assert.throws(
       () => toEventEntry(e, 'bus', PROCESSED_AT),
       (err: unknown) =>
@@ -62,7 +62,10 @@ describe('toEventEntry', () => {
   });
 
   it('builds Source, DetailType, bus, Time and the Detail of the contract', () => {
-    const e = redactEvent(pipelineEvent('users', 'c', { user_id: 'u1' }, null, user), SECRET);
+    const e = redactEvent(pipelineEvent('users', 'c', { id: 'u1' }, null, user), {
+      secret: SECRET,
+      keyId: 'test',
+    });
     const entry = toEventEntry(e, 'cdc-bus', PROCESSED_AT);
     assert.equal(entry.Source, 'cdc-pipeline.users');
     assert.equal(entry.DetailType, 'user.created');
@@ -80,8 +83,8 @@ describe('toEventEntry', () => {
       operation: 'INSERT',
       timestamp: '2024-01-15T10:00:00.250Z',
       changes: {
-        user_id: { old: null, new: 'u1' },
-        email: { old: null, new: redactValue('HASH', 'ann@example.com', SECRET) },
+        id: { old: null, new: 'u1' },
+        email: { old: null, new: 'A**@Example.com' },
         phone: { old: null, new: '******4567' },
       },
       metadata: {
@@ -90,7 +93,7 @@ describe('toEventEntry', () => {
         sourcePosition: '0/16C4460',
         processedAt: PROCESSED_AT,
         version: '00000000016C4460.0000000004',
-        redactionPolicy: 'pii-policy-v1',
+        redactionPolicy: 'pii-policy-v2@test',
       },
     });
     assert.match(e.eventId, /^evt_[0-9]+_[a-z0-9]+$/);
@@ -112,7 +115,7 @@ describe('toEventEntry', () => {
     ] as const;
     for (const [op, before, after, operation, type] of cases) {
       const entry = toEventEntry(
-        redactEvent(pipelineEvent('inventory', op, key, before, after), SECRET),
+        redactEvent(pipelineEvent('inventory', op, key, before, after), { secret: SECRET, keyId: 'test' }),
         'b',
         PROCESSED_AT,
       );
@@ -128,7 +131,7 @@ describe('toEventEntry', () => {
     const before = { sku: 'A', warehouse_id: 1, on_hand: 5, reserved: 1 };
     const e = redactEvent(
       pipelineEvent('inventory', 'u', { sku: 'A', warehouse_id: 1 }, before, { ...before, reserved: 2 }),
-      SECRET,
+      { secret: SECRET, keyId: 'test' },
     );
     const d = JSON.parse(toEventEntry(e, 'b', PROCESSED_AT).Detail) as { changes: unknown };
     assert.deepEqual(d.changes, { reserved: { old: 1, new: 2 } });

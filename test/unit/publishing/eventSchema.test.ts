@@ -13,6 +13,7 @@ import {
 } from '../../../domain/publishing/eventSchema';
 import { redactEvent } from '../../../domain/processing/redact';
 import { transformChange } from '../../../domain/processing/transform';
+import { parseTableFile, tableRegistry, useTables, type TableRegistry } from '../../../domain/core/tables';
 
 const SECRET = 'schema-test-secret';
 const POS = {
@@ -49,14 +50,14 @@ function published(
       },
       POS,
     ),
-    SECRET,
+    { secret: SECRET, keyId: 'test' },
   );
   const raw = toEventEntry(event, 'cdc-bus', PROCESSED_AT).Detail;
   return { event, detail: JSON.parse(raw) as Record<string, unknown>, raw };
 }
 
 const user = {
-  user_id: 'u1',
+  id: 'u1',
   email: 'Ann@Example.com',
   phone: '+1-555-123-4567',
   full_name: 'Ann Lee',
@@ -68,13 +69,13 @@ const inv = { sku: 'sku-1', warehouse_id: 101, on_hand: 50, reserved: 5, low_sto
 
 /** Events of several tables and every operation, built through transform → redact → toEventEntry. */
 const CASES: Array<[string, ReturnType<typeof published>]> = [
-  ['users INSERT', published('users', 'c', { user_id: 'u1' }, null, user)],
+  ['users INSERT', published('users', 'c', { id: 'u1' }, null, user)],
   [
     'users UPDATE',
-    published('users', 'u', { user_id: 'u1' }, user, { ...user, email: 'b@example.com', ssn: '999-99-9999' }),
+    published('users', 'u', { id: 'u1' }, user, { ...user, email: 'b@example.com', ssn: '999-99-9999' }),
   ],
-  ['users DELETE', published('users', 'd', { user_id: 'u1' }, user, null)],
-  ['users SNAPSHOT', published('users', 'r', { user_id: 'u1' }, null, user, { snapshot: true })],
+  ['users DELETE', published('users', 'd', { id: 'u1' }, user, null)],
+  ['users SNAPSHOT', published('users', 'r', { id: 'u1' }, null, user, { snapshot: true })],
   ['inventory INSERT', published('inventory', 'c', { sku: 'sku-1', warehouse_id: 101 }, null, inv)],
   [
     'inventory UPDATE',
@@ -313,13 +314,13 @@ describe('PublishedEventDetailSchema', () => {
   it('rejects old values on an INSERT and new values on a DELETE', () => {
     const insert = CASES[0]![1].detail;
     assertInvalid(
-      mutated(insert, (d) => (d.changes.user_id.old = 'u0')),
-      'changes.user_id.old',
+      mutated(insert, (d) => (d.changes.id.old = 'u0')),
+      'changes.id.old',
     );
     const del = CASES[2]![1].detail;
     assertInvalid(
-      mutated(del, (d) => (d.changes.user_id.new = 'u1')),
-      'changes.user_id.new',
+      mutated(del, (d) => (d.changes.id.new = 'u1')),
+      'changes.id.new',
     );
   });
 
@@ -330,6 +331,53 @@ describe('PublishedEventDetailSchema', () => {
       ok: false,
       issues: ['Detail is not valid JSON'],
     });
+  });
+});
+
+describe('PublishedEventDetailSchema: the event type is the table file’s name for the operation', () => {
+  let shipped: TableRegistry;
+  before(() => {
+    shipped = tableRegistry();
+    useTables(
+      parseTableFile(
+        {
+          version: 1,
+          tables: {
+            orders: {
+              entity: 'order',
+              key: ['order_id'],
+              operations: ['INSERT', 'UPDATE'],
+              eventTypes: { INSERT: 'order.placed', UPDATE: 'commerce.order.changed' },
+            },
+          },
+        },
+        'test/orders.yaml',
+      ),
+    );
+  });
+  after(() => useTables(shipped));
+
+  const order = { order_id: 'o-1', status: 'new' };
+
+  it('accepts the configured names, including dotted ones of more than two parts', () => {
+    const placed = published('orders', 'c', { order_id: 'o-1' }, null, order);
+    assert.equal(placed.detail.eventType, 'order.placed');
+    assert.deepEqual(validatePublishedDetail(placed.detail), { ok: true });
+    const changed = published('orders', 'u', { order_id: 'o-1' }, order, { ...order, status: 'paid' });
+    assert.equal(changed.detail.eventType, 'commerce.order.changed');
+    assert.deepEqual(validatePublishedDetail(changed.detail), { ok: true });
+  });
+
+  it('rejects the default name where the file names another, and another operation’s name', () => {
+    const { detail } = published('orders', 'c', { order_id: 'o-1' }, null, order);
+    assertInvalid(
+      mutated(detail, (d) => (d.eventType = 'order.created')),
+      'eventType',
+    );
+    assertInvalid(
+      mutated(detail, (d) => (d.eventType = 'commerce.order.changed')),
+      'eventType',
+    );
   });
 });
 
