@@ -60,7 +60,15 @@ describe('cdc dlq on the local stack', function () {
     const item = await waitFor('the dead letter', () => probe.dlq(rec!.shardId, rec!.sequenceNumber));
     const id = String(item.pk);
 
-    const list = await cdc('dlq', 'list', '--status', 'PARKED', '--category', String(item.category), '--json');
+    const list = await cdc(
+      'dlq',
+      'list',
+      '--status',
+      'PARKED',
+      '--category',
+      String(item.category),
+      '--json',
+    );
     assert.equal(list.code, 0, show(list));
     const listed = JSON.parse(list.stdout) as { items: { pk: string; table?: string }[] };
     assert.ok(

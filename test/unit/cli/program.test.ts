@@ -90,11 +90,21 @@ describe('cdc: the program', () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
-  it('the dlq stub says it is not wired yet and exits 1', async () => {
-    for (const sub of ['list', 'show', 'redrive', 'discard']) {
-      const r = await cdc('dlq', sub);
-      assert.equal(r.code, 1, sub);
-      assert.equal(r.stderr, `cdc: dlq ${sub}: not wired yet\n`);
+  it('dlq refuses unclear requests before connecting: exit 2 with the reason', async () => {
+    const cases: [string[], RegExp][] = [
+      [['dlq', 'redrive', '--reason', 'x'], /say which items/],
+      [
+        ['dlq', 'discard', 'SHARD#a', '--category', 'poison', '--reason', 'x'],
+        /ids or filter options, not both/,
+      ],
+      [['dlq', 'redrive', 'SHARD#a'], /required option/],
+      [['dlq', 'show'], /missing required argument/],
+      [['dlq', 'list', '--status', 'LOST'], /Allowed choices/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cdc(...args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
     }
   });
 
