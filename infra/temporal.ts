@@ -20,11 +20,12 @@ export function temporalDataConverter(): DataConverter {
   return dataConverter();
 }
 
-export async function temporalClient(): Promise<Client> {
+export async function temporalClient(opts: { plainPayloads?: boolean } = {}): Promise<Client> {
   const { connectionOptions, namespace } = connectConfig();
-  const converter = temporalDataConverter(); // before connecting: a missing key fails fast
+  // Before connecting: a missing key fails fast. Plain payloads are for benchmarks only.
+  const converter = opts.plainPayloads ? undefined : temporalDataConverter();
   const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace, dataConverter: converter });
+  return new Client({ connection, namespace, ...(converter ? { dataConverter: converter } : {}) });
 }
 
 export async function workerConnection(): Promise<{

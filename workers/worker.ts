@@ -15,7 +15,14 @@ import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { workerConnection } from '../infra/temporal';
 import { useEnvironment } from '../scripts/lib/environment';
 
-export async function createWorker(opts: { config?: PipelineConfig; logger?: Logger } = {}): Promise<Worker> {
+export async function createWorker(
+  opts: {
+    config?: PipelineConfig;
+    logger?: Logger;
+    /** Benchmarks only (`npm run bench -- --codec off`): payloads unencrypted, to measure what the codec costs. */
+    plainPayloads?: boolean;
+  } = {},
+): Promise<Worker> {
   const config = opts.config ?? loadConfig();
   // Start-up refusals: the development HMAC secret outside the local stack; a table file that
   // does not match PostgreSQL (keys); warnings for rule columns that do not exist and unruled PII.
@@ -29,7 +36,7 @@ export async function createWorker(opts: { config?: PipelineConfig; logger?: Log
     connection,
     namespace,
     // Encrypted payloads and failures (infra/codec): history holds no plaintext rows.
-    dataConverter,
+    ...(opts.plainPayloads ? {} : { dataConverter }),
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities(config),

@@ -2,7 +2,11 @@
  * End-to-end benchmark on the local stack: PostgreSQL commit → DynamoDB item visible, and
  * PostgreSQL commit → event received from the rule's SQS target.
  *
- *   npm run bench -- [--rate 200] [--seconds 20] [--keys 500] [--local-steps 1|0] [--max-records 500]
+ *   npm run bench -- [--rate 200] [--seconds 20] [--keys 500] [--local-steps 1|0] [--max-records 500] [--codec on|off]
+ *
+ * `--codec off` runs the worker and client without the payload codec (nothing else does), so two
+ * runs side by side give what encryption costs: worker-process CPU per 1,000 changes (the worker
+ * runs in this process; the load generator's share is the same in both runs) and latency.
  *
  * 1. One change on an idle pipeline: commit→DynamoDB and commit→SQS latency.
  * 2. A steady offered load of single-row UPDATE transactions at --rate per second for
@@ -32,11 +36,13 @@ async function main(): Promise<void> {
   const keys = arg('keys', 500);
   const localPureSteps = arg('local-steps', 1) === 1;
   const maxRecords = arg('max-records', 500);
+  const codecIndex = process.argv.indexOf('--codec');
+  const plainPayloads = codecIndex > 0 && process.argv[codecIndex + 1] === 'off';
   // The benchmark runs an isolated pipeline on the local stack (started if needed).
   await useEnvironment({ localStack: 'start' });
-  const p = await startTestPipeline({ localPureSteps, maxRecords });
+  const p = await startTestPipeline({ localPureSteps, maxRecords }, { plainPayloads });
   console.log(
-    `settings: maxRecords ${maxRecords}, transform/redact as ${localPureSteps ? 'local activities' : 'activities'}`,
+    `settings: maxRecords ${maxRecords}, transform/redact as ${localPureSteps ? 'local activities' : 'activities'}, payload codec ${plainPayloads ? 'OFF' : 'on'}`,
   );
   const { sqs, doc } = awsClients();
   const url = await queueUrl(eventRouting(p.config.eventBus).queues.inventory);
@@ -97,6 +103,7 @@ async function main(): Promise<void> {
     // 2. Steady offered load.
     latencies.clear();
     const total = rate * seconds;
+    const cpu0 = process.cpuUsage();
     const start = Date.now();
     let sent = 0;
     while (sent < total) {
@@ -115,8 +122,12 @@ async function main(): Promise<void> {
     }
     const offeredFor = (Date.now() - start) / 1000;
     await waitUntil(() => latencies.size >= total, 180_000, `${total} events on SQS`);
+    const cpu = process.cpuUsage(cpu0);
     const sorted = [...latencies.values()].sort((a, b) => a - b);
     const deliveredFor = (lastReceipt - start) / 1000;
+    console.log(
+      `process CPU (worker + load generator) ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s = ${((cpu.user + cpu.system) / 1e3 / (total / 1000)).toFixed(0)} ms per 1,000 changes`,
+    );
     console.log(
       `offered ${total} single-row transactions at ${rate}/s over ${offeredFor.toFixed(1)} s (${p.config.shardCount} shards, 1 worker)\n` +
         `delivered ${sorted.length} events to SQS in ${deliveredFor.toFixed(1)} s = ${(sorted.length / deliveredFor).toFixed(0)}/s\n` +

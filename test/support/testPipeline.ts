@@ -40,6 +40,8 @@ export interface TestPipelineOptions {
   /** With `workerProcess`: variables added to the worker process's environment (e.g. CDC_METRICS_PORT). */
   workerEnv?: Record<string, string>;
   capture?: StartOptions['capture'];
+  /** Benchmarks only: no payload codec (in-process worker), to measure what encryption costs. */
+  plainPayloads?: boolean;
 }
 
 /**
@@ -77,8 +79,8 @@ export async function startTestPipeline(
     await provisionAll(config);
     startedHost = options.workerProcess
       ? processWorker(config, options.workerEnv)
-      : await inProcessWorker(config);
-    startedClient = await temporalClient();
+      : await inProcessWorker(config, options.plainPayloads === true);
+    startedClient = await temporalClient({ plainPayloads: options.plainPayloads === true });
     await startPipeline(startedClient, config, {
       settings: { idleWaitMs: 2_000, ...settings },
       rescanSeconds: options.rescanSeconds ?? 2,
@@ -182,12 +184,12 @@ interface WorkerHost {
   worker(): Worker | undefined;
 }
 
-async function inProcessWorker(config: PipelineConfig): Promise<WorkerHost> {
+async function inProcessWorker(config: PipelineConfig, plainPayloads = false): Promise<WorkerHost> {
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   const host: WorkerHost = {
     async start() {
-      worker = await createWorker({ config });
+      worker = await createWorker({ config, plainPayloads });
       running = worker.run();
     },
     async stop() {
