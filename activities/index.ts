@@ -1,4 +1,5 @@
 import type { PipelineConfig } from '../infra/config';
+import { createBackfillActivities } from './backfill';
 import { createCaptureActivities } from './capture';
 import { createCheckpointActivities } from './checkpoints';
 import { createDeadLetterActivities } from './deadLetters';
@@ -35,6 +36,8 @@ export function createActivities(
     ...createAlertActivities(alerts),
     // DLQ redrive (workflows/redrive/): list parked keys, redrive them by key.
     ...createRedriveActivities(deps, alerts),
+    // Backfill (workflows/backfill/): plan, then one activity per chunk (snapshot, reconcile, replay).
+    ...createBackfillActivities(deps),
   };
 }
 

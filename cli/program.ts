@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerControl } from './commands/control';
+import { registerBackfill } from './commands/backfill';
 import { registerDlq } from './commands/dlq';
 import { registerInspect } from './commands/inspect';
 import { registerProvision } from './commands/provision';
@@ -17,6 +18,7 @@ export const GROUPS: RegisterCommands[] = [
   registerStatus,
   registerControl,
   registerDlq,
+  registerBackfill,
   registerInspect,
   registerProvision,
   registerStack,

@@ -8,3 +8,4 @@ export {
   streamSupervisorWorkflow,
 } from './supervisor';
 export { redriveProgressQuery, redriveWorkflow } from './redrive';
+export { backfillProgressQuery, backfillWorkflow } from './backfill';

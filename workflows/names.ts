@@ -9,6 +9,8 @@ export const shardWorkflowId = (stream: string, consumer: string, shardId: strin
 export const captureWorkflowId = (slot: string) => `cdc-capture:${slot}`;
 /** One DLQ redrive request (workflows/redrive/). */
 export const redriveWorkflowId = (requestId: string) => `cdc-redrive:${requestId}`;
+/** One backfill request (workflows/backfill/). */
+export const backfillWorkflowId = (id: string) => `cdc-backfill:${id}`;
 
 export const SA = {
   stream: defineSearchAttributeKey('CdcStream', SearchAttributeType.KEYWORD),

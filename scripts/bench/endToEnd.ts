@@ -181,7 +181,10 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main()
+  // The in-process worker's native connection would keep the process alive.
+  .then(() => process.exit(0))
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });

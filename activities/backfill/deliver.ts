@@ -1,0 +1,67 @@
+/**
+ * The shared end of every backfill mode: redacted events applied to DynamoDB one by one (so the
+ * activity knows which were stale) through the pipeline's own version-guarded sink, and put on
+ * EventBridge through the pipeline's own put path.
+ */
+import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import { toEventEntry } from '../../domain/publishing/eventEntry';
+import { mapLimit } from '../concurrency';
+import type { ActivityDeps } from '../deps';
+import { putEntries } from '../publishing/eventBridgePublisher';
+import type { ChangeSink } from '../sinks/changeSink';
+import { heartbeat } from './postgres';
+
+const APPLY_CONCURRENCY = 32;
+const MAX_REASONS = 5;
+
+export interface Delivery {
+  applied: number;
+  stale: number;
+  published: number;
+  rejected: number;
+  reasons: string[];
+}
+
+/**
+ * Applies each event on its own (concurrently across events), then publishes: the applied
+ * events only (`publish: 'applied'`: snapshot and reconcile, where a stale row must not reach
+ * consumers), or every event (`publish: 'all'`: replay, whose event ids are the original ones,
+ * so consumers deduplicate). Events of operations the table does not publish are never put.
+ */
+export async function deliver(
+  deps: ActivityDeps,
+  sink: ChangeSink,
+  events: PipelineEvent[],
+  publish: 'applied' | 'all',
+): Promise<Delivery> {
+  const d: Delivery = { applied: 0, stale: 0, published: 0, rejected: 0, reasons: [] };
+  const reason = (r: string) => {
+    if (d.reasons.length < MAX_REASONS) d.reasons.push(r.slice(0, 300));
+  };
+  const toPublish: PipelineEvent[] = [];
+  let done = 0;
+  await mapLimit(events, APPLY_CONCURRENCY, async (e) => {
+    const r = await sink.apply([e]);
+    d.applied += r.applied;
+    d.stale += r.stale;
+    d.rejected += r.rejected.length;
+    for (const x of r.rejected) reason(x.reason);
+    const written = r.applied > 0;
+    if ((written || (publish === 'all' && !r.rejected.length)) && !e.unpublished) toPublish.push(e);
+    if (++done % 100 === 0) heartbeat();
+  });
+  if (toPublish.length) {
+    const processedAt = new Date().toISOString();
+    // In key order, as read: the put path keeps the order of entries within a request.
+    const order = new Map(events.map((e, i) => [e, i]));
+    toPublish.sort((a, b) => order.get(a)! - order.get(b)!);
+    const refused = await putEntries(
+      deps,
+      toPublish.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
+    );
+    d.published = toPublish.length - refused.length;
+    d.rejected += refused.length;
+    for (const r of refused) reason(`EventBridge: ${r.reason}`);
+  }
+  return d;
+}

@@ -1,0 +1,126 @@
+/**
+ * One replay chunk (`replayChunk`): the next records of one shard from the replay's start (an
+ * AT_TIMESTAMP or sequence-number iterator, then after the last record read, through the shard
+ * reader's own pull), up to the replay's end, through the same transform → redact → apply →
+ * publish path. Every event is published, stale or not: its id is the original one (derived
+ * from the change), so consumers deduplicate; the version guard keeps DynamoDB from moving back.
+ */
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type GetRecordsCommandOutput,
+} from '@aws-sdk/client-kinesis';
+import type { ReplayChunkInput, ReplayChunkResult } from '../../domain/backfill/chunks';
+import type { StreamRecord } from '../../domain/shards/shardTypes';
+import type { ActivityDeps } from '../deps';
+import { redactEvents, transformRecords } from '../processing';
+import type { ChangeSink } from '../sinks/changeSink';
+import { createStreamReaderActivities } from '../stream/streamReader';
+import { deliver } from './deliver';
+import { heartbeat } from './postgres';
+
+const MAX_BYTES = 4 * 1024 * 1024;
+/** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
+const EMPTY_PAGE_GAP_MS = 200;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function replayChunk(
+  deps: ActivityDeps,
+  sink: ChangeSink,
+  input: ReplayChunkInput,
+): Promise<ReplayChunkResult> {
+  const page =
+    input.start.type === 'AFTER_SEQUENCE_NUMBER'
+      ? await createStreamReaderActivities(deps).pullRecords({
+          stream: input.stream,
+          shardId: input.shardId,
+          afterSequenceNumber: input.start.sequenceNumber,
+          maxRecords: input.limit,
+          maxBytes: MAX_BYTES,
+          waitMs: 0,
+        })
+      : await readFromStart(deps, input);
+  const inWindow = page.records.filter((r) => r.arrivalMs <= input.untilMs);
+  const ended = inWindow.length < page.records.length;
+  const caughtUp = page.records.length === 0 && !page.shardEnded;
+  const done = ended || page.shardEnded || (caughtUp && Date.now() >= input.untilMs);
+  const last = inWindow.at(-1)?.sequenceNumber;
+  const base = { read: inWindow.length, done, ...(last ? { lastSequenceNumber: last } : {}) };
+  if (!inWindow.length)
+    return { ...base, applied: 0, stale: 0, published: 0, rejected: 0, tombstoned: 0, skipped: 0 };
+
+  const transformed = transformRecords({ shardId: input.shardId, records: inWindow });
+  const wanted = input.tables ? new Set(input.tables) : undefined;
+  const events = transformed.events.filter((e) => !wanted || wanted.has(e.table));
+  const redacted = redactEvents(events, {
+    secret: deps.config.redactionSecret,
+    keyId: deps.config.redactionKeyId,
+  });
+  const d = await deliver(deps, sink, redacted, 'all');
+  const lastEvent = redacted.at(-1);
+  return {
+    ...base,
+    applied: d.applied,
+    stale: d.stale,
+    published: d.published,
+    rejected: d.rejected,
+    tombstoned: 0,
+    // Records that do not decode were dead-lettered by the shard reader when it read them.
+    skipped: transformed.deadLetters.length + (transformed.events.length - events.length),
+    ...(lastEvent ? { lastKeyLabel: `${lastEvent.table} ${lastEvent.entityRef ?? lastEvent.entityId}` } : {}),
+    ...(d.reasons.length ? { reasons: d.reasons } : {}),
+  };
+}
+
+/** The first records at the replay's start (AT_TIMESTAMP, AT_/AFTER_SEQUENCE_NUMBER), empty pages skipped. */
+async function readFromStart(
+  deps: ActivityDeps,
+  input: ReplayChunkInput,
+): Promise<{ records: StreamRecord[]; shardEnded: boolean }> {
+  const { kinesis } = deps.aws;
+  const start = input.start;
+  let iterator = (
+    await kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: input.stream,
+        ShardId: input.shardId,
+        ShardIteratorType: start.type,
+        ...(start.type === 'AT_TIMESTAMP'
+          ? { Timestamp: new Date(start.timestamp) }
+          : { StartingSequenceNumber: start.sequenceNumber }),
+      }),
+    )
+  ).ShardIterator;
+  for (;;) {
+    if (!iterator) return { records: [], shardEnded: true };
+    const out: GetRecordsCommandOutput = await kinesis.send(
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: input.limit }),
+    );
+    const records = (out.Records ?? []).map(toStreamRecord);
+    if (records.length) return { records, shardEnded: false };
+    if (!out.NextShardIterator) return { records: [], shardEnded: true };
+    if (!out.MillisBehindLatest) return { records: [], shardEnded: false };
+    iterator = out.NextShardIterator;
+    heartbeat();
+    await new Promise((r) => setTimeout(r, EMPTY_PAGE_GAP_MS));
+  }
+}
+
+function toStreamRecord(r: NonNullable<GetRecordsCommandOutput['Records']>[number]): StreamRecord {
+  const bytes = r.Data ?? new Uint8Array();
+  let data: string;
+  let encoding: StreamRecord['encoding'] = 'utf8';
+  try {
+    data = utf8.decode(bytes);
+  } catch {
+    data = Buffer.from(bytes).toString('base64');
+    encoding = 'base64';
+  }
+  return {
+    sequenceNumber: r.SequenceNumber!,
+    partitionKey: r.PartitionKey ?? '',
+    data,
+    encoding,
+    arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+  };
+}

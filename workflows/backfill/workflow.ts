@@ -1,0 +1,312 @@
+/**
+ * The backfill workflow (`cdc-backfill:<id>`, docs/backfill.md): plan, then chunk after chunk
+ * (one activity each: snapshot, reconcile or replay), paced by workflow timers, pausable,
+ * cancellable between chunks, resumable from the last completed chunk (the cursor is in the
+ * state, carried across continue-as-new). Rows never enter history: chunks return counts and
+ * cursors.
+ */
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { ChunkResultBase } from '../../domain/backfill/chunks';
+import { addCounts } from '../../domain/backfill/chunks';
+import { chunkLimit, pacingDelayMs } from '../../domain/backfill/progress';
+import { BackfillRequestSchema, MAX_RATE_LIMIT, requestProblem } from '../../domain/backfill/request';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../../domain/core/errors';
+import {
+  backfillProgressQuery,
+  cancelBackfillSignal,
+  pauseBackfillSignal,
+  resumeBackfillSignal,
+  setRateLimitSignal,
+  type BackfillInput,
+  type BackfillReport,
+} from './definitions';
+import {
+  carried,
+  currentTable,
+  initialState,
+  note,
+  progressOf,
+  recordChunkTime,
+  restartPacing,
+  type BackfillRunState,
+} from './state';
+import { show } from './visibility';
+
+/**
+ * A chunk is retried 3 times by Temporal (a worker crash: its heartbeat times out and another
+ * worker runs it again); after that the workflow holds it, STUCK, and keeps retrying with backoff.
+ */
+const CHUNK: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: NON_RETRYABLE_FAILURE_TYPES,
+  },
+};
+const act = proxyActivities<Activities>(CHUNK);
+const HOLD_MIN_MS = 1_000;
+const HOLD_MAX_MS = 30_000;
+/** A replay chunk that found nothing yet before its end waits this long before asking again. */
+const IDLE_MS = 1_000;
+
+export async function backfillWorkflow(input: BackfillInput): Promise<BackfillReport> {
+  const { resume, ...request } = input ?? ({} as BackfillInput);
+  const problem = requestProblem(request);
+  if (problem)
+    throw ApplicationFailure.nonRetryable(`invalid backfill input: ${problem}`, 'InvalidBackfillInput');
+  const valid = BackfillRequestSchema.parse(request);
+  const id = valid.id ?? workflowInfo().workflowId.replace(/^cdc-backfill:/, '');
+  const s = initialState({ ...valid, id }, resume, Date.now());
+  handleSignals(s);
+  show(s);
+
+  if (!s.planned) {
+    const plan = await attempt(s, 'plan', () => act.planBackfill(valid));
+    if (plan) {
+      s.tables = plan.tables;
+      if (plan.shards) {
+        s.shards = plan.shards.map((x) => ({ ...x, done: false, read: 0 }));
+        s.untilMs = valid.replay?.until ? Date.parse(valid.replay.until) : Date.parse(s.startedAt);
+      }
+      if (plan.stream) s.stream = plan.stream;
+      s.planned = true;
+      show(s);
+    }
+  }
+  for (;;) {
+    await condition(() => !s.paused || s.cancelRequested);
+    if (s.cancelRequested || !s.planned) break;
+    const more = await nextChunk(s);
+    if (!more) break;
+    show(s);
+    await pace(s);
+    const info = workflowInfo();
+    if (!s.cancelRequested && (s.chunksThisRun >= s.request.chunksPerRun || info.continueAsNewSuggested)) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof backfillWorkflow>({ ...request, id, resume: carried(s) });
+    }
+  }
+  s.state = s.cancelRequested ? 'CANCELLED' : 'DONE';
+  note(
+    s,
+    s.state === 'DONE' ? 'done' : `cancelled${s.cancelReason ? `: ${s.cancelReason}` : ''}`,
+    Date.now(),
+  );
+  show(s);
+  await condition(allHandlersFinished);
+  return progressOf(s);
+}
+
+/** Runs the next chunk and records it; false when nothing is left (or a cancel came while it was held). */
+async function nextChunk(s: BackfillRunState): Promise<boolean> {
+  const stream = s.stream;
+  const mode = s.request.mode;
+  const limit = chunkLimit(s.request.chunkSize, s.rateLimit);
+  if (mode === 'replay') {
+    const shard = s.shards?.[s.shardIndex];
+    if (!shard || !stream) return false;
+    const r = await attempt(s, `replay ${shard.shardId}`, () =>
+      act.replayChunk.executeWithOptions(
+        {
+          ...CHUNK,
+          summary: `replay ${shard.shardId}: chunk ${s.chunks + 1}, ${s.counters.read} records so far`,
+        },
+        [
+          {
+            backfillId: s.id,
+            stream,
+            shardId: shard.shardId,
+            start: shard.start,
+            untilMs: s.untilMs!,
+            ...(s.request.tables !== 'all' ? { tables: s.request.tables } : {}),
+            limit,
+          },
+        ],
+      ),
+    );
+    if (!r) return !s.cancelRequested;
+    record(s, r);
+    shard.read += r.read;
+    if (r.lastSequenceNumber)
+      shard.start = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: r.lastSequenceNumber };
+    if (r.done) {
+      shard.done = true;
+      s.shardIndex++;
+    } else if (r.read === 0) await condition(() => s.cancelRequested, IDLE_MS);
+    return true;
+  }
+  const table = currentTable(s);
+  if (!table) return false;
+  if (mode === 'snapshot') {
+    const r = await attempt(s, `snapshot ${table.table}`, () =>
+      act.backfillChunk.executeWithOptions(
+        {
+          ...CHUNK,
+          summary: `snapshot ${table.table}: chunk ${s.chunks + 1}, ${s.counters.read} rows so far`,
+        },
+        [
+          {
+            backfillId: s.id,
+            table: table.table,
+            ...(s.request.filter ? { filter: s.request.filter } : {}),
+            ...(s.after ? { after: s.after } : {}),
+            limit,
+          },
+        ],
+      ),
+    );
+    if (!r) return !s.cancelRequested;
+    record(s, r);
+    if (r.after) s.after = r.after;
+    if (r.done) nextTable(s);
+    return true;
+  }
+  const r = await attempt(s, `reconcile ${table.table}`, () =>
+    act.reconcileChunk.executeWithOptions(
+      {
+        ...CHUNK,
+        summary: `reconcile ${table.table}: page ${s.chunks + 1}, ${s.counters.read} items so far`,
+      },
+      [{ backfillId: s.id, table: table.table, ...(s.scanCursor ? { cursor: s.scanCursor } : {}), limit }],
+    ),
+  );
+  if (!r) return !s.cancelRequested;
+  record(s, r);
+  if (r.cursor) s.scanCursor = r.cursor;
+  if (r.done) nextTable(s);
+  return true;
+}
+
+function nextTable(s: BackfillRunState): void {
+  const t = currentTable(s);
+  note(s, `${t?.table ?? '?'} done`, Date.now());
+  s.tableIndex++;
+  s.readBeforeTable = s.counters.read;
+  delete s.after;
+  delete s.scanCursor;
+}
+
+function record(s: BackfillRunState, r: ChunkResultBase): void {
+  addCounts(s.counters, r);
+  s.chunks++;
+  s.chunksThisRun++;
+  if (r.lastKeyLabel !== undefined) {
+    // The key of a table with redaction rules is never shown (current details bypass the codec).
+    const sensitive = s.request.mode !== 'replay' && currentTable(s)?.sensitive;
+    s.lastKeyLabel = sensitive && !r.lastKeyLabel.startsWith('hash:') ? undefined : r.lastKeyLabel;
+  }
+  if (r.reasons?.length) note(s, `refused: ${r.reasons[0]}`, Date.now());
+  recordChunkTime(s, r.read, Date.now());
+}
+
+/** Sleeps until the rows read since the pacing window began are due at the rate limit; a signal wakes it. */
+async function pace(s: BackfillRunState): Promise<void> {
+  const delay = pacingDelayMs(s.window, s.rateLimit, Date.now());
+  if (delay <= 0) return;
+  const wake = s.wake;
+  await condition(() => s.wake !== wake, delay);
+}
+
+/**
+ * Runs an activity; when it fails after its retries, holds: STUCK with the error in the
+ * progress and the Web UI, retried with backoff until it succeeds, reacting to pause and
+ * cancel. What cannot heal by retrying (configuration: an unknown table or column) fails the
+ * backfill. Undefined when a cancel ends the hold.
+ */
+async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<T>): Promise<T | undefined> {
+  for (;;) {
+    try {
+      const r = await run();
+      if (s.failures) {
+        s.failures = 0;
+        delete s.lastError;
+        s.state = s.paused ? 'PAUSED' : 'RUNNING';
+        note(s, `${what} recovered`, Date.now());
+      }
+      return r;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const cause = err.cause;
+      const type = cause instanceof ApplicationFailure ? (cause.type ?? 'unknown') : 'unknown';
+      const message = (cause?.message ?? err.message).slice(0, 500);
+      s.failures++;
+      s.lastError = { message, type, attempts: s.failures, at: new Date(Date.now()).toISOString() };
+      if ((NON_RETRYABLE_FAILURE_TYPES as string[]).includes(type)) {
+        s.state = 'FAILED';
+        note(s, `${what} failed: ${message}`, Date.now());
+        show(s);
+        throw ApplicationFailure.nonRetryable(
+          `backfill ${s.id}: ${what} failed: ${message}`,
+          'BackfillFailed',
+        );
+      }
+      s.state = 'STUCK';
+      show(s);
+      const backoff = Math.min(HOLD_MAX_MS, HOLD_MIN_MS * 2 ** Math.min(s.failures - 1, 10));
+      await condition(() => s.cancelRequested, backoff);
+      await condition(() => !s.paused || s.cancelRequested);
+      if (s.cancelRequested) return undefined;
+    }
+  }
+}
+
+function handleSignals(s: BackfillRunState): void {
+  const wake = () => {
+    s.wake++;
+    show(s);
+  };
+  setHandler(backfillProgressQuery, () => progressOf(s));
+  setHandler(pauseBackfillSignal, (arg) => {
+    const reason = typeof arg?.reason === 'string' ? arg.reason.slice(0, 300) : 'paused by an operator';
+    s.paused = true;
+    s.pausedReason = reason;
+    if (s.state === 'RUNNING') s.state = 'PAUSED';
+    note(s, `pause: ${reason}`, Date.now());
+    wake();
+  });
+  setHandler(resumeBackfillSignal, () => {
+    if (!s.paused) return;
+    s.paused = false;
+    delete s.pausedReason;
+    if (s.state === 'PAUSED') s.state = 'RUNNING';
+    restartPacing(s, Date.now());
+    note(s, 'resume', Date.now());
+    wake();
+  });
+  setHandler(cancelBackfillSignal, (arg) => {
+    s.cancelRequested = true;
+    if (typeof arg?.reason === 'string') s.cancelReason = arg.reason.slice(0, 300);
+    note(
+      s,
+      `cancel requested${s.cancelReason ? `: ${s.cancelReason}` : ''}: finishing the current chunk`,
+      Date.now(),
+    );
+    wake();
+  });
+  setHandler(setRateLimitSignal, (arg) => {
+    const n = typeof arg === 'number' ? arg : typeof arg === 'object' && arg ? arg.rowsPerSecond : NaN;
+    if (typeof n !== 'number' || !(n > 0) || n > MAX_RATE_LIMIT) {
+      note(s, `setRateLimit ignored: expected rows per second in (0, ${MAX_RATE_LIMIT}]`, Date.now());
+      return wake();
+    }
+    note(s, `rate limit ${s.rateLimit} → ${n} rows/s`, Date.now());
+    s.rateLimit = n;
+    restartPacing(s, Date.now());
+    wake();
+  });
+}
