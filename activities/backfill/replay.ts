@@ -15,14 +15,13 @@ import type { StreamRecord } from '../../domain/shards/shardTypes';
 import type { ActivityDeps } from '../deps';
 import { redactEvents, transformRecords } from '../processing';
 import type { ChangeSink } from '../sinks/changeSink';
-import { createStreamReaderActivities } from '../stream/streamReader';
+import { createStreamReaderActivities, toStreamRecord } from '../stream/streamReader';
 import { deliver } from './deliver';
 import { heartbeat } from './postgres';
 
 const MAX_BYTES = 4 * 1024 * 1024;
 /** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
 const EMPTY_PAGE_GAP_MS = 200;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function replayChunk(
   deps: ActivityDeps,
@@ -106,21 +105,3 @@ async function readFromStart(
   }
 }
 
-function toStreamRecord(r: NonNullable<GetRecordsCommandOutput['Records']>[number]): StreamRecord {
-  const bytes = r.Data ?? new Uint8Array();
-  let data: string;
-  let encoding: StreamRecord['encoding'] = 'utf8';
-  try {
-    data = utf8.decode(bytes);
-  } catch {
-    data = Buffer.from(bytes).toString('base64');
-    encoding = 'base64';
-  }
-  return {
-    sequenceNumber: r.SequenceNumber!,
-    partitionKey: r.PartitionKey ?? '',
-    data,
-    encoding,
-    arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
-  };
-}

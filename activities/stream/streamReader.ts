@@ -168,7 +168,8 @@ function leadingRecords(page: KinesisRecord[], maxBytes: number): StreamRecord[]
   return records;
 }
 
-function toStreamRecord(r: KinesisRecord): StreamRecord {
+/** A Kinesis record as the pipeline carries it: UTF-8 text, or base64 when the bytes are not UTF-8. */
+export function toStreamRecord(r: KinesisRecord): StreamRecord {
   const bytes = r.Data ?? new Uint8Array();
   let data: string;
   let encoding: StreamRecord['encoding'] = 'utf8';
