@@ -104,4 +104,3 @@ async function readFromStart(
     await new Promise((r) => setTimeout(r, EMPTY_PAGE_GAP_MS));
   }
 }
-
