@@ -1,3 +1,5 @@
+import { readDeadLetterRaw } from '../../activities/deadLetters';
+import { keyringFromEnv } from '../../infra/codec/keyring';
 import assert from 'node:assert/strict';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -176,7 +178,9 @@ describe('capture failure paths', function () {
       const object = await s3.send(
         new GetObjectCommand({ Bucket: String(again.rawS3Bucket), Key: String(again.rawS3Key) }),
       );
-      const bytes = Buffer.from(await object.Body!.transformToByteArray());
+      const stored = Buffer.from(await object.Body!.transformToByteArray());
+      assert.equal(stored.length, Number(again.rawBytes) + 28, 'encrypted at rest: nonce, ciphertext, tag');
+      const { bytes } = await readDeadLetterRaw({ aws: awsClients(), keyring: keyringFromEnv() }, again);
       assert.equal(bytes.length, Number(again.rawBytes));
       const event = JSON.parse(bytes.toString('utf8')) as {
         key: { product_id: string };

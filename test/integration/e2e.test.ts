@@ -98,7 +98,7 @@ describe('end to end through the local stack', function () {
         warehouse_id: 1,
         on_hand: 80,
         reserved: 10,
-        low_stock_threshold: 10,
+        low_stock_threshold: null, // the column's value; the effective default (10) is in inventory_realtime
         updated_at: undefined,
       },
     );

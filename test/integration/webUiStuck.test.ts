@@ -148,7 +148,7 @@ describe('Web UI: an operator finds a STUCK shard and reads why (headless Chromi
       assert.ok(clicks.count <= MAX_CLICKS, `${clicks.count} clicks: ${clicks.clicked.join(', ')}`);
 
       // What workflows/shardReader/visibility.ts writes, as the page renders its markdown.
-      assert.match(details, /STUCK in publish after \d+ attempts/);
+      assert.match(details, /STUCK in publish at seq \d+ after \d+ attempts/);
       // The error as the status has it when the page opened or now (it may change while the
       // shard retries: moto restarted empty by another test makes it "bus does not exist").
       const now = await probe.shardStatus(stuck.shardId).catch(() => stuck);
