@@ -1,3 +1,4 @@
+import type { PipelineConfig } from '../infra/config';
 import { ConfigurationError } from '../domain/core/errors';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
 import { decodeChange, type SourceFormat } from '../domain/formats/decodeChange';
@@ -14,9 +15,7 @@ export function createProcessingActivities({ config }: ActivityDeps) {
     transformRecords: (input: { shardId: string; records: StreamRecord[] }) =>
       metrics.timed(config.consumer, 'transform', async () => transformRecords(input)),
     redactEvents: (events: PipelineEvent[]) =>
-      metrics.timed(config.consumer, 'redact', async () =>
-        redactEvents(events, { secret: config.redactionSecret, keyId: config.redactionKeyId }),
-      ),
+      metrics.timed(config.consumer, 'redact', async () => redactEvents(events, redactionKeyOf(config))),
   });
 }
 
@@ -66,6 +65,13 @@ function transformRecord(
 
 /** Formats whose version position is a timestamp: ties are broken by the sequence number. */
 const TIMESTAMP_ORDERED: ReadonlySet<SourceFormat> = new Set(['dms', 'inventory-flat', 'table-image']);
+
+/** The HMAC secret of HASH and TOKENIZE and its id, as every redacting activity uses them. */
+export function redactionKeyOf(
+  config: Pick<PipelineConfig, 'redactionSecret' | 'redactionKeyId'>,
+): RedactionKey {
+  return { secret: config.redactionSecret, keyId: config.redactionKeyId };
+}
 
 export function redactEvents(events: PipelineEvent[], key: RedactionKey): PipelineEvent[] {
   return events.map((e) => redactEvent(e, key));

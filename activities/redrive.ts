@@ -28,7 +28,7 @@ import {
 import { readDeadLetterRaw } from './deadLetters';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
-import { redactEvents, transformRecords } from './processing';
+import { redactEvents, transformRecords, redactionKeyOf } from './processing';
 import type { AlertPublisher } from './publishing/alertPublisher';
 import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
 import type { ChangeSink } from './sinks/changeSink';
@@ -92,7 +92,7 @@ export function createRedriver(
   sink: ChangeSink = createDynamoDbSink(deps),
 ) {
   const { publishEvents } = createEventBridgeActivities(deps, alerts);
-  const redactionKey = { secret: deps.config.redactionSecret, keyId: deps.config.redactionKeyId };
+  const redactionKey = redactionKeyOf(deps.config);
 
   /** Decrypts, transforms and redacts the record; the events, or why the record cannot go through. */
   async function eventsOf(

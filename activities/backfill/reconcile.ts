@@ -1,3 +1,4 @@
+import { redactionKeyOf } from '../processing';
 /**
  * One reconcile page (`reconcileChunk`): a page of the table's live items in cdc_entities, the
  * keys PostgreSQL no longer has (one query, after the watermark wait), and for those a
@@ -69,7 +70,7 @@ export async function reconcileChunk(
   });
   const { watermark, present, readAt } = checked;
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
-  const redactionKey = { secret: deps.config.redactionSecret, keyId: deps.config.redactionKeyId };
+  const redactionKey = redactionKeyOf(deps.config);
   const position = backfillPosition(input.backfillId);
   const tombstones: PipelineEvent[] = keyed
     .filter((k) => !present.has(k.entityId))

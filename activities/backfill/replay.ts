@@ -13,7 +13,7 @@ import {
 import type { ReplayChunkInput, ReplayChunkResult } from '../../domain/backfill/chunks';
 import type { StreamRecord } from '../../domain/shards/shardTypes';
 import type { ActivityDeps } from '../deps';
-import { redactEvents, transformRecords } from '../processing';
+import { redactEvents, redactionKeyOf, transformRecords } from '../processing';
 import type { ChangeSink } from '../sinks/changeSink';
 import { createStreamReaderActivities, toStreamRecord } from '../stream/streamReader';
 import { deliver } from './deliver';
@@ -51,10 +51,7 @@ export async function replayChunk(
   const transformed = transformRecords({ shardId: input.shardId, records: inWindow });
   const wanted = input.tables ? new Set(input.tables) : undefined;
   const events = transformed.events.filter((e) => !wanted || wanted.has(e.table));
-  const redacted = redactEvents(events, {
-    secret: deps.config.redactionSecret,
-    keyId: deps.config.redactionKeyId,
-  });
+  const redacted = redactEvents(events, redactionKeyOf(deps.config));
   const d = await deliver(deps, sink, redacted, 'all');
   const lastEvent = redacted.at(-1);
   return {

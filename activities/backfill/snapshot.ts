@@ -1,3 +1,4 @@
+import { redactionKeyOf } from '../processing';
 /**
  * One snapshot chunk (`backfillChunk`): watermark, keyset read, then every row as an `op: 'r'`
  * change through transform → redact → version-guarded apply → publish (only rows DynamoDB
@@ -44,7 +45,7 @@ export async function snapshotChunk(
   const { watermark, raw, names, readAt } = read;
   const keyIdx = cfg.primaryKey.map((k) => raw.fields.findIndex((f) => f.name === k));
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
-  const redactionKey = { secret: deps.config.redactionSecret, keyId: deps.config.redactionKeyId };
+  const redactionKey = redactionKeyOf(deps.config);
   const position = backfillPosition(input.backfillId);
 
   const events: PipelineEvent[] = [];
