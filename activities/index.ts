@@ -6,6 +6,7 @@ import { createDeadLetterActivities } from './deadLetters';
 import { defaultDeps, type ActivityDeps } from './deps';
 import { createProcessingActivities } from './processing';
 import { createRedriveActivities } from './redrive';
+import { createReservationActivities } from './reservations';
 import { createAlertActivities, createAlertPublisher } from './publishing/alertPublisher';
 import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
 import { createApplyActivities } from './sinks/applyEvents';
@@ -38,6 +39,8 @@ export function createActivities(
     ...createRedriveActivities(deps, alerts),
     // Backfill (workflows/backfill/): plan, then one activity per chunk (snapshot, reconcile, replay).
     ...createBackfillActivities(deps),
+    // Reservation expiry (workflows/reservationExpiry/): signal holds from the stream, release due ones.
+    ...createReservationActivities(deps),
   };
 }
 

@@ -9,3 +9,4 @@ export {
 } from './supervisor';
 export { redriveProgressQuery, redriveWorkflow } from './redrive';
 export { backfillProgressQuery, backfillWorkflow } from './backfill';
+export { reservationChangedSignal, reservationExpiryWorkflow, reservationStatusQuery } from './reservationExpiry';

@@ -73,6 +73,16 @@ const TableEntrySchema = z.strictObject({
   replicaIdentityFull: z.boolean().default(true),
   /** Inventory tables: low-stock threshold for rows that carry none (overrides the file's). */
   lowStockThreshold: z.number().int().min(0).optional(),
+  /**
+   * An UPDATE that moves `column` into one of these values is published under that event type
+   * instead of the UPDATE's (reservations: HELD → EXPIRED is `reservation.expired`).
+   */
+  statusEvents: z
+    .strictObject({
+      column: Identifier,
+      types: z.record(z.string().min(1), EventTypeName),
+    })
+    .optional(),
 });
 
 const SkuThresholds = z.record(z.string().min(1), z.number().int().min(0));
@@ -98,6 +108,8 @@ export interface TableConfig {
   policyVersion: string;
   fullBeforeImage: boolean;
   lowStockThreshold?: number;
+  /** Event types of UPDATEs that move `column` into a value (reservation.expired). */
+  statusEvents?: { column: string; types: Readonly<Record<string, string>> };
 }
 
 export interface TableRegistry {
@@ -161,7 +173,34 @@ function entryConfig(name: string, t: z.infer<typeof TableEntrySchema>): TableCo
     policyVersion: t.policyVersion,
     fullBeforeImage: t.replicaIdentityFull,
     ...(t.lowStockThreshold !== undefined ? { lowStockThreshold: t.lowStockThreshold } : {}),
+    ...(t.statusEvents ? { statusEvents: t.statusEvents } : {}),
   };
+}
+
+/**
+ * The event type of a change: the operation's, except for an UPDATE that moves the table's status
+ * column into a value with an event type of its own. Without a before image (no REPLICA IDENTITY
+ * FULL) every UPDATE of a row in that status carries it.
+ */
+export function eventTypeOf(
+  cfg: TableConfig,
+  op: ChangeOp,
+  before: Readonly<Record<string, unknown>> | null,
+  after: Readonly<Record<string, unknown>> | null,
+): string {
+  const status = cfg.statusEvents;
+  if (op !== 'u' || !status || !after) return cfg.eventTypes[op];
+  const value = after[status.column];
+  if (typeof value !== 'string' || !Object.hasOwn(status.types, value)) return cfg.eventTypes[op];
+  if (before && before[status.column] === value) return cfg.eventTypes[op];
+  return status.types[value]!;
+}
+
+/** Every event type an operation of the table may be published under. */
+export function eventTypesOf(cfg: TableConfig, op: ChangeOp): string[] {
+  return op === 'u' && cfg.statusEvents
+    ? [cfg.eventTypes.u, ...Object.values(cfg.statusEvents.types)]
+    : [cfg.eventTypes[op]];
 }
 
 /** `tables.users.key` → `table users, field key`: what a user finds in the file. */

@@ -3,7 +3,13 @@ import { eventId } from './eventId';
 import { deepEqual, type JsonValue, type Row } from '../core/json';
 import { entityIdOf, type FieldChange, type PipelineEvent } from '../core/pipelineEvent';
 import { PoisonRecordError } from '../core/errors';
-import { tableConfig, type TableConfig, type Transformation, type TransformationRule } from '../core/tables';
+import {
+  eventTypeOf,
+  tableConfig,
+  type TableConfig,
+  type Transformation,
+  type TransformationRule,
+} from '../core/tables';
 import { sourceVersion } from './version';
 
 const ISO_LIKE =
@@ -163,7 +169,7 @@ export function transformChange(
     entityId: entityIdOf(key, cfg.primaryKey),
     key,
     op: change.op,
-    eventType: cfg.eventTypes[change.op],
+    eventType: eventTypeOf(cfg, change.op, before, after),
     // An operation the table does not publish still keeps the current-state store true.
     ...(cfg.operations.includes(change.op) ? {} : { unpublished: true as const }),
     version,

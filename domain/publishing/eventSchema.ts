@@ -3,7 +3,7 @@ import { ALERT_ID_PATTERN } from './alerts';
 import { EVENT_ID_PATTERN } from '../processing/eventId';
 import { JsonValueSchema, LSN_PATTERN } from '../core/changeEvent';
 import { lsnSortable } from '../core/lsn';
-import { configuredTables } from '../core/tables';
+import { configuredTables, eventTypesOf } from '../core/tables';
 import { VERSION_PATTERN } from '../processing/version';
 
 /**
@@ -39,8 +39,8 @@ export const PublishedEventDetailSchema = z
     // Fields derived from one another must agree: the event type is the table file's name for the operation.
     const cfg = configuredTables().get(d.metadata.sourceTable);
     const op = OPERATION_OF[d.operation];
-    if (cfg && op && d.eventType !== cfg.eventTypes[op]) {
-      issue(`eventType must be ${cfg.eventTypes[op]}`, ['eventType']);
+    if (cfg && op && !eventTypesOf(cfg, op).includes(d.eventType)) {
+      issue(`eventType must be ${eventTypesOf(cfg, op).join(' or ')}`, ['eventType']);
     }
     // Refinements may run after a (continuable) format issue: only compare well-formed fields.
     const millis = Number(d.eventId.split('_')[1]);

@@ -66,7 +66,7 @@ export function ensureLocalPayloadKeys(): string {
 export const PG_DATABASE = 'inventory';
 
 /** Custom search attributes registered with the dev server: the workflows' own definitions, as the CLI names their types. */
-const CLI_TYPE = { KEYWORD: 'Keyword', INT: 'Int' } as const;
+const CLI_TYPE = { KEYWORD: 'Keyword', INT: 'Int', DATETIME: 'Datetime' } as const;
 export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
   Object.values(SA).map((k) => [k.name, CLI_TYPE[k.type]]),
 );
@@ -392,6 +392,9 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The running service's process id (benchmarks read its CPU and memory from /proc). */
+export const servicePid = (name: ServiceName): number | undefined => readPid(name);
+
 function readPid(name: ServiceName): number | undefined {
   if (name === 'postgres') {
     const f = join(pgData(), 'postmaster.pid');
@@ -513,6 +516,34 @@ export async function stackUp(log: (line: string) => void = () => {}): Promise<v
   );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length) throw new StackError(failed.map((f) => (f.reason as Error).message).join('\n'));
+  registerSearchAttributes(log);
+}
+
+/**
+ * The dev server registers `--search-attribute`s only when it creates its database: a stack first
+ * started before an attribute existed gets it here (a workflow upserting an unknown one fails).
+ */
+function registerSearchAttributes(log: (line: string) => void): void {
+  const exe = join(VENV_BIN, 'temporal');
+  const address = ['--address', `127.0.0.1:${PORTS.temporal}`];
+  const listed = spawnSync(exe, ['operator', 'search-attribute', 'list', ...address], { encoding: 'utf8' });
+  if (listed.status !== 0) return;
+  const known = new Set(listed.stdout.split('\n').map((line) => line.trim().split(/\s+/)[0]));
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
+    if (known.has(name)) continue;
+    const r = spawnSync(
+      exe,
+      ['operator', 'search-attribute', 'create', ...address, '--name', name, '--type', type],
+      {
+        encoding: 'utf8',
+      },
+    );
+    log(
+      r.status === 0
+        ? `temporal  search attribute ${name} registered`
+        : `temporal  could not register ${name}: ${r.stderr.trim()}`,
+    );
+  }
 }
 
 /** Starts one service (tests use it to bring an emulator back after an outage). */

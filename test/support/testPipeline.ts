@@ -82,7 +82,8 @@ export async function startTestPipeline(
       : await inProcessWorker(config, options.plainPayloads === true);
     startedClient = await temporalClient({ plainPayloads: options.plainPayloads === true });
     await startPipeline(startedClient, config, {
-      settings: { idleWaitMs: 2_000, ...settings },
+      // Reservation expiry only where a test asks for it: a released hold would change other tests' rows.
+      settings: { idleWaitMs: 2_000, reservationExpiry: false, ...settings },
       rescanSeconds: options.rescanSeconds ?? 2,
       ...(options.readers === false ? { readers: false } : {}),
       ...(options.capture ? { capture: options.capture } : {}),

@@ -43,7 +43,11 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     searchAttributes: Object.fromEntries(
       Object.values(SA).map((k) => [
         k.name,
-        k.type === 'INT' ? type.INDEXED_VALUE_TYPE_INT : type.INDEXED_VALUE_TYPE_KEYWORD,
+        k.type === 'INT'
+          ? type.INDEXED_VALUE_TYPE_INT
+          : k.type === 'DATETIME'
+            ? type.INDEXED_VALUE_TYPE_DATETIME
+            : type.INDEXED_VALUE_TYPE_KEYWORD,
       ]),
     ),
   });

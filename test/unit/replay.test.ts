@@ -7,7 +7,9 @@ import { Worker } from '@temporalio/worker';
 /**
  * Replays recorded histories of every workflow type against the current workflow code: a
  * change that breaks determinism fails here. Re-record after an intended, versioned change
- * with `CDC_RECORD_HISTORIES=test/replay/histories npm run test:integration`.
+ * with `CDC_RECORD_HISTORIES=test/replay/histories npm run test:integration` (the reservation-expiry
+ * workflow's comes from its workflow test: `CDC_RECORD_HISTORIES=test/replay/histories npx mocha
+ * test/unit/workflows/reservationExpiry.test.ts`).
  */
 describe('workflow replay over recorded histories', function () {
   this.timeout(120_000);
@@ -17,6 +19,7 @@ describe('workflow replay over recorded histories', function () {
   it('has a recorded history for each long-running workflow type', () => {
     assert.deepEqual(files.map((f) => f.replace('.json', '')).sort(), [
       'captureWorkflow',
+      'reservationExpiryWorkflow',
       'shardReaderWorkflow',
       'streamSupervisorWorkflow',
     ]);

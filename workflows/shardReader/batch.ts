@@ -4,7 +4,9 @@
  * EventBridge refuses) go to the dead-letter table and the batch goes on; a record an operator
  * skips goes there too, and the batch is processed again without it.
  */
+import { patched } from '@temporalio/workflow';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import { holdChanges } from '../../domain/reservations/hold';
 import type { DeadLetter, Rejection } from '../../domain/shards/shardTypes';
 import { ACTIVITY_OPTIONS, io, local } from './activities';
 import type { TroubleRecord } from './definitions';
@@ -56,6 +58,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   await deadLetter(s, show, lettersFor(s, applied.rejected));
   const rejectedSeq = new Set(applied.rejected.map((r) => r.sequenceNumber));
   const toPublish = redacted.filter((e) => !rejectedSeq.has(e.position.sequenceNumber));
+  await signalHolds(s, show, toPublish);
   const pub = await hold(s, show, {
     name: 'publish',
     run: () =>
@@ -70,6 +73,33 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   // Applied to DynamoDB but refused by EventBridge: the DLQ item says so, and a redrive publishes it.
   await deadLetter(s, show, lettersFor(s, pub.rejected, { appliedNotPublished: true }));
 }
+
+/**
+ * Holds taken or changed in this batch reach their reservation-expiry workflows, once DynamoDB has
+ * the change and before it is published (a hold's workflow exists by the time consumers hear of
+ * it). Only batches with reservation changes run this step (a patch marker in those histories).
+ */
+async function signalHolds(
+  s: ShardReaderState,
+  show: ShardVisibility,
+  events: PipelineEvent[],
+): Promise<void> {
+  if (!s.settings.reservationExpiry) return;
+  const holds = holdChanges(events);
+  if (!holds.length || !patched(RESERVATION_EXPIRY_PATCH)) return;
+  await hold(s, show, {
+    name: 'reservations',
+    run: () =>
+      io.signalHoldChanges.executeWithOptions(
+        { ...ACTIVITY_OPTIONS, summary: `signal ${holds.length} holds, seq …${tail(s.batch?.last)}` },
+        [holds],
+      ),
+    inTrouble: () => firstTrouble(s, events),
+  });
+}
+
+/** Marks the histories in which a batch signals reservation-expiry workflows (added with that step). */
+const RESERVATION_EXPIRY_PATCH = 'reservation-expiry';
 
 /** Parks the record an operator skipped in the DLQ (`operator-skip`) and drops it from the batch. */
 async function skipRecord(s: ShardReaderState, show: ShardVisibility, skip: SkipRecord): Promise<void> {

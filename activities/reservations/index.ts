@@ -1,0 +1,109 @@
+/**
+ * Reservation expiry's I/O: the shard reader hands each batch's hold changes to their expiry
+ * workflows (signal-with-start, so a hold taken by any application gets one), and the expiry
+ * workflow releases a due hold in PostgreSQL (infra/reservationStore.ts, one conditional statement).
+ */
+import { Context } from '@temporalio/activity';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  type Client,
+} from '@temporalio/client';
+import { Pool } from 'pg';
+import type { HoldChange } from '../../domain/reservations/hold';
+import { expireReservation, type ReleaseOutcome } from '../../infra/reservationStore';
+import {
+  reservationChangedSignal,
+  type ReservationExpiryInput,
+} from '../../workflows/reservationExpiry/definitions';
+import { RESERVATION_EXPIRY_WORKFLOW_TYPE, reservationExpiryWorkflowId, SA } from '../../workflows/names';
+import { mapLimit } from '../concurrency';
+import type { ActivityDeps } from '../deps';
+import { toFailure } from '../failures';
+
+export interface HoldSignals {
+  /** Changes delivered to an expiry workflow (started for a new hold, or signalled). */
+  delivered: number;
+  /** Changes with no running workflow to tell: already ended, or a hold this pipeline never saw HELD. */
+  ignored: number;
+}
+
+/** Signals in flight at once: a batch of 500 holds must not open 500 requests. */
+const SIGNAL_CONCURRENCY = 16;
+/** Connections the releases use (a thousand holds due in the same second share them). */
+const RELEASE_POOL_SIZE = 8;
+
+export function createReservationActivities(deps: ActivityDeps) {
+  let pool: Pool | undefined;
+  // Idle connections do not keep a stopping worker process alive.
+  const pg = () =>
+    (pool ??= new Pool({ max: RELEASE_POOL_SIZE, idleTimeoutMillis: 5_000, allowExitOnIdle: true }));
+  return {
+    /**
+     * Tells each hold's expiry workflow about the change: a HELD one starts it if it is not running
+     * (signal-with-start, idempotent); any other only signals a running one. Ids are never reused
+     * (REJECT_DUPLICATE): a replayed HELD change of a hold that already ended starts nothing.
+     */
+    async signalHoldChanges(changes: HoldChange[]): Promise<HoldSignals> {
+      const client = Context.current().client;
+      const out: HoldSignals = { delivered: 0, ignored: 0 };
+      try {
+        await mapLimit(changes, SIGNAL_CONCURRENCY, async (change) => {
+          out[await signalHold(client, deps.config.taskQueue, change)]++;
+        });
+      } catch (err) {
+        throw toFailure(err);
+      }
+      return out;
+    },
+
+    /**
+     * Releases a due hold (HELD → EXPIRED, quantity back to the inventory row) in one statement.
+     * Running it twice is harmless: the second finds the hold not HELD and changes nothing.
+     */
+    async expireHold(reservationId: string): Promise<ReleaseOutcome> {
+      try {
+        return await expireReservation(pg(), reservationId);
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+  };
+}
+
+async function signalHold(client: Client, taskQueue: string, change: HoldChange): Promise<keyof HoldSignals> {
+  const workflowId = reservationExpiryWorkflowId(change.reservationId);
+  if (change.status !== 'HELD') {
+    try {
+      await client.workflow.getHandle(workflowId).signal(reservationChangedSignal, change);
+      return 'delivered';
+    } catch (err) {
+      // No expiry workflow, or it already ended (it released, or saw the hold end): nothing to do.
+      if (err instanceof WorkflowNotFoundError) return 'ignored';
+      throw err;
+    }
+  }
+  const input: ReservationExpiryInput = { reservationId: change.reservationId, hold: change };
+  try {
+    await client.workflow.signalWithStart(RESERVATION_EXPIRY_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue,
+      args: [input],
+      signal: reservationChangedSignal,
+      signalArgs: [change],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SA.state, value: 'HELD' },
+        { key: SA.expiresAt, value: new Date(change.expiresAt) },
+        { key: SA.sku, value: change.sku },
+        { key: SA.table, value: 'reservations' },
+      ],
+      staticSummary: `hold ${change.quantity} × ${change.sku} @ ${change.warehouseId} until ${change.expiresAt}`,
+    });
+    return 'delivered';
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return 'ignored';
+    throw err;
+  }
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { Pool } from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { awsClients } from '../../infra/aws';
+import { eventRouting } from '../../infra/provisioning';
+import {
+  cancelReservation,
+  confirmReservation,
+  extendReservation,
+  getReservation,
+  reserve,
+  type Reservation,
+} from '../../infra/reservationStore';
+import { inventoryKey } from '../../domain/core/itemKeys';
+import { reservationExpiryWorkflowId } from '../../workflows/names';
+import { reservationStatusQuery, type ReservationExpiryStatus } from '../../workflows/reservationExpiry';
+import { awaitHolds, takeHolds } from '../support/holdLoad';
+import { probes } from '../support/pipelineProbes';
+import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
+import { waitFor } from '../support/waitFor';
+
+/**
+ * Holds expire through the whole product: a reservation taken in PostgreSQL reaches its
+ * reservation-expiry workflow through capture → Kinesis → shard reader (signal-with-start), the
+ * workflow's durable timer fires at the deadline, the release flows back through the pipeline to
+ * DynamoDB (`available` restored) and EventBridge (`reservation.expired`). The worker is a process
+ * of its own, so a test can SIGKILL it with timers pending.
+ */
+describe('reservation expiry through the local stack', function () {
+  this.timeout(300_000);
+  let p: TestPipeline;
+  let pool: Pool;
+  const run = Date.now().toString(36);
+  let skus = 0;
+
+  before(async function () {
+    this.timeout(240_000);
+    p = await startTestPipeline({ reservationExpiry: true }, { workerProcess: true });
+    pool = new Pool({ max: 10 });
+  });
+  after(async () => {
+    await pool?.end();
+    await p?.stop();
+  });
+
+  /** A fresh SKU with `onHand` units in warehouse 1. */
+  async function stock(onHand: number): Promise<string> {
+    const sku = `hold-${run}-${++skus}`;
+    await pool.query('INSERT INTO inventory (sku, warehouse_id, on_hand, reserved) VALUES ($1, 1, $2, 0)', [
+      sku,
+      onHand,
+    ]);
+    return sku;
+  }
+  const inventory = async (sku: string) =>
+    (
+      await pool.query<{ on_hand: number; reserved: number }>(
+        'SELECT on_hand, reserved FROM inventory WHERE sku = $1 AND warehouse_id = 1',
+        [sku],
+      )
+    ).rows[0]!;
+  const view = async (sku: string) =>
+    (
+      await awsClients().doc.send(
+        new GetCommand({
+          TableName: p.config.tables.inventory,
+          Key: { pk: inventoryKey(sku, 1) },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item;
+  async function hold(sku: string, quantity: number, ttlSeconds: number): Promise<Reservation> {
+    const r = await reserve(pool, { sku, warehouseId: 1, quantity, ttlSeconds });
+    assert.ok(r.ok, `reserve: ${JSON.stringify(r)}`);
+    return r.reservation;
+  }
+  const expiry = (id: string) => p.client.workflow.getHandle(reservationExpiryWorkflowId(id));
+  /** The expiry workflow's status once it exists (the change stream started it). */
+  const expiryStatus = (id: string, timeoutMs = 30_000) =>
+    waitFor(`the expiry workflow of ${id}`, () => expiry(id).query(reservationStatusQuery), { timeoutMs });
+  const ended = (id: string, timeoutMs = 60_000): Promise<ReservationExpiryStatus> =>
+    waitFor(
+      `the expiry workflow of ${id} to end`,
+      async () => {
+        const d = await expiry(id).describe();
+        return d.status.name === 'COMPLETED'
+          ? ((await expiry(id).result()) as ReservationExpiryStatus)
+          : undefined;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+  const rowOf = async (id: string) => (await getReservation(pool, id))!;
+
+  it('expires a short hold: row EXPIRED, units back, DynamoDB available restored, reservation.expired published', async () => {
+    const sku = await stock(10);
+    const r = await hold(sku, 3, 8);
+    const pending = await expiryStatus(r.reservationId);
+    assert.equal(pending.state, 'HELD');
+    assert.equal(pending.expiresAt, r.expiresAt);
+    assert.deepEqual([pending.sku, pending.warehouseId, pending.quantity], [sku, 1, 3]);
+    await waitFor('DynamoDB to show the hold', async () =>
+      (await view(sku))?.available === 7 ? true : undefined,
+    );
+
+    const done = await ended(r.reservationId);
+    assert.equal(done.state, 'EXPIRED');
+    const row = await rowOf(r.reservationId);
+    assert.equal(row.status, 'EXPIRED');
+    assert.ok(Date.parse(row.updatedAt) >= Date.parse(r.expiresAt), 'not released before the deadline');
+    assert.deepEqual(await inventory(sku), { on_hand: 10, reserved: 0 });
+    await waitFor('DynamoDB available back to 10', async () =>
+      (await view(sku))?.available === 10 ? true : undefined,
+    );
+    const event = await probes(p).receiveUntil(
+      eventRouting(p.config.eventBus).queues.inventory,
+      (b) =>
+        b['detail-type'] === 'reservation.expired' &&
+        JSON.stringify((b.detail as Record<string, unknown>).entityId ?? '').includes(r.reservationId),
+      60_000,
+    );
+    const detail = event.detail as { after?: { status?: string } | null; data?: unknown };
+    assert.ok(JSON.stringify(detail).includes('EXPIRED'));
+  });
+
+  it('a hold confirmed before its deadline is never released', async () => {
+    const sku = await stock(10);
+    const r = await hold(sku, 2, 5);
+    await expiryStatus(r.reservationId);
+    assert.equal((await confirmReservation(pool, r.reservationId)).outcome, 'confirmed');
+    const done = await ended(r.reservationId);
+    assert.equal(done.state, 'CONFIRMED');
+    await sleep(Math.max(0, Date.parse(r.expiresAt) + 2_000 - Date.now()));
+    assert.equal((await rowOf(r.reservationId)).status, 'CONFIRMED');
+    assert.deepEqual(await inventory(sku), { on_hand: 8, reserved: 0 });
+  });
+
+  it('an extended hold is released at the new deadline only', async () => {
+    const sku = await stock(10);
+    const r = await hold(sku, 4, 4);
+    await expiryStatus(r.reservationId);
+    const ext = await extendReservation(pool, r.reservationId, { ttlSeconds: 12 });
+    assert.equal(ext.outcome, 'extended');
+    const newDeadline = ext.outcome === 'extended' ? Date.parse(ext.reservation.expiresAt) : 0;
+    await waitFor('the workflow to move its timer', async () => {
+      const s = await expiry(r.reservationId).query(reservationStatusQuery);
+      return Date.parse(s.expiresAt ?? '') === newDeadline ? s : undefined;
+    });
+    await sleep(Math.max(0, Date.parse(r.expiresAt) + 2_000 - Date.now()));
+    assert.equal((await rowOf(r.reservationId)).status, 'HELD', 'still held after the old deadline');
+    assert.equal((await inventory(sku)).reserved, 4);
+    const done = await ended(r.reservationId);
+    assert.equal(done.state, 'EXPIRED');
+    const row = await rowOf(r.reservationId);
+    assert.ok(Date.parse(row.updatedAt) >= newDeadline, 'released at the new deadline');
+    assert.deepEqual(await inventory(sku), { on_hand: 10, reserved: 0 });
+  });
+
+  it('a cancelled hold is released once', async () => {
+    const sku = await stock(10);
+    const keep = await hold(sku, 1, 3600); // a hold that stays: a second release would eat into it
+    const r = await hold(sku, 5, 30);
+    await expiryStatus(r.reservationId);
+    assert.equal((await cancelReservation(pool, r.reservationId)).outcome, 'released');
+    assert.equal((await cancelReservation(pool, r.reservationId)).outcome, 'not-held');
+    const done = await ended(r.reservationId);
+    assert.equal(done.state, 'CANCELLED');
+    assert.deepEqual(await inventory(sku), { on_hand: 10, reserved: 1 });
+    await waitFor('DynamoDB available 9', async () =>
+      (await view(sku))?.available === 9 ? true : undefined,
+    );
+    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
+  });
+
+  it('every hold still expires, none twice, when the worker is SIGKILLed with timers pending', async () => {
+    const sku = await stock(100);
+    const keep = await hold(sku, 7, 3600);
+    const holds = await Promise.all(Array.from({ length: 20 }, (_, i) => hold(sku, 1, 6 + (i % 6))));
+    await Promise.all(holds.map((h) => expiryStatus(h.reservationId, 60_000)));
+    await p.killWorker();
+    const states = await Promise.all(holds.map((h) => ended(h.reservationId, 120_000)));
+    assert.deepEqual(new Set(states.map((s) => s.state)), new Set(['EXPIRED']));
+    for (const h of holds) assert.equal((await rowOf(h.reservationId)).status, 'EXPIRED');
+    // Exactly the 20 units came back: a double release would have taken the kept hold's too.
+    assert.deepEqual(await inventory(sku), { on_hand: 100, reserved: 7 });
+    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
+    assert.equal((await expiry(keep.reservationId).describe()).status.name, 'RUNNING');
+  });
+
+  const HOLDS = Number(process.env.CDC_TEST_HOLDS ?? 1000);
+  it(`${HOLDS} holds with random deadlines in a 30 s window all expire once; lateness reported`, async function () {
+    const load = await takeHolds(pool, {
+      holds: HOLDS,
+      minTtlSeconds: 15,
+      maxTtlSeconds: 45,
+      tag: `${run}-many`,
+    });
+    const out = await awaitHolds(pool, load, load.lastDeadline - Date.now() + 180_000);
+    console.log(
+      `      ${HOLDS} holds: ${JSON.stringify(out.byStatus)}; release lateness after the deadline ms: ` +
+        `p50 ${out.lateness.p50}, p99 ${out.lateness.p99}, max ${out.lateness.max} (min ${out.lateness.min})`,
+    );
+    assert.deepEqual(out.byStatus, { EXPIRED: HOLDS });
+    assert.equal(out.reserved, 0, 'every unit back, none twice');
+    assert.ok(out.lateness.min >= 0, 'none released before its deadline');
+  });
+});

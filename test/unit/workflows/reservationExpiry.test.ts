@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Activities } from '../../../activities';
+import type { HoldChange } from '../../../domain/reservations/hold';
+import type { ReleaseOutcome, Reservation } from '../../../infra/reservationStore';
+import { reservationExpiryWorkflowId, SA } from '../../../workflows/names';
+import {
+  MAX_SIGNALS_PER_RUN,
+  reservationChangedSignal,
+  reservationExpiryWorkflow,
+  reservationStatusQuery,
+} from '../../../workflows/reservationExpiry';
+import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { withWorker } from '../../support/workflowHarness';
+
+/**
+ * The hold's row as a stub store keeps it; "now" is the server's (skipped) clock when the release
+ * was scheduled, so a release is due exactly as PostgreSQL would judge it.
+ */
+class StubHolds {
+  row: Reservation;
+  releases: { at: number; outcome: ReleaseOutcome['outcome'] }[] = [];
+  constructor(expiresAt: number) {
+    this.row = {
+      reservationId: 'r-1',
+      sku: 'SKU-1',
+      warehouseId: 2,
+      orderId: null,
+      quantity: 3,
+      status: 'HELD',
+      expiresAt: new Date(expiresAt).toISOString(),
+      createdAt: new Date(expiresAt - 60_000).toISOString(),
+      updatedAt: new Date(expiresAt - 60_000).toISOString(),
+    };
+  }
+  activities(): Partial<Activities> {
+    return {
+      expireHold: async (): Promise<ReleaseOutcome> => {
+        const now = Context.current().info.currentAttemptScheduledTimestampMs;
+        const outcome: ReleaseOutcome =
+          this.row.status !== 'HELD'
+            ? { outcome: 'not-held', reservation: this.row }
+            : Date.parse(this.row.expiresAt) > now
+              ? { outcome: 'not-due', reservation: this.row }
+              : {
+                  outcome: 'released',
+                  reservation: (this.row = {
+                    ...this.row,
+                    status: 'EXPIRED',
+                    updatedAt: new Date(now).toISOString(),
+                  }),
+                };
+        this.releases.push({ at: now, outcome: outcome.outcome });
+        return outcome;
+      },
+    };
+  }
+}
+
+describe('reservation-expiry workflow (time-skipping, stub release)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  beforeEach(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterEach(async () => {
+    await env?.teardown().catch(() => undefined);
+  });
+
+  let n = 0;
+  const change = (expiresAt: number, extra: Partial<HoldChange> = {}): HoldChange => ({
+    reservationId: 'r-1',
+    status: 'HELD',
+    sku: 'SKU-1',
+    warehouseId: 2,
+    quantity: 3,
+    expiresAt: new Date(expiresAt).toISOString(),
+    version: '0000000000000010.0000000000',
+    ...extra,
+  });
+  const start = (taskQueue: string, hold: HoldChange) =>
+    env.client.workflow.signalWithStart(reservationExpiryWorkflow, {
+      taskQueue,
+      workflowId: `${reservationExpiryWorkflowId('r-1')}-${++n}`,
+      args: [{ reservationId: 'r-1', hold }],
+      signal: reservationChangedSignal,
+      signalArgs: [hold],
+    });
+
+  it('releases a hold at its deadline, once, and says so', async () => {
+    const deadline = (await env.currentTimeMs()) + 15 * 60_000;
+    const store = new StubHolds(deadline);
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      const held = await handle.query(reservationStatusQuery);
+      assert.equal(held.state, 'HELD');
+      assert.equal(held.expiresAt, new Date(deadline).toISOString());
+      const desc = await handle.describe();
+      assert.equal(desc.typedSearchAttributes.get(SA.state), 'HELD');
+      assert.equal(desc.typedSearchAttributes.get(SA.expiresAt)?.getTime(), deadline);
+      const result = await handle.result();
+      assert.equal(result.state, 'EXPIRED');
+      assert.deepEqual(
+        store.releases.map((r) => r.outcome),
+        ['released'],
+      );
+      assert.ok(store.releases[0].at >= deadline, 'not released before the deadline');
+      assert.ok(store.releases[0].at - deadline < 5_000, 'released at the deadline');
+      assert.equal(result.lateMs, store.releases[0].at - deadline);
+      assert.equal((await handle.describe()).typedSearchAttributes.get(SA.state), 'EXPIRED');
+    });
+  });
+
+  it('ends without a release when the hold is confirmed or cancelled first', async () => {
+    for (const status of ['CONFIRMED', 'CANCELLED'] as const) {
+      const deadline = (await env.currentTimeMs()) + 10 * 60_000;
+      const store = new StubHolds(deadline);
+      await withWorker(env, store, async (tq) => {
+        const handle = await start(tq, change(deadline));
+        await handle.signal(
+          reservationChangedSignal,
+          change(deadline, { status, version: '0000000000000011.0000000000' }),
+        );
+        const result = await handle.result();
+        assert.equal(result.state, status);
+        assert.equal(store.releases.length, 0, `${status}: no release`);
+      });
+    }
+  });
+
+  it('moves the timer when the deadline moves, and ignores an older change', async () => {
+    const deadline = (await env.currentTimeMs()) + 10 * 60_000;
+    const later = deadline + 20 * 60_000;
+    const store = new StubHolds(deadline);
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      await env.sleep('5 minutes');
+      store.row = { ...store.row, expiresAt: new Date(later).toISOString() };
+      await handle.signal(
+        reservationChangedSignal,
+        change(later, { version: '0000000000000012.0000000000' }),
+      );
+      // A late duplicate of the first change must not bring the old deadline back.
+      await handle.signal(reservationChangedSignal, change(deadline));
+      const result = await handle.result();
+      assert.equal(result.state, 'EXPIRED');
+      assert.deepEqual(
+        store.releases.map((r) => r.outcome),
+        ['released'],
+      );
+      assert.ok(store.releases[0].at >= later, 'released at the new deadline only');
+      assert.match(result.notes.join('\n'), /not newer/);
+      // The replay test's history of this workflow type (test/unit/replay.test.ts): plain payloads.
+      const dir = process.env.CDC_RECORD_HISTORIES;
+      if (dir)
+        writeFileSync(
+          join(dir, 'reservationExpiryWorkflow.json'),
+          JSON.stringify(await handle.fetchHistory()),
+        );
+    });
+  });
+
+  it('sleeps again when PostgreSQL has a later deadline than the stream has told yet', async () => {
+    const deadline = (await env.currentTimeMs()) + 10 * 60_000;
+    const later = deadline + 30 * 60_000;
+    const store = new StubHolds(later); // extended in PostgreSQL; the signal is still on its way
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      const result = await handle.result();
+      assert.deepEqual(
+        store.releases.map((r) => r.outcome),
+        ['not-due', 'released'],
+      );
+      assert.ok(store.releases[1].at >= later);
+      assert.equal(result.state, 'EXPIRED');
+    });
+  });
+
+  it('reports a hold that ended elsewhere without releasing it', async () => {
+    const deadline = (await env.currentTimeMs()) + 60_000;
+    const store = new StubHolds(deadline);
+    store.row = { ...store.row, status: 'CONFIRMED' };
+    await withWorker(env, store, async (tq) => {
+      const result = await (await start(tq, change(deadline))).result();
+      assert.equal(result.state, 'CONFIRMED');
+      assert.deepEqual(
+        store.releases.map((r) => r.outcome),
+        ['not-held'],
+      );
+    });
+  });
+
+  it('continues as new after many changes and keeps the hold', async () => {
+    const deadline = (await env.currentTimeMs()) + 60 * 60_000;
+    const store = new StubHolds(deadline + MAX_SIGNALS_PER_RUN * 1000);
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      const firstRun = (await handle.describe()).runId;
+      for (let i = 1; i <= MAX_SIGNALS_PER_RUN; i++)
+        await handle.signal(
+          reservationChangedSignal,
+          change(deadline + i * 1000, { version: `${(16 + i).toString(16).padStart(16, '0')}.0000000000` }),
+        );
+      const result = await handle.result();
+      assert.equal(result.state, 'EXPIRED');
+      assert.equal(result.signalsSeen, MAX_SIGNALS_PER_RUN + 1);
+      assert.notEqual((await handle.describe()).runId, firstRun, 'a new run');
+      assert.equal(store.releases.filter((r) => r.outcome === 'released').length, 1);
+    });
+  });
+});

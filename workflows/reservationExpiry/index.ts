@@ -1,0 +1,9 @@
+/**
+ * The reservation-expiry workflow, one per held reservation (`reservation-expiry:<id>`):
+ * - workflow.ts: durable timer until the deadline, signals for later changes, the release;
+ * - definitions.ts: input, signal and status query, for clients (cdc reserve, the shard reader's activity);
+ * - visibility.ts: search attributes and current details.
+ * The release is activities/reservations/ around infra/reservationStore.ts.
+ */
+export * from './definitions';
+export { MAX_SIGNALS_PER_RUN, reservationExpiryWorkflow } from './workflow';
