@@ -110,6 +110,25 @@ const commitToApply = new Histogram({
   registers,
 });
 
+const holdSignals = new Counter({
+  name: 'cdc_hold_changes_total',
+  help: 'Reservation changes handed to reservation-expiry workflows (delivered) or with no running workflow to tell (ignored)',
+  labelNames: ['result'] as const,
+  registers,
+});
+const holdReleases = new Counter({
+  name: 'cdc_hold_releases_total',
+  help: 'Expiry releases run, by outcome (released, not-due, not-held, missing)',
+  labelNames: ['outcome'] as const,
+  registers,
+});
+const holdLateness = new Histogram({
+  name: 'cdc_hold_release_lateness_seconds',
+  help: "Seconds from a hold's deadline to its release (PostgreSQL's clock)",
+  buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+  registers,
+});
+
 /** What the helpers need of a pipeline event (never its row). */
 interface EventFacts {
   table: string;
@@ -194,6 +213,18 @@ export const metrics = {
   /** Alerts published now (not the ones published before). */
   alertsPublished(alerts: readonly { kind: string }[]) {
     for (const [kind, n] of countBy(alerts, (a) => a.kind)) alertsPublished.inc({ kind }, n);
+  },
+
+  /** Reservation changes handed to expiry workflows. */
+  holdsSignalled(delivered: number, ignored: number) {
+    holdSignals.inc({ result: 'delivered' }, delivered);
+    holdSignals.inc({ result: 'ignored' }, ignored);
+  },
+
+  /** One expiry release and, when it released, how late after the deadline. */
+  holdReleased(outcome: string, lateSeconds?: number) {
+    holdReleases.inc({ outcome });
+    if (lateSeconds !== undefined) holdLateness.observe(Math.max(0, lateSeconds));
   },
 
   /** The replication slot's lag and retained WAL, as the capture health check read them. */

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { Pool } from 'pg';
 import type { HoldChange } from '../../domain/reservations/hold';
+import { metrics } from '../../infra/metrics';
 import { expireReservation, type ReleaseOutcome } from '../../infra/reservationStore';
 import {
   reservationChangedSignal,
@@ -55,6 +56,7 @@ export function createReservationActivities(deps: ActivityDeps) {
       } catch (err) {
         throw toFailure(err);
       }
+      metrics.holdsSignalled(out.delivered, out.ignored);
       return out;
     },
 
@@ -64,7 +66,13 @@ export function createReservationActivities(deps: ActivityDeps) {
      */
     async expireHold(reservationId: string): Promise<ReleaseOutcome> {
       try {
-        return await expireReservation(pg(), reservationId);
+        const released = await expireReservation(pg(), reservationId);
+        const r = released.outcome === 'released' ? released.reservation : undefined;
+        metrics.holdReleased(
+          released.outcome,
+          r ? (Date.parse(r.updatedAt) - Date.parse(r.expiresAt)) / 1000 : undefined,
+        );
+        return released;
       } catch (err) {
         throw toFailure(err);
       }
