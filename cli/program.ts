@@ -8,6 +8,7 @@ import { registerBackfill } from './commands/backfill';
 import { registerDlq } from './commands/dlq';
 import { registerInspect } from './commands/inspect';
 import { registerProvision } from './commands/provision';
+import { registerReserve } from './commands/reserve';
 import { registerStack } from './commands/stack';
 import { registerStatus } from './commands/status';
 import { processIo, type Io } from './output';
@@ -19,6 +20,7 @@ export const GROUPS: RegisterCommands[] = [
   registerControl,
   registerDlq,
   registerBackfill,
+  registerReserve,
   registerInspect,
   registerProvision,
   registerStack,

@@ -80,7 +80,12 @@ export function createReservationActivities(deps: ActivityDeps) {
   };
 }
 
-async function signalHold(client: Client, taskQueue: string, change: HoldChange): Promise<keyof HoldSignals> {
+/** Delivers one hold change to its expiry workflow (exported for the integration test of a replayed change). */
+export async function signalHold(
+  client: Client,
+  taskQueue: string,
+  change: HoldChange,
+): Promise<keyof HoldSignals> {
   const workflowId = reservationExpiryWorkflowId(change.reservationId);
   if (change.status !== 'HELD') {
     try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { signalHold } from '../../activities/reservations';
 import { awsClients } from '../../infra/aws';
 import { eventRouting } from '../../infra/provisioning';
 import {
@@ -38,6 +39,15 @@ describe('reservation expiry through the local stack', function () {
     this.timeout(240_000);
     p = await startTestPipeline({ reservationExpiry: true }, { workerProcess: true });
     pool = new Pool({ max: 10 });
+    // Warm up: the first change travels only once capture and the shard readers are running.
+    const sku = await stock(1);
+    await waitFor(
+      'the pipeline to deliver a first change',
+      async () => ((await view(sku)) ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
   });
   after(async () => {
     await pool?.end();
@@ -121,6 +131,21 @@ describe('reservation expiry through the local stack', function () {
     );
     const detail = event.detail as { after?: { status?: string } | null; data?: unknown };
     assert.ok(JSON.stringify(detail).includes('EXPIRED'));
+
+    // The HELD change replayed (a backfill replay, a redelivered batch): no second workflow run.
+    const runId = (await expiry(r.reservationId).describe()).runId;
+    const replayed = await signalHold(p.client, p.config.taskQueue, {
+      reservationId: r.reservationId,
+      status: 'HELD',
+      sku,
+      warehouseId: 1,
+      quantity: 3,
+      expiresAt: r.expiresAt,
+      version: '0000000000000001.0000000000',
+    });
+    assert.equal(replayed, 'ignored');
+    const after = await expiry(r.reservationId).describe();
+    assert.deepEqual([after.runId, after.status.name], [runId, 'COMPLETED']);
   });
 
   it('a hold confirmed before its deadline is never released', async () => {
@@ -172,21 +197,6 @@ describe('reservation expiry through the local stack', function () {
     assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
   });
 
-  it('every hold still expires, none twice, when the worker is SIGKILLed with timers pending', async () => {
-    const sku = await stock(100);
-    const keep = await hold(sku, 7, 3600);
-    const holds = await Promise.all(Array.from({ length: 20 }, (_, i) => hold(sku, 1, 6 + (i % 6))));
-    await Promise.all(holds.map((h) => expiryStatus(h.reservationId, 60_000)));
-    await p.killWorker();
-    const states = await Promise.all(holds.map((h) => ended(h.reservationId, 120_000)));
-    assert.deepEqual(new Set(states.map((s) => s.state)), new Set(['EXPIRED']));
-    for (const h of holds) assert.equal((await rowOf(h.reservationId)).status, 'EXPIRED');
-    // Exactly the 20 units came back: a double release would have taken the kept hold's too.
-    assert.deepEqual(await inventory(sku), { on_hand: 100, reserved: 7 });
-    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
-    assert.equal((await expiry(keep.reservationId).describe()).status.name, 'RUNNING');
-  });
-
   const HOLDS = Number(process.env.CDC_TEST_HOLDS ?? 1000);
   it(`${HOLDS} holds with random deadlines in a 30 s window all expire once; lateness reported`, async function () {
     const load = await takeHolds(pool, {
@@ -203,5 +213,20 @@ describe('reservation expiry through the local stack', function () {
     assert.deepEqual(out.byStatus, { EXPIRED: HOLDS });
     assert.equal(out.reserved, 0, 'every unit back, none twice');
     assert.ok(out.lateness.min >= 0, 'none released before its deadline');
+  });
+
+  it('every hold still expires, none twice, when the worker is SIGKILLed with timers pending', async () => {
+    const sku = await stock(100);
+    const keep = await hold(sku, 7, 3600);
+    const holds = await Promise.all(Array.from({ length: 20 }, (_, i) => hold(sku, 1, 6 + (i % 6))));
+    await Promise.all(holds.map((h) => expiryStatus(h.reservationId, 60_000)));
+    await p.killWorker();
+    const states = await Promise.all(holds.map((h) => ended(h.reservationId, 120_000)));
+    assert.deepEqual(new Set(states.map((s) => s.state)), new Set(['EXPIRED']));
+    for (const h of holds) assert.equal((await rowOf(h.reservationId)).status, 'EXPIRED');
+    // Exactly the 20 units came back: a double release would have taken the kept hold's too.
+    assert.deepEqual(await inventory(sku), { on_hand: 100, reserved: 7 });
+    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
+    assert.equal((await expiry(keep.reservationId).describe()).status.name, 'RUNNING');
   });
 });

@@ -55,7 +55,8 @@ export async function reservationExpiryWorkflow(
   };
   const apply = (c: HoldChange) => {
     if (c.reservationId !== input.reservationId) return note(`ignored a change of ${c.reservationId}`);
-    if (hold && c.version <= hold.version) return note(`ignored change ${c.version} (not newer)`);
+    if (hold && c.version === hold.version) return; // the same change again (the start signal)
+    if (hold && c.version < hold.version) return note(`ignored change ${c.version} (older)`);
     if (hold && c.expiresAt !== hold.expiresAt && c.status === 'HELD')
       note(`deadline moved ${hold.expiresAt} → ${c.expiresAt}`);
     else if (hold && c.status !== hold.status) note(`hold ${c.status.toLowerCase()}`);
