@@ -41,7 +41,15 @@ export function buildProgram(cli: Cli): Command {
     .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .hook('preAction', (_program, action) => cli.prepare(action));
   for (const register of GROUPS) register(program, cli);
+  // A group built on its own (new Command + addCommand) does not inherit the program's exit
+  // override and output: without this, its usage errors would exit 1 and print to the console.
+  for (const group of program.commands) inheritSettings(group, program);
   return program;
+}
+
+function inheritSettings(command: Command, parent: Command): void {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inheritSettings(sub, command);
 }
 
 /** Runs `cdc` with `args` (without node and the script), returns the exit code. */

@@ -79,6 +79,12 @@ describe('cdc: the program', () => {
     assert.equal(both.stderr, 'cdc: give either --shard or --all, not both\n');
   });
 
+  it('a usage error in any group exits 2 with the hint (groups built on their own included)', async () => {
+    const r = await cdc('backfill', 'start', '--tables', 'inventory', '--chunk-size', 'x');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /add --help for usage/);
+  });
+
   it('prints a JSON error document with --json, and no stack trace', async () => {
     const r = await cdc('--json', 'pause', '--reason', 'x');
     assert.equal(r.code, 2);
