@@ -61,6 +61,8 @@ const EnvSchema = z.object({
     .optional(),
   /** The table file (config/tables.yaml by default): tables, keys, operations, event types, rules. */
   CDC_TABLES_FILE: z.string().min(1).default(DEFAULT_TABLES_FILE),
+  /** One reservation-expiry workflow per HELD reservation seen in the stream or a backfill (`off`: none is started or told). */
+  CDC_RESERVATION_EXPIRY: z.enum(['on', 'off']).default('on'),
 });
 
 export type PipelineConfig = {
@@ -82,6 +84,8 @@ export type PipelineConfig = {
   /** The stream's retention and the lag (as a fraction of it) that raises an alert. */
   retention: { streamHours: number; alertFraction: number };
   tombstoneTtlDays: number;
+  /** Reservation changes start and signal reservation-expiry workflows (workflows/reservationExpiry/). */
+  reservationExpiry: boolean;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
@@ -127,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
       alertFraction: e.CDC_RETENTION_ALERT_FRACTION,
     },
     tombstoneTtlDays,
+    reservationExpiry: e.CDC_RESERVATION_EXPIRY === 'on',
   };
 }
 
@@ -154,6 +159,7 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_DLQ_REDRIVE_WINDOW_DAYS: String(config.deadLetters.redriveWindowDays),
     CDC_TOMBSTONE_TTL_DAYS: String(config.tombstoneTtlDays),
     CDC_RETENTION_ALERT_FRACTION: String(config.retention.alertFraction),
+    CDC_RESERVATION_EXPIRY: config.reservationExpiry ? 'on' : 'off',
   };
 }
 

@@ -4,10 +4,12 @@
  * EventBridge through the pipeline's own put path.
  */
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
+import { holdChanges } from '../../domain/reservations/hold';
 import { toEventEntry } from '../../domain/publishing/eventEntry';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 import { putEntries } from '../publishing/eventBridgePublisher';
+import { tellHolds } from '../reservations';
 import type { ChangeSink } from '../sinks/changeSink';
 import { heartbeat } from './postgres';
 
@@ -50,6 +52,9 @@ export async function deliver(
     if ((written || (publish === 'all' && !r.rejected.length)) && !e.unpublished) toPublish.push(e);
     if (++done % 100 === 0) heartbeat();
   });
+  // A hold found by a backfill (taken while no pipeline ran, or before the slot existed) gets
+  // its expiry workflow too; one already running ignores a change not newer than its own.
+  await tellHolds(deps, holdChanges(toPublish));
   if (toPublish.length) {
     const processedAt = new Date().toISOString();
     // In key order, as read: the put path keeps the order of entries within a request.

@@ -47,17 +47,11 @@ export function createReservationActivities(deps: ActivityDeps) {
      * (REJECT_DUPLICATE): a replayed HELD change of a hold that already ended starts nothing.
      */
     async signalHoldChanges(changes: HoldChange[]): Promise<HoldSignals> {
-      const client = Context.current().client;
-      const out: HoldSignals = { delivered: 0, ignored: 0 };
       try {
-        await mapLimit(changes, SIGNAL_CONCURRENCY, async (change) => {
-          out[await signalHold(client, deps.config.taskQueue, change)]++;
-        });
+        return await tellHolds(deps, changes);
       } catch (err) {
         throw toFailure(err);
       }
-      metrics.holdsSignalled(out.delivered, out.ignored);
-      return out;
     },
 
     /**
@@ -78,6 +72,21 @@ export function createReservationActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/**
+ * Hands hold changes to their expiry workflows from inside an activity (the shard reader's step,
+ * a backfill's chunk), through the worker's client; nothing when `CDC_RESERVATION_EXPIRY=off`.
+ */
+export async function tellHolds(deps: ActivityDeps, changes: HoldChange[]): Promise<HoldSignals> {
+  if (!deps.config.reservationExpiry || !changes.length) return { delivered: 0, ignored: changes.length };
+  const client = Context.current().client;
+  const out: HoldSignals = { delivered: 0, ignored: 0 };
+  await mapLimit(changes, SIGNAL_CONCURRENCY, async (change) => {
+    out[await signalHold(client, deps.config.taskQueue, change)]++;
+  });
+  metrics.holdsSignalled(out.delivered, out.ignored);
+  return out;
 }
 
 /** Delivers one hold change to its expiry workflow (exported for the integration test of a replayed change). */

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const minTtl = arg('min-ttl', 60);
   const maxTtl = arg('max-ttl', 90);
   await useEnvironment({ localStack: 'start' });
-  const p = await startTestPipeline({ reservationExpiry: true });
+  const p = await startTestPipeline({}, { reservationExpiry: true });
   const pool = new Pool({ max: 10 });
   const serverPid = servicePid('temporal');
   if (!serverPid) throw new Error('the local Temporal server is not running');

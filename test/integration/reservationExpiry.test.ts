@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signalHold } from '../../activities/reservations';
 import { awsClients } from '../../infra/aws';
+import { startBackfill } from '../../infra/backfillClient';
 import { eventRouting } from '../../infra/provisioning';
 import {
   cancelReservation,
@@ -16,6 +17,7 @@ import {
 import { inventoryKey } from '../../domain/core/itemKeys';
 import { reservationExpiryWorkflowId } from '../../workflows/names';
 import { reservationStatusQuery, type ReservationExpiryStatus } from '../../workflows/reservationExpiry';
+import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
 import { awaitHolds, takeHolds } from '../support/holdLoad';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
@@ -35,10 +37,18 @@ describe('reservation expiry through the local stack', function () {
   const run = Date.now().toString(36);
   let skus = 0;
 
+  /** A hold taken before the pipeline existed: the stream never carries it, a backfill finds it. */
+  let orphan: Reservation;
+  let orphanSku: string;
+
   before(async function () {
     this.timeout(240_000);
-    p = await startTestPipeline({ reservationExpiry: true }, { workerProcess: true });
+    await stackUp();
+    applyLocalStackEnv();
     pool = new Pool({ max: 10 });
+    orphanSku = await stock(5);
+    orphan = await hold(orphanSku, 2, 40);
+    p = await startTestPipeline({}, { workerProcess: true, reservationExpiry: true });
     // Warm up: the first change travels only once capture and the shard readers are running.
     const sku = await stock(1);
     await waitFor(
@@ -146,6 +156,18 @@ describe('reservation expiry through the local stack', function () {
     assert.equal(replayed, 'ignored');
     const after = await expiry(r.reservationId).describe();
     assert.deepEqual([after.runId, after.status.name], [runId, 'COMPLETED']);
+  });
+
+  it('a hold the stream never carried gets its expiry workflow from a snapshot backfill', async () => {
+    const handle = await startBackfill(p.client, p.config, {
+      id: `holds-${run}`,
+      tables: ['reservations'],
+      mode: 'snapshot',
+      filter: { equals: { sku: orphanSku } },
+    });
+    await handle.result();
+    const s = await expiryStatus(orphan.reservationId);
+    assert.deepEqual([s.state, s.expiresAt, s.quantity], ['HELD', orphan.expiresAt, 2]);
   });
 
   it('a hold confirmed before its deadline is never released', async () => {

@@ -77,14 +77,14 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
 /**
  * Holds taken or changed in this batch reach their reservation-expiry workflows, once DynamoDB has
  * the change and before it is published (a hold's workflow exists by the time consumers hear of
- * it). Only batches with reservation changes run this step (a patch marker in those histories).
+ * it). Only batches with reservation changes run this step (a patch marker in those histories);
+ * with `CDC_RESERVATION_EXPIRY=off` the activity tells no workflow.
  */
 async function signalHolds(
   s: ShardReaderState,
   show: ShardVisibility,
   events: PipelineEvent[],
 ): Promise<void> {
-  if (!s.settings.reservationExpiry) return;
   const holds = holdChanges(events);
   if (!holds.length || !patched(RESERVATION_EXPIRY_PATCH)) return;
   await hold(s, show, {

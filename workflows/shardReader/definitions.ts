@@ -21,8 +21,6 @@ export interface BatchSettings {
   localPureSteps: boolean;
   /** Continue-as-new after this many history events even if the server has not suggested it yet. */
   maxHistoryEvents: number;
-  /** Hand changes of `reservations` rows to their reservation-expiry workflows (workflows/reservationExpiry/). */
-  reservationExpiry: boolean;
 }
 
 export const DEFAULT_BATCH: BatchSettings = {
@@ -32,7 +30,6 @@ export const DEFAULT_BATCH: BatchSettings = {
   stuckAfterAttempts: 2,
   localPureSteps: true,
   maxHistoryEvents: 10_000,
-  reservationExpiry: true,
 };
 
 export interface ShardCounters {
