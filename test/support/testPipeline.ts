@@ -40,6 +40,8 @@ export interface TestPipelineOptions {
   /** With `workerProcess`: variables added to the worker process's environment (e.g. CDC_METRICS_PORT). */
   workerEnv?: Record<string, string>;
   capture?: StartOptions['capture'];
+  /** Start and signal reservation-expiry workflows (default off: other tests' holds must stay as they are). */
+  reservationExpiry?: boolean;
   /** Benchmarks only: no payload codec (in-process worker), to measure what encryption costs. */
   plainPayloads?: boolean;
 }
@@ -70,6 +72,8 @@ export async function startTestPipeline(
     CDC_SLOT: `cdc_test_${id}`,
     CDC_PUBLICATION: `cdc_test_${id}`,
     ...(options.shardCount ? { CDC_SHARD_COUNT: String(options.shardCount) } : {}),
+    // Reservation expiry only where a test asks for it: a released hold would change other tests' rows.
+    CDC_RESERVATION_EXPIRY: options.reservationExpiry ? 'on' : 'off',
   });
   // A setup that fails half-way releases what it provisioned (a leaked slot retains WAL, and
   // PostgreSQL has only max_replication_slots of them).
@@ -82,8 +86,7 @@ export async function startTestPipeline(
       : await inProcessWorker(config, options.plainPayloads === true);
     startedClient = await temporalClient({ plainPayloads: options.plainPayloads === true });
     await startPipeline(startedClient, config, {
-      // Reservation expiry only where a test asks for it: a released hold would change other tests' rows.
-      settings: { idleWaitMs: 2_000, reservationExpiry: false, ...settings },
+      settings: { idleWaitMs: 2_000, ...settings },
       rescanSeconds: options.rescanSeconds ?? 2,
       ...(options.readers === false ? { readers: false } : {}),
       ...(options.capture ? { capture: options.capture } : {}),
