@@ -79,6 +79,10 @@ export class StubPipeline {
         deadLetters: [],
       }),
       redactEvents: async (events) => events.map((e) => ({ ...e, redactionPolicy: 'test' })),
+      prepareRecords: async ({ shardId, records }) => ({
+        events: records.map((r) => ({ ...event(shardId, r), redactionPolicy: 'test' })),
+        deadLetters: [],
+      }),
       applyEvents: async (events) => {
         await this.onApply(events);
         const failing = this.failApply(events);
