@@ -360,8 +360,23 @@ const SERVICES: Record<ServiceName, Service> = {
     name: 'moto',
     ports: [PORTS.moto],
     start(logFd) {
-      const exe = requireFile(join(VENV_BIN, 'moto_server'), 'moto');
-      return detached(exe, ['-H', '127.0.0.1', '-p', String(PORTS.moto)], logFd);
+      requireFile(join(VENV_BIN, 'moto_server'), 'moto');
+      // moto_server with its EventBridge → SQS hot spots patched and its state bounded
+      // (scripts/lib/motoServer.py, docs/performance.md); same flags as moto_server.
+      return detached(
+        join(VENV_BIN, 'python'),
+        [join(ROOT, 'scripts', 'lib', 'motoServer.py'), '-H', '127.0.0.1', '-p', String(PORTS.moto)],
+        logFd,
+      );
+    },
+    async outdated() {
+      // A moto_server started before the wrapper: every delivery to a queue is O(queue size) there.
+      const pid = readPid('moto');
+      if (pid === undefined || !existsSync(`/proc/${pid}/cmdline`)) return undefined;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('motoServer.py')
+        ? undefined
+        : 'it runs moto_server without scripts/lib/motoServer.py (slow PutEvents, issue 13)';
     },
   },
   codec: {

@@ -27,6 +27,8 @@ export interface TestPipeline {
   restartWorker(): Promise<void>;
   /** With `workerProcess`: SIGKILL the worker process (no shutdown at all), then start a new one. */
   killWorker(): Promise<void>;
+  /** Process ids of the `extraWorkerProcesses` (benchmarks measure their CPU and memory). */
+  extraWorkerPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,8 @@ export interface TestPipelineOptions {
   reservationExpiry?: boolean;
   /** Benchmarks only: no payload codec (in-process worker), to measure what encryption costs. */
   plainPayloads?: boolean;
+  /** Worker processes started besides the worker, on the same task queue (scale-out benchmark). */
+  extraWorkerProcesses?: number;
 }
 
 /**
@@ -79,8 +83,11 @@ export async function startTestPipeline(
   // PostgreSQL has only max_replication_slots of them).
   let startedHost: WorkerHost | undefined;
   let startedClient: TemporalClient | undefined;
+  const extraHosts: WorkerHost[] = [];
   try {
     await provisionAll(config);
+    for (let i = 0; i < (options.extraWorkerProcesses ?? 0); i++)
+      extraHosts.push(processWorker(config, options.workerEnv));
     startedHost = options.workerProcess
       ? processWorker(config, options.workerEnv)
       : await inProcessWorker(config, options.plainPayloads === true);
@@ -94,6 +101,7 @@ export async function startTestPipeline(
   } catch (err) {
     if (startedClient) await terminateOpen(startedClient, config).catch(() => undefined);
     await startedHost?.stop().catch(() => undefined);
+    await Promise.all(extraHosts.map((h) => h.stop().catch(() => undefined)));
     await startedClient?.connection.close().catch(() => undefined);
     await releaseResources(config, 5_000).catch(() => undefined);
     throw err;
@@ -118,11 +126,22 @@ export async function startTestPipeline(
       await recordHistories(client, config, process.env.CDC_RECORD_HISTORIES);
     await terminateOpen(client, config);
     await host.stop();
+    await Promise.all(extraHosts.map((h) => h.stop()));
     await client.connection.close();
     await pg.end();
     await releaseResources(config, 30_000);
   };
-  const handle: TestPipeline = { config, client, worker: host.worker(), pg, restartWorker, killWorker, stop };
+  const extraWorkerPids = () => extraHosts.flatMap((h) => h.pid() ?? []);
+  const handle: TestPipeline = {
+    config,
+    client,
+    worker: host.worker(),
+    pg,
+    restartWorker,
+    killWorker,
+    extraWorkerPids,
+    stop,
+  };
   return handle;
 }
 
@@ -186,6 +205,7 @@ interface WorkerHost {
   stop(): Promise<void>;
   kill(): Promise<void>;
   worker(): Worker | undefined;
+  pid(): number | undefined;
 }
 
 async function inProcessWorker(config: PipelineConfig, plainPayloads = false): Promise<WorkerHost> {
@@ -202,6 +222,7 @@ async function inProcessWorker(config: PipelineConfig, plainPayloads = false): P
     },
     kill: () => Promise.reject(new Error('killWorker needs { workerProcess: true }')),
     worker: () => worker,
+    pid: () => process.pid,
   };
   await host.start();
   return host;
@@ -235,6 +256,7 @@ function processWorker(config: PipelineConfig, workerEnv: Record<string, string>
       await exited(child);
     },
     worker: () => undefined,
+    pid: () => child?.pid,
   };
   void host.start();
   return host;

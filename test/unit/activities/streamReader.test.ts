@@ -114,6 +114,7 @@ describe('createActivities', () => {
       'loadCheckpoint',
       'markShardEnded',
       'planBackfill',
+      'prepareRecords',
       'publishEvents',
       'pullRecords',
       'raiseReplicationLagAlert',
