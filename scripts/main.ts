@@ -4,10 +4,11 @@
  * stack keeps running until `npm run stack down`.
  */
 import { destroyAwsClients } from '../infra/aws';
-import { loadConfig } from '../infra/config';
+import { loadConfig, type PipelineConfig } from '../infra/config';
 import { startPipeline } from '../infra/pipelineClient';
 import { provisionAll } from '../infra/provisioning';
 import { temporalClient } from '../infra/temporal';
+import { startWallboard, wallboardPort, type Wallboard } from '../wallboard/server';
 import { createWorker } from '../workers/worker';
 import { useEnvironment } from './lib/environment';
 import { codecEndpoint, LOCAL_PAYLOAD_KEY_FILE, PORTS, PG_DATABASE, StackError } from './lib/localStack';
@@ -23,10 +24,12 @@ async function main(): Promise<void> {
   const worker = await createWorker();
   const client = await temporalClient();
   await startPipeline(client, config);
+  const wallboard = await startMainWallboard(config);
   const ui = `http://127.0.0.1:${PORTS.temporalUi}`;
   console.log(`
 Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   Temporal Web UI:  ${ui}/namespaces/default/workflows
+  Wallboard:        ${wallboard.line}
   Payloads:         encrypted (AES-256-GCM, keys in ${process.env.CDC_PAYLOAD_KEY_FILE ?? 'CDC_PAYLOAD_KEYS'});
                     the Web UI decodes them through the codec server ${codecEndpoint()}
   CLI, decoded:     temporal workflow show --codec-endpoint ${codecEndpoint()} --workflow-id <id>${
@@ -36,16 +39,30 @@ Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   }
   Make a change:    psql -h 127.0.0.1 -p ${PORTS.postgres} -U postgres ${PG_DATABASE} \\
                       -c "INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ('SKU-1', 1, 100)"
-  See it arrive:    npm run -s inspect -- inventory SKU-1#1
-                    npm run -s inspect -- queue ${config.eventBus}-inventory-events
+  See it arrive:    npm run -s inspect -- inventory SKU-1#1, and on the wallboard
+                    (it consumes the SQS queues: \`inspect -- queue ${config.eventBus}-inventory-events\` finds them empty)
   Stop:             Ctrl-C (worker), then: npm run stack down
 `);
   const shutdown = () => worker.shutdown();
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   await worker.run();
+  await wallboard.running?.stop();
   await client.connection.close();
   destroyAwsClients();
+}
+
+/** The wallboard (docs/wallboard.md) on CDC_WALLBOARD_PORT; a port in use is reported, not fatal. */
+async function startMainWallboard(config: PipelineConfig): Promise<{ running?: Wallboard; line: string }> {
+  const port = wallboardPort();
+  if (port === undefined) return { line: 'off (CDC_WALLBOARD_PORT=off)' };
+  try {
+    const running = await startWallboard({ config, port });
+    return { running, line: `${running.url} (stock, orders and alerts, live)` };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return { line: `not started: port ${port} is in use (set CDC_WALLBOARD_PORT)` };
+  }
 }
 
 main().catch((err: unknown) => {
