@@ -7,8 +7,14 @@ import { defaultDeps, type ActivityDeps } from './deps';
 import { createProcessingActivities } from './processing';
 import { createRedriveActivities } from './redrive';
 import { createReservationActivities } from './reservations';
-import { createAlertActivities, createAlertPublisher } from './publishing/alertPublisher';
+import {
+  createAlertActivities,
+  createAlertPublisher,
+  type AlertPublisher,
+} from './publishing/alertPublisher';
 import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
+import { createNoopPublishActivities } from './publishing/noopPublisher';
+import { createAnalyticsSink } from './sinks/analyticsSink';
 import { createApplyActivities } from './sinks/applyEvents';
 import { createDynamoDbSink } from './sinks/dynamoDbSink';
 import { createStreamReaderActivities } from './stream/streamReader';
@@ -28,8 +34,7 @@ export function createActivities(
     // Supervisor and shard readers: shards; pull → transform → redact → apply → publish → dead-letter → checkpoint.
     ...createStreamReaderActivities(deps),
     ...createProcessingActivities(deps),
-    ...createApplyActivities(createDynamoDbSink(deps)),
-    ...createEventBridgeActivities(deps, alerts),
+    ...createSinkActivities(deps, alerts),
     ...createDeadLetterActivities(deps, alerts),
     ...createCheckpointActivities(deps),
     // Capture.
@@ -42,6 +47,21 @@ export function createActivities(
     // Reservation expiry (workflows/reservationExpiry/): signal holds from the stream, release due ones.
     ...createReservationActivities(deps),
   };
+}
+
+/**
+ * What differs between consumers (infra/consumers.ts): where `applyEvents` writes and what
+ * `publishEvents` does, by `config.sink`. The operational consumer applies to DynamoDB and
+ * publishes to EventBridge; the analytics consumer applies to the analytics database and publishes
+ * nothing (its `signalHoldChanges` tells no expiry workflow: `reservationExpiry` is off for it).
+ */
+function createSinkActivities(
+  deps: ActivityDeps,
+  alerts: AlertPublisher,
+): ReturnType<typeof createApplyActivities> & ReturnType<typeof createEventBridgeActivities> {
+  if (deps.config.sink === 'analytics')
+    return { ...createApplyActivities(createAnalyticsSink(deps)), ...createNoopPublishActivities() };
+  return { ...createApplyActivities(createDynamoDbSink(deps)), ...createEventBridgeActivities(deps, alerts) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

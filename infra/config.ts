@@ -12,6 +12,10 @@ import { DEFAULT_TABLES_FILE, loadTables } from './tablesFile';
 /** The built-in HMAC secret: for the local stack only (`assertProductionSecrets`). */
 export const DEVELOPMENT_SECRET = 'local-development-only-secret';
 
+/** Where a consumer applies the changes it reads (`CDC_SINK`). */
+export const SINKS = ['operational', 'analytics'] as const;
+export type SinkKind = (typeof SINKS)[number];
+
 const EnvSchema = z.object({
   CDC_STREAM: z.string().min(1).default('cdc-inventory'),
   CDC_SHARD_COUNT: z.coerce.number().int().min(1).max(50).default(2),
@@ -63,6 +67,17 @@ const EnvSchema = z.object({
   CDC_TABLES_FILE: z.string().min(1).default(DEFAULT_TABLES_FILE),
   /** One reservation-expiry workflow per HELD reservation seen in the stream or a backfill (`off`: none is started or told). */
   CDC_RESERVATION_EXPIRY: z.enum(['on', 'off']).default('on'),
+  /**
+   * What this worker's consumer applies to (infra/consumers.ts): `operational` (DynamoDB, then
+   * EventBridge) or `analytics` (the analytics database's change table and aggregates, nothing
+   * published). The workflows are the same for both; only the bound activities differ.
+   */
+  CDC_SINK: z.enum(SINKS).default('operational'),
+  /** The analytics sink's PostgreSQL database, on the server PG* names (locally a stand-in for Redshift). */
+  CDC_ANALYTICS_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .default('analytics'),
 });
 
 export type PipelineConfig = {
@@ -86,6 +101,10 @@ export type PipelineConfig = {
   tombstoneTtlDays: number;
   /** Reservation changes start and signal reservation-expiry workflows (workflows/reservationExpiry/). */
   reservationExpiry: boolean;
+  /** What this consumer applies to: DynamoDB + EventBridge, or the analytics database. */
+  sink: SinkKind;
+  /** The analytics sink's database (same PostgreSQL server as PG*). */
+  analyticsDatabase: string;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
@@ -131,7 +150,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
       alertFraction: e.CDC_RETENTION_ALERT_FRACTION,
     },
     tombstoneTtlDays,
-    reservationExpiry: e.CDC_RESERVATION_EXPIRY === 'on',
+    // Holds are released by the operational consumer only: an analytics consumer reading the same
+    // changes must not start or signal expiry workflows a second time.
+    reservationExpiry: e.CDC_RESERVATION_EXPIRY === 'on' && e.CDC_SINK === 'operational',
+    sink: e.CDC_SINK,
+    analyticsDatabase: e.CDC_ANALYTICS_DATABASE,
   };
 }
 
@@ -160,6 +183,8 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_TOMBSTONE_TTL_DAYS: String(config.tombstoneTtlDays),
     CDC_RETENTION_ALERT_FRACTION: String(config.retention.alertFraction),
     CDC_RESERVATION_EXPIRY: config.reservationExpiry ? 'on' : 'off',
+    CDC_SINK: config.sink,
+    CDC_ANALYTICS_DATABASE: config.analyticsDatabase,
   };
 }
 

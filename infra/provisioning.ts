@@ -330,6 +330,49 @@ export async function provisionDeadLetterBucket(config: PipelineConfig): Promise
   );
 }
 
+/** Serializes concurrent runs of the analytics schema (CREATE … IF NOT EXISTS races in the catalog). */
+const ANALYTICS_SCHEMA_LOCK = 0x63646361; // 'cdca'
+/** SQLSTATEs of CREATE DATABASE: it exists (another run made it); template1 is busy (another CREATE DATABASE). */
+const DUPLICATE_DATABASE = '42P04';
+const OBJECT_IN_USE = '55006';
+
+/**
+ * The analytics consumer's database (`CDC_ANALYTICS_DATABASE`, on the server PG* names: locally
+ * the stack's PostgreSQL, a stand-in for Redshift) and its tables (infra/analyticsSchema.sql):
+ * created when missing, idempotent, safe to run from several processes at once.
+ */
+export async function provisionAnalytics(config: PipelineConfig): Promise<void> {
+  const database = config.analyticsDatabase;
+  const admin = new Client({ database: 'postgres' });
+  await admin.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      if (exists.rowCount) break;
+      try {
+        // The name is a checked identifier (infra/config.ts: lower case, digits, '_').
+        await admin.query(`CREATE DATABASE "${database}"`);
+        break;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === DUPLICATE_DATABASE) break;
+        if (code !== OBJECT_IN_USE || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  const db = new Client({ database });
+  await db.connect();
+  try {
+    await db.query('SELECT pg_advisory_lock($1)', [ANALYTICS_SCHEMA_LOCK]);
+    await db.query(readFileSync(join(__dirname, 'analyticsSchema.sql'), 'utf8'));
+  } finally {
+    await db.end(); // ends the session, and so the advisory lock
+  }
+}
+
 export async function provisionAll(
   config: PipelineConfig,
   log: (line: string) => void = () => {},
@@ -345,6 +388,9 @@ export async function provisionAll(
     step('dynamodb', () => provisionDynamo(config)),
     step('eventbridge', () => provisionEvents(config)),
     step('s3', () => provisionDeadLetterBucket(config)),
+    // Only a worker configured for the analytics sink needs its database (infra/consumers.ts
+    // provisions each consumer of a deployment).
+    ...(config.sink === 'analytics' ? [step('analytics', () => provisionAnalytics(config))] : []),
   ]);
 }
 

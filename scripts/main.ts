@@ -3,8 +3,11 @@
  * the capture and supervisor workflows, and print where to look. Ctrl-C stops the worker; the
  * stack keeps running until `npm run stack down`.
  */
+import type { Worker } from '@temporalio/worker';
+import { z } from 'zod';
 import { destroyAwsClients } from '../infra/aws';
 import { loadConfig, type PipelineConfig } from '../infra/config';
+import { consumerConfig, deploymentConsumers, provisionConsumer, startConsumer } from '../infra/consumers';
 import { startPipeline } from '../infra/pipelineClient';
 import { provisionAll } from '../infra/provisioning';
 import { temporalClient } from '../infra/temporal';
@@ -21,15 +24,28 @@ async function main(): Promise<void> {
   const config = loadConfig();
   console.log('Provisioning…');
   await provisionAll(config, (l) => console.log(`  ${l}`));
-  const worker = await createWorker();
+  // The consumers of the stream (infra/consumers.ts): operational (DynamoDB + EventBridge) and,
+  // unless CDC_ANALYTICS=off, analytics (docs/analytics.md), each with its own worker and task queue.
+  const analytics = z
+    .enum(['on', 'off'])
+    .default('on')
+    .parse(process.env.CDC_ANALYTICS || undefined);
+  const consumers = deploymentConsumers(config)
+    .filter((c) => c.sink === 'operational' || analytics === 'on')
+    .map((c) => consumerConfig(config, c));
+  for (const c of consumers) await provisionConsumer(c);
+  const workers: Worker[] = [];
+  for (const c of consumers) workers.push(await createWorker({ config: c }));
   const client = await temporalClient();
-  await startPipeline(client, config);
+  await startPipeline(client, consumers[0]!);
+  for (const c of consumers.slice(1)) await startConsumer(client, c);
   const wallboard = await startMainWallboard(config);
   const ui = `http://127.0.0.1:${PORTS.temporalUi}`;
   console.log(`
 Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   Temporal Web UI:  ${ui}/namespaces/default/workflows
   Wallboard:        ${wallboard.line}
+  Consumers:        ${consumers.map((c) => `${c.consumer} (${c.sink}, task queue ${c.taskQueue})`).join(', ')}
   Payloads:         encrypted (AES-256-GCM, keys in ${process.env.CDC_PAYLOAD_KEY_FILE ?? 'CDC_PAYLOAD_KEYS'});
                     the Web UI decodes them through the codec server ${codecEndpoint()}
   CLI, decoded:     temporal workflow show --codec-endpoint ${codecEndpoint()} --workflow-id <id>${
@@ -43,10 +59,10 @@ Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
                     (it consumes the SQS queues: \`inspect -- queue ${config.eventBus}-inventory-events\` finds them empty)
   Stop:             Ctrl-C (worker), then: npm run stack down
 `);
-  const shutdown = () => worker.shutdown();
+  const shutdown = () => workers.forEach((w) => w.shutdown());
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
-  await worker.run();
+  await Promise.all(workers.map((w) => w.run()));
   await wallboard.running?.stop();
   await client.connection.close();
   destroyAwsClients();

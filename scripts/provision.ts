@@ -9,6 +9,7 @@
  */
 import { destroyAwsClients } from '../infra/aws';
 import { loadConfig } from '../infra/config';
+import { consumerConfig, deploymentConsumers, provisionConsumer } from '../infra/consumers';
 import { provisionAll } from '../infra/provisioning';
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { useEnvironment } from './lib/environment';
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
     return;
   }
   await provisionAll(config, (l) => console.log(l));
+  // The analytics consumer's database (infra/consumers.ts), as `npm start` runs it.
+  for (const c of deploymentConsumers(config)) await provisionConsumer(consumerConfig(config, c));
 }
 
 main().then(
