@@ -32,7 +32,7 @@ export async function captureChanges(
   const session = await ReplicationSession.start(deps.pg, input.slot, input.publication);
   try {
     const changes = changeBuffer(deps, alerts, ctx, session, input, startLsn);
-    await replicate(ctx, session, changes, Date.now() + input.maxRunMs);
+    await replicate(ctx, session, changes, Date.now() + input.maxRunMs, input.statusIntervalMs);
     return changes.progress;
   } finally {
     await session.close();
@@ -82,13 +82,22 @@ async function replicate(
   session: ReplicationSession,
   changes: ChangeBuffer,
   deadline: number,
+  statusIntervalMs = STATUS_INTERVAL_MS,
 ): Promise<void> {
-  const statusTimer = every(STATUS_INTERVAL_MS);
+  // The standby status goes out on a timer of its own, not from the loop: a PutRecords that
+  // takes longer than wal_sender_timeout (Kinesis throttling, an overloaded host) must not make
+  // PostgreSQL end the replication connection. It only repeats the last acknowledged LSN.
+  const status = setInterval(() => {
+    if (!session.failure) session.sendStatus(changes.ackedLsn);
+  }, statusIntervalMs);
   const heartbeatTimer = every(HEARTBEAT_INTERVAL_MS);
-  while (!session.failure && Date.now() < deadline && !ctx.cancellationSignal.aborted) {
-    await step(ctx, session, changes);
-    statusTimer(() => session.sendStatus(changes.ackedLsn));
-    heartbeatTimer(() => ctx.heartbeat(changes.progress));
+  try {
+    while (!session.failure && Date.now() < deadline && !ctx.cancellationSignal.aborted) {
+      await step(ctx, session, changes);
+      heartbeatTimer(() => ctx.heartbeat(changes.progress));
+    }
+  } finally {
+    clearInterval(status);
   }
   if (session.failure) throw session.failure;
   await changes.flushAndAck();

@@ -7,6 +7,8 @@ export interface CaptureInput {
   maxRunMs: number;
   /** Records buffered before a mid-transaction flush to Kinesis (bounded memory). */
   flushEvery?: number;
+  /** Standby status every this many ms (default 10 s, well inside wal_sender_timeout's 60 s); tests shorten it. */
+  statusIntervalMs?: number;
 }
 
 export interface CaptureProgress {

@@ -314,4 +314,25 @@ describe('capture activity: session settings and leaving the loop', () => {
     const put = k.sent.flatMap((c) => c.input.Records as unknown[]).length;
     assert.ok(put >= progress.transactions, `every record up to it is on the stream (${put})`);
   });
+
+  it('keeps telling PostgreSQL its status while a PutRecords takes long (no wal_sender_timeout)', async () => {
+    const { pg, flushed } = fakeReplication([relationFrame, ...txFrames(0x2000n, 'SLOW')]);
+    let duringPut = -1;
+    const slow = new FakeKinesis(async (c) => {
+      const before = flushed.length;
+      await new Promise((r) => setTimeout(r, 400));
+      duringPut = flushed.length - before;
+      return {
+        FailedRecordCount: 0,
+        Records: (c.input.Records as unknown[]).map((_, i) => ({ SequenceNumber: String(i), ShardId: 's' })),
+      };
+    });
+    await new MockActivityEnvironment().run(
+      captureChanges,
+      { config: loadConfig({}), ...fakes(slow).io, pg },
+      noAlerts,
+      { slot: 'slot', publication: 'pub', maxRunMs: 600, statusIntervalMs: 50 },
+    );
+    assert.ok(duringPut >= 4, `standby status updates sent during a 400 ms PutRecords: ${duringPut}`);
+  });
 });
