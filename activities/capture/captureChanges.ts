@@ -84,20 +84,22 @@ async function replicate(
   deadline: number,
   statusIntervalMs = STATUS_INTERVAL_MS,
 ): Promise<void> {
-  // The standby status goes out on a timer of its own, not from the loop: a PutRecords that
-  // takes longer than wal_sender_timeout (Kinesis throttling, an overloaded host) must not make
-  // PostgreSQL end the replication connection. It only repeats the last acknowledged LSN.
+  // The standby status and the heartbeat go out on timers of their own, not from the loop: a
+  // PutRecords that takes longer than wal_sender_timeout or the heartbeat timeout (Kinesis
+  // throttling, an overloaded host) must not make PostgreSQL end the replication connection, nor
+  // Temporal start a second attempt that finds the slot still in use. The status only repeats
+  // the last acknowledged LSN; a put that hangs is bounded by the SDK's request timeout.
   const status = setInterval(() => {
     if (!session.failure) session.sendStatus(changes.ackedLsn);
   }, statusIntervalMs);
-  const heartbeatTimer = every(HEARTBEAT_INTERVAL_MS);
+  const heartbeat = setInterval(() => ctx.heartbeat(changes.progress), HEARTBEAT_INTERVAL_MS);
   try {
     while (!session.failure && Date.now() < deadline && !ctx.cancellationSignal.aborted) {
       await step(ctx, session, changes);
-      heartbeatTimer(() => ctx.heartbeat(changes.progress));
     }
   } finally {
     clearInterval(status);
+    clearInterval(heartbeat);
   }
   if (session.failure) throw session.failure;
   await changes.flushAndAck();
@@ -117,14 +119,4 @@ async function step(ctx: Context, session: ReplicationSession, changes: ChangeBu
   } else {
     await changes.handle(decodePgoutput(frame.data));
   }
-}
-
-/** Runs its action when more than `intervalMs` passed since the last run (or since it was made). */
-function every(intervalMs: number): (action: () => void) => void {
-  let last = Date.now();
-  return (action) => {
-    if (Date.now() - last <= intervalMs) return;
-    action();
-    last = Date.now();
-  };
 }

@@ -315,24 +315,31 @@ describe('capture activity: session settings and leaving the loop', () => {
     assert.ok(put >= progress.transactions, `every record up to it is on the stream (${put})`);
   });
 
-  it('keeps telling PostgreSQL its status while a PutRecords takes long (no wal_sender_timeout)', async () => {
+  it('keeps telling PostgreSQL its status and Temporal its heartbeat while a PutRecords takes long', async () => {
     const { pg, flushed } = fakeReplication([relationFrame, ...txFrames(0x2000n, 'SLOW')]);
     let duringPut = -1;
+    let heartbeats = 0;
+    let heartbeatsDuringPut = -1;
     const slow = new FakeKinesis(async (c) => {
       const before = flushed.length;
-      await new Promise((r) => setTimeout(r, 400));
+      const beats = heartbeats;
+      await new Promise((r) => setTimeout(r, 2_500));
       duringPut = flushed.length - before;
+      heartbeatsDuringPut = heartbeats - beats;
       return {
         FailedRecordCount: 0,
         Records: (c.input.Records as unknown[]).map((_, i) => ({ SequenceNumber: String(i), ShardId: 's' })),
       };
     });
-    await new MockActivityEnvironment().run(
-      captureChanges,
-      { config: loadConfig({}), ...fakes(slow).io, pg },
-      noAlerts,
-      { slot: 'slot', publication: 'pub', maxRunMs: 600, statusIntervalMs: 50 },
-    );
-    assert.ok(duringPut >= 4, `standby status updates sent during a 400 ms PutRecords: ${duringPut}`);
+    const env = new MockActivityEnvironment();
+    env.on('heartbeat', () => heartbeats++);
+    await env.run(captureChanges, { config: loadConfig({}), ...fakes(slow).io, pg }, noAlerts, {
+      slot: 'slot',
+      publication: 'pub',
+      maxRunMs: 3_000,
+      statusIntervalMs: 200,
+    });
+    assert.ok(duringPut >= 8, `standby status updates sent during a 2.5 s PutRecords: ${duringPut}`);
+    assert.ok(heartbeatsDuringPut >= 1, `heartbeats during it: ${heartbeatsDuringPut}`);
   });
 });
