@@ -248,6 +248,13 @@ const SERVICES: Record<ServiceName, Service> = {
         join(serviceDir('temporal'), 'temporal.db'),
         '--log-level',
         'warn',
+        // WAL and synchronous=NORMAL: about 3× the workflow starts per second of the default
+        // rollback journal (300 signal-with-starts: 24/s → 76/s here); safe against a process
+        // crash, may lose the last transactions on a power loss (a development stack).
+        '--sqlite-pragma',
+        'journal_mode=wal',
+        '--sqlite-pragma',
+        'synchronous=normal',
         // The Web UI decodes encrypted payloads through the stack's codec server.
         '--ui-codec-endpoint',
         codecEndpoint(),
