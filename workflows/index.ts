@@ -9,4 +9,8 @@ export {
 } from './supervisor';
 export { redriveProgressQuery, redriveWorkflow } from './redrive';
 export { backfillProgressQuery, backfillWorkflow } from './backfill';
-export { reservationChangedSignal, reservationExpiryWorkflow, reservationStatusQuery } from './reservationExpiry';
+export {
+  reservationChangedSignal,
+  reservationExpiryWorkflow,
+  reservationStatusQuery,
+} from './reservationExpiry';

@@ -2,7 +2,7 @@
  * The pipeline benchmark (issue 13): our cost separated from the emulators', in one run, on the
  * local stack, printed as a table, written as JSON and charted as PNG.
  *
- *   npm run bench -- [--rates 25,50,100,200,400 | --rate N] [--seconds 15] [--backlog 1500]
+ *   npm run bench -- [--rates 10,25,50,100,200,400 | --rate N] [--seconds 15] [--backlog 1500]
  *                    [--shards 4] [--workers 2] [--scale-rate N] [--scale-backlog N] [--no-scale-out]
  *                    [--ceiling-seconds 4] [--max-records 500] [--local-steps 1|0] [--codec on|off]
  *                    [--smoke]
@@ -164,7 +164,7 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
-  rates: [25, 50, 100, 200, 400],
+  rates: [10, 25, 50, 100, 200, 400],
   seconds: 15,
   drainSeconds: 10,
   backlog: 1500,
