@@ -325,6 +325,9 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
         ? `[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`
         : line,
     );
+  // A Kinesis emulator this run has to start need not persist (as when the tests start it): the
+  // benchmark's streams are deleted, and persisting rewrites whole streams at a core's cost.
+  process.env.CDC_KINESIS_PERSIST ??= 'false';
   await useEnvironment({ localStack: 'start', log });
   const tag = `b${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
   const load = LoadProcess.start();
