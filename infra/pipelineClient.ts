@@ -1,9 +1,10 @@
 import type { Client } from '@temporalio/client';
-import { captureWorkflow, streamSupervisorWorkflow } from '../workflows';
+import { captureWorkflow } from '../workflows';
 import type { CaptureWorkflowInput } from '../workflows/capture';
-import { captureWorkflowId, supervisorWorkflowId } from '../workflows/names';
+import { captureWorkflowId } from '../workflows/names';
 import type { BatchSettings } from '../workflows/shardReader';
 import type { PipelineConfig } from './config';
+import { startConsumer } from './consumers';
 
 export interface StartOptions {
   /** Batch settings for the shard readers. */
@@ -26,18 +27,10 @@ export async function startPipeline(client: Client, config: PipelineConfig, opts
     args: [{ slot: config.slot, publication: config.publication, stream: config.stream, ...opts.capture }],
   });
   if (opts.readers === false) return { capture };
-  const supervisor = await client.workflow.start(streamSupervisorWorkflow, {
-    taskQueue: config.taskQueue,
-    workflowId: supervisorWorkflowId(config.stream, config.consumer),
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    args: [
-      {
-        stream: config.stream,
-        consumer: config.consumer,
-        ...(opts.settings ? { settings: opts.settings } : {}),
-        ...(opts.rescanSeconds ? { rescanSeconds: opts.rescanSeconds } : {}),
-      },
-    ],
+  // The configured consumer's supervisor, as every other consumer's is started (infra/consumers.ts).
+  const supervisor = await startConsumer(client, config, {
+    ...(opts.settings ? { settings: opts.settings } : {}),
+    ...(opts.rescanSeconds ? { rescanSeconds: opts.rescanSeconds } : {}),
   });
   return { capture, supervisor };
 }

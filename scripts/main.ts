@@ -3,7 +3,7 @@
  * the capture and supervisor workflows, and print where to look. Ctrl-C stops the worker; the
  * stack keeps running until `npm run stack down`.
  */
-import type { Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { destroyAwsClients } from '../infra/aws';
 import { loadConfig, type PipelineConfig } from '../infra/config';
@@ -34,8 +34,10 @@ async function main(): Promise<void> {
     .filter((c) => c.sink === 'operational' || analytics === 'on')
     .map((c) => consumerConfig(config, c));
   for (const c of consumers) await provisionConsumer(c);
+  // One workflow bundle for every consumer's worker (bundling takes seconds).
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
   const workers: Worker[] = [];
-  for (const c of consumers) workers.push(await createWorker({ config: c }));
+  for (const c of consumers) workers.push(await createWorker({ config: c, workflowBundle }));
   const client = await temporalClient();
   await startPipeline(client, consumers[0]!);
   for (const c of consumers.slice(1)) await startConsumer(client, c);

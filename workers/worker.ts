@@ -1,7 +1,7 @@
 /** The worker process: hosts every workflow and activity of the pipeline on the `cdc-pipeline` task queue. */
 import type { Server } from 'node:http';
 import type { Logger } from '@temporalio/common';
-import { Runtime, Worker } from '@temporalio/worker';
+import { Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { assertProductionSecrets, loadConfig, type PipelineConfig } from '../infra/config';
 import { createJsonLogger, logLevelFromEnv } from '../infra/logging';
@@ -21,6 +21,8 @@ export async function createWorker(
     logger?: Logger;
     /** Benchmarks only (`npm run bench -- --codec off`): payloads unencrypted, to measure what the codec costs. */
     plainPayloads?: boolean;
+    /** The workflows already bundled (several workers in one process bundle once). */
+    workflowBundle?: WorkflowBundleWithSourceMap;
   } = {},
 ): Promise<Worker> {
   const config = opts.config ?? loadConfig();
@@ -38,7 +40,9 @@ export async function createWorker(
     // Encrypted payloads and failures (infra/codec): history holds no plaintext rows.
     ...(opts.plainPayloads ? {} : { dataConverter }),
     taskQueue: config.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(config),
     maxConcurrentActivityTaskExecutions: 100,
   });

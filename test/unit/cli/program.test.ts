@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runCli } from '../../../cli/program';
+import { cdc } from '../../support/cliRun';
 import { ROOT } from '../../../scripts/lib/localStack';
 
 /** Runs `cdc` in-process with buffered output (only paths that stop before connecting). */
-async function cdc(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (s) => void (stdout += s),
-    stderr: (s) => void (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
 
 describe('cdc: the program', () => {
   it('prints help at every level with exit 0, the exit codes in the top-level epilog', async () => {

@@ -9,20 +9,11 @@ import {
   stateText,
   type ListedReservation,
 } from '../../../cli/commands/reserve';
-import { runCli } from '../../../cli/program';
+import { cdc } from '../../support/cliRun';
 import { CliError, EXIT } from '../../../cli/runtime';
 import type { Reservation } from '../../../infra/reservationStore';
 
 /** Runs `cdc` in-process with buffered output (only paths that stop before connecting). */
-async function cdc(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (s) => void (stdout += s),
-    stderr: (s) => void (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
 
 const NOW = Date.parse('2026-11-23T10:00:00.000Z');
 const held = (extra: Partial<Reservation> = {}): Reservation => ({
