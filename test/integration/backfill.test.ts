@@ -349,9 +349,10 @@ describe('backfill workflows (local stack)', function () {
   });
 
   it('honours the rate limit within 10 %, pauses, resumes with a new rate, and cancels cleanly', async () => {
-    // 300 rows/s, or half of what this stack sustained alone if that is less (DynamoDB Local on a
-    // busy machine writes a few dozen items a second).
-    const target = Math.max(5, Math.min(300, Math.floor(aloneRate / 3)));
+    // A third of what this stack sustained alone (DynamoDB Local on a busy machine writes a few
+    // dozen items a second), and slow enough that the table lasts 30 s: the measurement needs 12 s
+    // of reading, then a pause and a resume before the end.
+    const target = Math.max(5, Math.min(300, Math.floor(aloneRate / 3), Math.floor(N / 30)));
     const handle = await start({
       id: `rate-${run}`,
       tables: [T_A],
@@ -368,9 +369,16 @@ describe('backfill workflows (local stack)', function () {
     // Rows read between two chunk completions at least 12 s apart (polled every 50 ms).
     const changes: { at: number; read: number }[] = [];
     const until = Date.now() + 12_500;
+    const giveUp = Date.now() + 90_000;
     let seen = -1;
     while (Date.now() < until || changes.length < 2 || changes.at(-1)!.at - changes[0].at < 12_000) {
       const x = await progress(handle.workflowId);
+      assert.equal(
+        x.state,
+        'RUNNING',
+        `the backfill left RUNNING while being measured (read ${x.counters.read})`,
+      );
+      assert.ok(Date.now() < giveUp, `reads stalled at ${x.counters.read} rows: no 12 s of progress in 90 s`);
       if (x.counters.read !== seen) changes.push({ at: Date.now(), read: (seen = x.counters.read) });
       await sleep(50);
     }
