@@ -11,7 +11,8 @@ import { slotStartLsn } from './slots';
 
 const STATUS_INTERVAL_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 2_000;
-const DEFAULT_FLUSH_EVERY = 500;
+/** Records per flush under a backlog: enough distinct keys to fill several PutRecords requests at once. */
+const DEFAULT_FLUSH_EVERY = 2_000;
 
 /**
  * Holds the logical replication stream for up to `maxRunMs`, turning each committed change into

@@ -1,39 +1,66 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { planPutRecordsBatches, type OutgoingRecord } from '../../domain/capture/producerBatches';
+import { PutRecordsPlan, type OutgoingRecord } from '../../domain/capture/producerBatches';
+
+/** PutRecords requests in flight at once by default (per-key order is kept by the plan, not by waiting). */
+export const DEFAULT_PUT_CONCURRENCY = 4;
 
 /**
- * Puts records on the stream in order. Only failed records are re-sent, with backoff, and the
- * next request starts only when the previous one was fully accepted (per-key order).
- * Resolves when Kinesis holds every record; rejects after `maxAttempts` tries of one request.
+ * Puts records on the stream, keeping per-key order: up to `concurrency` requests in flight, each
+ * key at most once among them (PutRecordsPlan). Only failed records are re-sent, after a backoff
+ * during which their keys stay held and other keys go on. Resolves when Kinesis holds every
+ * record; rejects when a record still fails after `maxAttempts` tries, or a request fails as a
+ * whole (after the requests in flight have come back).
  */
 export async function putAllRecords(
   kinesis: KinesisClient,
   stream: string,
   records: readonly OutgoingRecord[],
-  opts: { maxAttempts?: number; onRetry?: (failed: number, code: string) => void } = {},
+  opts: { maxAttempts?: number; concurrency?: number; onRetry?: (failed: number, code: string) => void } = {},
 ): Promise<void> {
   const maxAttempts = opts.maxAttempts ?? 8;
-  for (const batch of planPutRecordsBatches(records)) {
-    let pending = batch;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const out = await kinesis.send(
-        new PutRecordsCommand({
-          StreamName: stream,
-          Records: pending.map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })),
-        }),
-      );
-      const results = out.Records ?? [];
-      const failed = pending.filter((_, i) => results[i]?.ErrorCode || !results[i]?.SequenceNumber);
-      if (failed.length === 0) break;
+  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_PUT_CONCURRENCY);
+  const plan = new PutRecordsPlan(records);
+  const attempts = new Map<OutgoingRecord, number>();
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const send = async (request: OutgoingRecord[]): Promise<void> => {
+    const out = await kinesis.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: request.map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })),
+      }),
+    );
+    const results = out.Records ?? [];
+    const failed = request.filter((_, i) => results[i]?.ErrorCode || !results[i]?.SequenceNumber);
+    if (failed.length) {
       const code = results.find((r) => r.ErrorCode)?.ErrorCode ?? 'unknown';
+      const attempt = Math.max(...failed.map((r) => (attempts.get(r) ?? 0) + 1));
+      for (const r of failed) attempts.set(r, (attempts.get(r) ?? 0) + 1);
       if (attempt >= maxAttempts)
         throw new Error(
           `PutRecords: ${failed.length} records still failing after ${attempt} attempts (${code})`,
         );
       opts.onRetry?.(failed.length, code);
       await sleep(Math.min(100 * 2 ** attempt, 5_000));
-      pending = failed;
     }
+    plan.settle(request, failed);
+  };
+
+  while (!plan.done && failure === undefined) {
+    for (let request; inFlight.size < concurrency && (request = plan.next());) {
+      const p: Promise<void> = send(request)
+        .catch((err: unknown) => {
+          failure ??= err;
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (!inFlight.size) break; // cannot happen: with nothing in flight every waiting key is sendable
+    await Promise.race(inFlight);
   }
+  await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
+  if (!plan.done) throw new Error('PutRecords: records left unsent'); // a broken plan, never a silent loss
 }
