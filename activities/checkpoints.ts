@@ -34,7 +34,7 @@ async function loadCheckpoint(deps: ActivityDeps, shardId: string): Promise<stri
 }
 
 /** Checkpoints only move forward (conditional write on the sortable sequence number); false when not saved. */
-async function saveCheckpoint(
+export async function saveCheckpoint(
   deps: ActivityDeps,
   input: { shardId: string; sequenceNumber: string },
 ): Promise<boolean> {

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { PullInput, PullResult, ShardInfo, StreamRecord } from '../../domain/shards/shardTypes';
 import { metrics } from '../../infra/metrics';
+import { saveCheckpoint } from '../checkpoints';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
 
@@ -48,12 +49,15 @@ async function listShards({ aws }: ActivityDeps, stream: string): Promise<ShardI
 }
 
 /**
- * Reads the next records after the checkpoint, bounded by count and bytes. A fresh iterator is
+ * Reads the next records after the checkpoint, bounded by count and bytes, after writing that
+ * checkpoint when the workflow says it is not written yet (`saveCheckpoint`). A fresh iterator is
  * taken from the sequence number each call (iterators expire after five minutes). When caught
  * up it polls with a bounded backoff for up to `waitMs`, heartbeating, instead of returning
  * at once, so an idle shard costs little workflow history.
  */
 async function pullRecords(deps: ActivityDeps, input: PullInput): Promise<PullResult> {
+  if (input.saveCheckpoint && input.afterSequenceNumber)
+    await saveCheckpoint(deps, { shardId: input.shardId, sequenceNumber: input.afterSequenceNumber });
   const retentionMs = deps.config.retention.streamHours * 3_600_000;
   const retention = { retentionMs, lagAlertMs: retentionMs * deps.config.retention.alertFraction };
   const trimmed = (await checkpointTrimmed(deps, input, retentionMs)) ? { trimmed: true as const } : {};

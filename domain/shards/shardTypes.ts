@@ -16,6 +16,11 @@ export interface PullInput {
   shardId: string;
   /** Last processed sequence number; reading starts after it (TRIM_HORIZON when absent). */
   afterSequenceNumber?: string;
+  /**
+   * `afterSequenceNumber` is processed but not yet checkpointed: the pull writes the checkpoint
+   * before it reads (one activity per batch instead of two).
+   */
+  saveCheckpoint?: true;
   maxRecords: number;
   maxBytes: number;
   /** When caught up, keep polling (with bounded backoff) this long before returning empty. */

@@ -25,6 +25,10 @@ export class StubPipeline {
   applied: PipelineEvent[] = [];
   published: PipelineEvent[] = [];
   pulls = 0;
+  /** saveCheckpoint activities run (a pull writing the checkpoint is not one). */
+  checkpointSaves = 0;
+  /** Per pull after a checkpoint: where it read from, and the checkpoint written when it read. */
+  pullReads: { after: string; written: string | undefined }[] = [];
   /** apply fails (transient) while this returns true for a batch; a string names the failing record (failure details). */
   failApply: (events: PipelineEvent[]) => boolean | string = () => false;
   /** publish fails (transient) while this returns true for a batch. */
@@ -54,6 +58,7 @@ export class StubPipeline {
       endedShards: async (ids) => ids.filter((id) => this.ended.has(id)),
       loadCheckpoint: async (shardId) => this.checkpoints.get(shardId),
       saveCheckpoint: async ({ shardId, sequenceNumber }) => {
+        this.checkpointSaves++;
         this.checkpoints.set(shardId, sequenceNumber);
         return true;
       },
@@ -62,6 +67,13 @@ export class StubPipeline {
       },
       pullRecords: async (input: PullInput): Promise<PullResult> => {
         this.pulls++;
+        if (input.saveCheckpoint && input.afterSequenceNumber)
+          this.checkpoints.set(input.shardId, input.afterSequenceNumber); // as the activity: written before reading
+        if (input.afterSequenceNumber)
+          this.pullReads.push({
+            after: input.afterSequenceNumber,
+            written: this.checkpoints.get(input.shardId),
+          });
         const shard = this.shards.get(input.shardId);
         const all = shard?.records ?? [];
         const from = input.afterSequenceNumber

@@ -59,6 +59,8 @@ export interface ShardReaderInput {
   shardId: string;
   /** Carried across continue-as-new; loaded from cdc_state on first start. */
   checkpoint?: string;
+  /** Carried: `checkpoint` is not written to cdc_state yet (the next pull writes it). */
+  checkpointUnsaved?: true;
   counters?: ShardCounters;
   pausedReason?: string;
   settings?: Partial<BatchSettings>;

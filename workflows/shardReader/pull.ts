@@ -21,6 +21,7 @@ export async function pullUnlessPaused(
           stream: s.input.stream,
           shardId: s.input.shardId,
           ...(s.checkpoint ? { afterSequenceNumber: s.checkpoint } : {}),
+          ...(s.checkpoint && s.checkpointUnsaved ? { saveCheckpoint: true as const } : {}),
           maxRecords: s.settings.maxRecords,
           maxBytes: s.settings.maxBytes,
           waitMs: s.settings.idleWaitMs,
@@ -41,6 +42,7 @@ export async function pullUnlessPaused(
   scope.cancel();
   try {
     const result = await pull; // it may have finished just before the cancel
+    s.checkpointUnsaved = false; // the pull wrote it before reading
     return pausedFirst && result.records.length === 0 ? undefined : result;
   } catch (err) {
     if (isCancellation(err)) return undefined;

@@ -23,6 +23,8 @@ export interface ShardReaderState {
   readonly settings: BatchSettings;
   /** Last sequence number whose batch was applied and published. */
   checkpoint?: string;
+  /** `checkpoint` is not written yet: the next pull writes it (or an explicit save, before a pause or continue-as-new). */
+  checkpointUnsaved?: boolean;
   counters: ShardCounters;
   /** Set while an operator holds the shard (signal `pause`). */
   pausedReason?: string;
@@ -49,6 +51,7 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
     input,
     settings: { ...DEFAULT_BATCH, ...input.settings },
     ...(input.checkpoint !== undefined ? { checkpoint: input.checkpoint } : {}),
+    ...(input.checkpointUnsaved ? { checkpointUnsaved: true } : {}),
     counters: {
       batches: 0,
       records: 0,
@@ -111,6 +114,7 @@ export function carriedInput(s: ShardReaderState): ShardReaderInput {
     consumer,
     shardId,
     ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}),
+    ...(s.checkpointUnsaved ? { checkpointUnsaved: true as const } : {}),
     counters: s.counters,
     ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
     ...(settings !== undefined ? { settings } : {}),

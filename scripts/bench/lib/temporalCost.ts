@@ -17,7 +17,8 @@
  * - activity heartbeats that reach the server: not in history, so estimated: a pull that waited
  *   (ran ≥ 100 ms) heartbeated once, then once per 16 s (the SDK throttles to 80% of the pull's
  *   20 s heartbeat timeout). Queries (the benchmark's status queries) are not counted.
- * With `decode`, the pulls' results and the checkpoints' inputs are decoded (through the client's
+ * With `decode`, the pulls' results and the checkpoints' inputs (saveCheckpoint, and pulls that
+ * write the previous checkpoint) are decoded (through the client's
  * data converter, so the payload codec too) to count records per worker and to check that no
  * record is read twice and checkpoints only move forward.
  */
@@ -220,6 +221,15 @@ export async function shardReaderCost(
               sequenceNumber: string;
             }[];
             shard.saved.push({ ms, seq: input.sequenceNumber });
+          }
+          if (opts.decode && type === 'pullRecords') {
+            // A pull writes the previous batch's checkpoint before it reads (`saveCheckpoint`).
+            const [input] = (await decodeArrayFromPayloads(converter, a?.input?.payloads)) as {
+              afterSequenceNumber?: string;
+              saveCheckpoint?: true;
+            }[];
+            if (input.saveCheckpoint && input.afterSequenceNumber)
+              shard.saved.push({ ms, seq: input.afterSequenceNumber });
           }
           break;
         }

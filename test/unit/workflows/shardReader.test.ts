@@ -135,6 +135,11 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       const paused = await until(handle, (s) => s.state === 'PAUSED', 'PAUSED');
       assert.equal(paused.pausedReason, 'deploying consumer');
       const pulls = stub.pulls;
+      assert.equal(
+        stub.checkpoints.get('shard-4'),
+        records[1].sequenceNumber,
+        'checkpoint written before the pause',
+      );
       records.push(record('shard-4', 3)); // a new record arrives while paused
       await new Promise((r) => setTimeout(r, 1_500)); // real time: a pause has no timer to skip
       assert.equal(stub.pulls, pulls, 'no pull while paused');
@@ -147,6 +152,27 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       stub.shards.get('shard-4')!.closed = true;
       assert.equal((await handle.result()).state, 'ENDED');
     });
+  });
+
+  it('the next pull writes a batch’s checkpoint before it reads: no checkpoint activity per batch', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-9', 5, { closed: true });
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-9', { settings: { maxRecords: 2 } }));
+      assert.equal((await handle.result()).state, 'ENDED');
+    });
+    assert.equal(stub.checkpointSaves, 0, 'no saveCheckpoint activity');
+    assert.equal(
+      stub.checkpoints.get('shard-9'),
+      records[4].sequenceNumber,
+      'the last batch’s, written by the SHARD_END pull',
+    );
+    assert.deepEqual(
+      stub.pullReads.map((p) => p.after),
+      [records[1], records[3], records[4]].map((r) => r.sequenceNumber),
+    );
+    for (const p of stub.pullReads)
+      assert.equal(p.written, p.after, 'never read past an unwritten checkpoint');
   });
 
   it('continue-as-new carries checkpoint, counters and a pause', async () => {
