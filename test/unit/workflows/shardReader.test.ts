@@ -11,6 +11,7 @@ import {
   type ShardReaderInput,
   type ShardStatus,
 } from '../../../workflows/shardReader';
+import { SA } from '../../../workflows/names';
 
 /**
  * The shard reader's control plane in seconds: real workflow code on Temporal's time-skipping
@@ -173,6 +174,26 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
     );
     for (const p of stub.pullReads)
       assert.equal(p.written, p.after, 'never read past an unwritten checkpoint');
+  });
+
+  it('upserts a new checkpoint alone at most every 5 s, a new state at once, and ends with the last checkpoint', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-10', 8, { closed: true });
+    const handle = await withWorker(env, stub, async (tq) => {
+      const h = await start(tq, input('shard-10', { settings: { maxRecords: 1 } }));
+      assert.equal((await h.result()).counters.batches, 8);
+      return h;
+    });
+    const upserts = (await handle.fetchHistory()).events!.filter(
+      (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.CdcCheckpoint,
+    );
+    assert.ok(
+      upserts.length <= 3,
+      `${upserts.length} upserts for 8 batches in well under 5 s (was one per batch)`,
+    );
+    const sa = (await handle.describe()).typedSearchAttributes;
+    assert.equal(sa.get(SA.state), 'ENDED');
+    assert.equal(sa.get(SA.checkpoint), records[7].sequenceNumber);
   });
 
   it('continue-as-new carries checkpoint, counters and a pause', async () => {
