@@ -103,8 +103,10 @@ async function readAfterCheckpoint(deps: ActivityDeps, input: PullInput): Promis
   const deadline = Date.now() + input.waitMs;
   let iterator = await iteratorFor(deps, input);
   let idleDelay = FIRST_IDLE_DELAY_MS;
+  let waited = false;
+  const result = (r: PullResult): PullResult => (waited ? { ...r, waited: true } : r);
   for (;;) {
-    if (!iterator) return { records: [], millisBehindLatest: 0, shardEnded: true };
+    if (!iterator) return result({ records: [], millisBehindLatest: 0, shardEnded: true });
     const out = await getRecords(deps, iterator, input.maxRecords);
     if (!out) {
       iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
@@ -112,20 +114,22 @@ async function readAfterCheckpoint(deps: ActivityDeps, input: PullInput): Promis
     }
     const records = leadingRecords(out.Records ?? [], input.maxBytes);
     const behind = out.MillisBehindLatest ?? 0;
-    if (records.length > 0) return { records, millisBehindLatest: behind, shardEnded: false };
-    if (!out.NextShardIterator) return { records: [], millisBehindLatest: 0, shardEnded: true };
+    if (records.length > 0) return result({ records, millisBehindLatest: behind, shardEnded: false });
+    if (!out.NextShardIterator) return result({ records: [], millisBehindLatest: 0, shardEnded: true });
     iterator = out.NextShardIterator;
     if (behind > 0) {
       // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
       // (Kinesis' limit), heartbeating while doing so.
       ctx.heartbeat();
+      waited = true;
       await sleep(MIN_GET_RECORDS_GAP_MS);
       continue;
     }
     if (Date.now() >= deadline || ctx.cancellationSignal.aborted) {
-      return { records: [], millisBehindLatest: 0, shardEnded: false };
+      return result({ records: [], millisBehindLatest: 0, shardEnded: false });
     }
     ctx.heartbeat();
+    waited = true;
     await sleep(idleDelay);
     idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
   }

@@ -38,6 +38,8 @@ export interface PullResult {
   retention?: { retentionMs: number; lagAlertMs: number };
   /** Records after the checkpoint were trimmed by the retention before they were read. */
   trimmed?: true;
+  /** The pull waited on empty pages, heartbeating (what it cost in heartbeats; the benchmark counts them). */
+  waited?: true;
 }
 
 export interface DeadLetter {

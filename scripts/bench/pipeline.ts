@@ -540,7 +540,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       temporalCosts[xKey] = await shardReaderCost(x.client, {
         taskQueue: x.config.taskQueue,
         windows: ctx.windows.get(xKey)!,
-        decode: o.smoke,
+        decode: true, // the pulls' results say whether they heartbeated
       });
       if (o.smoke) scaleOut = scaleOutReport(ctx, xKey, temporalCosts[xKey], x, o.shards, o.workers);
     } finally {

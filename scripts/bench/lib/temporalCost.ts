@@ -15,12 +15,13 @@
  * - child workflow: 2 per StartChildWorkflowExecutionInitiated (start and execution);
  * - update accepted or rejected, workflow options updated: 1 each;
  * - activity heartbeats that reach the server: not in history, so estimated: a pull that waited
- *   (ran ≥ 100 ms) heartbeated once, then once per 16 s (the SDK throttles to 80% of the pull's
- *   20 s heartbeat timeout). Queries (the benchmark's status queries) are not counted.
+ *   on empty pages (its result says `waited`; without `decode`, one that ran ≥ 100 ms) heartbeated
+ *   once, then once per 16 s (the SDK throttles to 80% of the pull's 20 s heartbeat timeout).
+ *   Queries (the benchmark's status queries) are not counted.
  * With `decode`, the pulls' results and the checkpoints' inputs (saveCheckpoint, and pulls that
- * write the previous checkpoint) are decoded (through the client's
- * data converter, so the payload codec too) to count records per worker and to check that no
- * record is read twice and checkpoints only move forward.
+ * write the previous checkpoint) are decoded (through the client's data converter, so the
+ * payload codec too) to count records per worker and to check that no record is read twice and
+ * checkpoints only move forward.
  */
 import { Connection, type Client } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
@@ -267,11 +268,17 @@ export async function shardReaderCost(
             who.activities++;
             add(who.byType, s.type);
           }
-          if (s.type === 'pullRecords' && st && ms - st.ms >= 100)
-            action(sw, 'heartbeatEstimated', 1 + Math.floor((ms - st.ms) / HEARTBEAT_EVERY_MS));
           const result = e.activityTaskCompletedEventAttributes?.result?.payloads;
-          if (opts.decode && s.type === 'pullRecords' && result) {
-            const [pulled] = (await decodeArrayFromPayloads(converter, result)) as PullResult[];
+          const pulled =
+            opts.decode && s.type === 'pullRecords' && result
+              ? ((await decodeArrayFromPayloads(converter, result)) as PullResult[])[0]
+              : undefined;
+          // A pull heartbeats only while it waits on empty pages (its result says so when decoded);
+          // the SDK sends the first heartbeat at once, then at most one per 16 s.
+          const heartbeated = pulled ? pulled.waited === true : ms - (st?.ms ?? ms) >= 100;
+          if (s.type === 'pullRecords' && st && heartbeated)
+            action(sw, 'heartbeatEstimated', 1 + Math.floor((ms - st.ms) / HEARTBEAT_EVERY_MS));
+          if (pulled) {
             for (const r of pulled.records) {
               if (shard.seen.has(r.sequenceNumber)) shard.duplicates++;
               shard.seen.add(r.sequenceNumber);

@@ -49,6 +49,7 @@ describe('stream reader activities (fake Kinesis)', () => {
     );
     assert.equal(out.millisBehindLatest, 5);
     assert.equal(out.shardEnded, false);
+    assert.equal(out.waited, undefined, 'records on the first page: no wait, no heartbeat');
     assert.deepEqual(kinesis.sent[0].input, {
       StreamName: 'cdc-inventory',
       ShardId: 'shardId-000000000000',
@@ -182,8 +183,9 @@ describe('createActivities', () => {
         ? { Records: [], MillisBehindLatest: 1000, NextShardIterator: 'next' }
         : { Records: [record(11, 'x')], MillisBehindLatest: 0 };
     });
-    await result;
+    const out = await result;
     for (let i = 1; i < times.length; i++)
       assert.ok(times[i] - times[i - 1] >= 195, `${times[i] - times[i - 1]} ms`);
+    assert.equal(out.waited, true, 'a pull that waited (heartbeating) says so');
   });
 });
