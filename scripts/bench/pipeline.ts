@@ -893,7 +893,7 @@ function captureRow(c: NonNullable<BenchReport['capture']>): Row {
       ? `load generator (capture kept up with ${c.generatorRate.toFixed(0)} commits/s)`
       : raw && c.perSecond >= 0.8 * raw
         ? 'Kinesis PutRecords (kinesis-local)'
-        : `capture (≈${c.recordsPerRequestApprox.toFixed(0)} records per PutRecords request, one request at a time)`;
+        : `capture (≈${c.recordsPerRequestApprox.toFixed(0)} records per PutRecords request: per-key order sends a hot key's changes one request each)`;
   return {
     section: 'capture',
     name: 'capture alone → Kinesis',
