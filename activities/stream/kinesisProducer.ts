@@ -24,6 +24,8 @@ export async function putAllRecords(
   const attempts = new Map<OutgoingRecord, number>();
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
+  // Wakes the loop below when keys come free before their request is over (during a backoff).
+  let wake = () => {};
 
   const send = async (request: OutgoingRecord[]): Promise<void> => {
     const out = await kinesis.send(
@@ -34,6 +36,11 @@ export async function putAllRecords(
     );
     const results = out.Records ?? [];
     const failed = request.filter((_, i) => results[i]?.ErrorCode || !results[i]?.SequenceNumber);
+    plan.settle(
+      request.filter((r) => !failed.includes(r)),
+      [],
+    ); // the accepted records' keys go on at once
+    wake();
     if (failed.length) {
       const code = results.find((r) => r.ErrorCode)?.ErrorCode ?? 'unknown';
       const attempt = Math.max(...failed.map((r) => (attempts.get(r) ?? 0) + 1));
@@ -43,9 +50,9 @@ export async function putAllRecords(
           `PutRecords: ${failed.length} records still failing after ${attempt} attempts (${code})`,
         );
       opts.onRetry?.(failed.length, code);
-      await sleep(Math.min(100 * 2 ** attempt, 5_000));
+      await sleep(Math.min(100 * 2 ** attempt, 5_000)); // the failed records' keys stay held meanwhile
+      plan.settle(failed, failed);
     }
-    plan.settle(request, failed);
   };
 
   while (!plan.done && failure === undefined) {
@@ -58,7 +65,7 @@ export async function putAllRecords(
       inFlight.add(p);
     }
     if (!inFlight.size) break; // cannot happen: with nothing in flight every waiting key is sendable
-    await Promise.race(inFlight);
+    await Promise.race([...inFlight, new Promise<void>((r) => (wake = r))]);
   }
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;

@@ -81,6 +81,12 @@ describe('putAllRecords (PutRecords producer)', () => {
       assert.equal(new Set(r.map((n) => keyOf.get(n))).size, r.length, 'a key at most once per request');
   });
 
+  it('lets the other keys of a request go on while its failed records back off', async () => {
+    const k = scripted({ fail: (n, call) => call === 0 && n === 'a0' });
+    await putAllRecords(k.client, 's', [rec('a', 0), rec('b', 0), rec('b', 1)], { concurrency: 2 });
+    assert.deepEqual(k.requests, [['a0', 'b0'], ['b1'], ['a0']]);
+  });
+
   it('rejects when a record still fails after maxAttempts, once the other requests came back', async () => {
     const k = scripted({ fail: (n) => n === 'a0' });
     await assert.rejects(
