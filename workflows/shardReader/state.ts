@@ -23,7 +23,7 @@ export interface ShardReaderState {
   readonly settings: BatchSettings;
   /** Last sequence number whose batch was applied and published. */
   checkpoint?: string;
-  /** `checkpoint` is not written yet: the next pull writes it (or an explicit save, before a pause or continue-as-new). */
+  /** `checkpoint` is not written yet: the next pull writes it (or a checkpoint activity, before a pause). */
   checkpointUnsaved?: boolean;
   counters: ShardCounters;
   /** Set while an operator holds the shard (signal `pause`). */

@@ -56,9 +56,10 @@ async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<Sh
 
   // The checkpoint of a batch is written by the next pull, before it reads: one activity per
   // batch instead of two, same guarantee (nothing is read past an unwritten checkpoint). Before a
-  // pause it is written on its own, so a paused shard's checkpoint in cdc_state is current. Histories recorded before the patch wrote
-  // it with a separate activity while the next batch was pulled (`saving`). An unwritten
-  // checkpoint is carried across continue-as-new: the next run's first pull writes it.
+  // pause it is written on its own, so a paused shard's checkpoint in cdc_state is current; across
+  // continue-as-new an unwritten one is carried and the next run's first pull writes it. Histories
+  // recorded before the patch wrote it with an activity of its own while the next batch was
+  // pulled (`saving`).
   let saving: Promise<unknown> | undefined;
   for (;;) {
     if (isPaused(s)) await saveUnsavedCheckpoint(s, show);
