@@ -2,8 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { PutRecordsPlan, type OutgoingRecord } from '../../domain/capture/producerBatches';
 
-/** PutRecords requests in flight at once by default (per-key order is kept by the plan, not by waiting). */
-export const DEFAULT_PUT_CONCURRENCY = 4;
+/**
+ * PutRecords requests in flight at once by default: one. Per-key order is kept by the plan, not by
+ * waiting, so more are safe; but the local emulator serializes requests (more in flight gained
+ * nothing) and queued ones count against the SDK's 15 s request timeout: with 4 in flight, a
+ * 10,000-row transaction timed out there and capture re-sent it.
+ */
+export const DEFAULT_PUT_CONCURRENCY = 1;
 
 /**
  * Puts records on the stream, keeping per-key order: up to `concurrency` requests in flight, each
