@@ -41,8 +41,9 @@ export async function putAllRecords(
     );
     const results = out.Records ?? [];
     const failed = request.filter((_, i) => results[i]?.ErrorCode || !results[i]?.SequenceNumber);
+    const retry = new Set(failed);
     plan.settle(
-      request.filter((r) => !failed.includes(r)),
+      request.filter((r) => !retry.has(r)),
       [],
     ); // the accepted records' keys go on at once
     wake();

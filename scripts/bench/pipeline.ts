@@ -854,19 +854,24 @@ function sinkRow(c: Ceiling): Row {
   return {
     section: 'sink',
     name: `sink: ${c.name.replace(/ \(.*\)$/, '')}`,
-    offered: null,
+    ...NO_FIGURES,
     delivered: c.perSecond,
-    dynamo: null,
-    sqs: null,
-    cpuPer1k: null,
-    rssMb: null,
-    historyPer1k: null,
-    wftPer1k: null,
-    actionsPer1k: null,
     limiting: `${emulator} itself (${c.unit}/s, ${c.concurrency} in flight)`,
     details: { ...c },
   };
 }
+
+/** The columns a ceiling or capture row leaves empty (they measure one thing: a rate). */
+const NO_FIGURES = {
+  offered: null,
+  dynamo: null,
+  sqs: null,
+  cpuPer1k: null,
+  rssMb: null,
+  historyPer1k: null,
+  wftPer1k: null,
+  actionsPer1k: null,
+} as const;
 
 function captureFigures(
   captured: TailRecord[],
@@ -897,15 +902,8 @@ function captureRow(c: NonNullable<BenchReport['capture']>): Row {
   return {
     section: 'capture',
     name: 'capture alone → Kinesis',
-    offered: null,
+    ...NO_FIGURES,
     delivered: c.perSecond,
-    dynamo: null,
-    sqs: null,
-    cpuPer1k: null,
-    rssMb: null,
-    historyPer1k: null,
-    wftPer1k: null,
-    actionsPer1k: null,
     limiting,
     details: { ...c, raw: undefined, rawPerSecond: raw },
   };

@@ -388,16 +388,8 @@ export class MixedWorkload {
           params: [id, `changed${v}@example.net`, `+1-555-03${String(v % 10000).padStart(4, '0')}`],
         };
       }
-      case 'productUpdate': {
-        const id = this.productId(this.pick(this.shape.products));
-        return {
-          kind,
-          table,
-          pk: `products#${id}`,
-          sql: 'UPDATE products SET price = price + 0.01, updated_at = now() WHERE product_id = $1',
-          params: [id],
-        };
-      }
+      case 'productUpdate':
+        return this.priceChange(kind, table, this.productId(this.pick(this.shape.products)));
       case 'largeProduct': {
         // Half new large products (a ~50 KB insert), half price changes of one (before and after images).
         if (this.random() < 0.5) {
@@ -410,16 +402,20 @@ export class MixedWorkload {
             params: [id, `Large product ${id}`, this.text(this.shape.largeBytes)],
           };
         }
-        const id = this.largeId(this.pick(this.nextLarge));
-        return {
-          kind,
-          table,
-          pk: `products#${id}`,
-          sql: 'UPDATE products SET price = price + 0.01, updated_at = now() WHERE product_id = $1',
-          params: [id],
-        };
+        return this.priceChange(kind, table, this.largeId(this.pick(this.nextLarge)));
       }
     }
+  }
+
+  /** A product's price moves by a cent (before and after images of the whole row). */
+  private priceChange(kind: ChangeKind, table: SourceTable, id: string): Change {
+    return {
+      kind,
+      table,
+      pk: `products#${id}`,
+      sql: 'UPDATE products SET price = price + 0.01, updated_at = now() WHERE product_id = $1',
+      params: [id],
+    };
   }
 
   /** Text of about `bytes` bytes (words, so TOAST compresses it a little, as real descriptions). */
