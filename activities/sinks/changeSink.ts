@@ -11,6 +11,12 @@ export interface ApplyResult {
   coalesced: number;
   /** Records that failed for reasons of their own (dead-lettered; the batch goes on). */
   rejected: Rejection[];
+  /**
+   * Event ids of changes strictly older than what the sink held or than a change of the same key
+   * before them in the batch (`domain/processing/outdated.ts`): not written and not news, so not
+   * published. Absent: none (sinks without versions, results recorded before it existed).
+   */
+  outdated?: string[];
 }
 
 /**

@@ -5,6 +5,7 @@ import { entityKey, inventoryKey } from '../../domain/core/itemKeys';
 import type { Row } from '../../domain/core/json';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryView } from '../../domain/inventory/inventoryRow';
+import { outdatedChanges } from '../../domain/processing/outdated';
 import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import { aboutRecord, troubleOf } from '../failures';
@@ -39,13 +40,25 @@ interface Outcome {
 }
 
 async function applyBatch(deps: ActivityDeps, events: PipelineEvent[]): Promise<ApplyResult> {
-  const result: ApplyResult = { applied: 0, stale: 0, coalesced: 0, rejected: [] };
+  const result: ApplyResult = { applied: 0, stale: 0, coalesced: 0, rejected: [], outdated: [] };
   const outcome: Outcome = { written: [], stale: [] };
   const nowSeconds = Math.floor(Date.now() / 1000);
   await mapLimit(changesByKey(events), WRITE_CONCURRENCY, async (changes) => {
     const toWrite = coalesce(changes);
     result.coalesced += changes.length - toWrite.length;
-    for (const e of toWrite) await applyChange(deps, e, nowSeconds, result, outcome);
+    // The version DynamoDB held before this attempt's first write of the key.
+    let heldBefore: { version?: string } | undefined;
+    for (const e of toWrite) {
+      const held = await applyChange(deps, e, nowSeconds, result, outcome);
+      heldBefore ??= held;
+    }
+    const outdated = outdatedChanges(
+      changes.map((c) => c.version),
+      heldBefore?.version,
+    );
+    changes.forEach((c, i) => {
+      if (outdated[i]) result.outdated!.push(c.eventId);
+    });
   });
   metrics.applied(deps.config.consumer, outcome.written, outcome.stale, result.coalesced);
   return result;
@@ -80,15 +93,16 @@ async function applyChange(
   nowSeconds: number,
   result: ApplyResult,
   outcome: Outcome,
-): Promise<void> {
+): Promise<Held | undefined> {
   if (!e.redactionPolicy) throw new ConfigurationError(`event ${e.eventId} was not redacted`);
   try {
-    const written = e.partial
+    const { written, held } = e.partial
       ? await mergeChange(deps, e, nowSeconds)
       : await writeChange(deps, e, nowSeconds);
     if (written) result.applied++;
     else result.stale++;
     (written ? outcome.written : outcome.stale).push(e);
+    return held;
   } catch (err) {
     // Only an error about this record (item too large, a number out of range) rejects it; any
     // other (missing table, wrong key schema, no access, unknown 4xx) fails the batch: the shard holds.
@@ -99,18 +113,30 @@ async function applyChange(
       category,
       reason: `DynamoDB: ${(err as Error).message}`,
     });
+    return undefined;
   }
 }
 
-/** Writes the entity item (and the inventory view); false when the stored version is the same or newer. */
-async function writeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<boolean> {
+/** The version the entity item had before a write (none: no item). */
+interface Held {
+  version?: string;
+}
+
+/** Whether a change was written, and what the entity item held before. */
+interface WriteOutcome {
+  written: boolean;
+  held: Held;
+}
+
+/** Writes the entity item (and the inventory view); not written when the stored version is the same or newer. */
+async function writeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<WriteOutcome> {
   const { tables } = deps.config;
   const writes = [guardedPut(deps, tables.entities, entityItem(deps, e, nowSeconds))];
   if (e.table === 'inventory')
     writes.push(guardedPut(deps, tables.inventory, inventoryItem(deps, e, nowSeconds)));
   // Both items are guarded by the same version, so they can be written at once.
-  const [ok] = await Promise.all(writes);
-  return ok;
+  const [entity] = await Promise.all(writes);
+  return entity;
 }
 
 /**
@@ -118,16 +144,18 @@ async function writeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
  * not name keep their values: `reserved`, the threshold), version-guarded, with an optimistic
  * check that nobody wrote the key in between. False when the stored version is the same or newer.
  */
-async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<boolean> {
+async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<WriteOutcome> {
   const { tables } = deps.config;
   const pk = entityKey(e.table, e.entityId);
+  let firstHeld: Held | undefined;
   for (let attempt = 1; ; attempt++) {
     const current = (
       await deps.aws.doc.send(
         new GetCommand({ TableName: tables.entities, Key: { pk }, ConsistentRead: true }),
       )
     ).Item;
-    if (current && String(current.version) >= e.version) return false;
+    firstHeld ??= current ? { version: String(current.version) } : {};
+    if (current && String(current.version) >= e.version) return { written: false, held: firstHeld };
     const held = current && !current.deleted ? ((current.row ?? {}) as Row) : {};
     const merged: PipelineEvent = { ...e, after: { ...held, ...(e.after ?? {}) } };
     try {
@@ -149,7 +177,7 @@ async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
     }
     if (e.table === 'inventory')
       await guardedPut(deps, tables.inventory, inventoryItem(deps, merged, nowSeconds));
-    return true;
+    return { written: true, held: firstHeld };
   }
 }
 
@@ -190,20 +218,38 @@ function inventoryItem(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number)
   };
 }
 
-/** Conditional put guarded by the source version: never moves state backwards. Returns false when stale. */
-async function guardedPut(deps: ActivityDeps, table: string, item: Item): Promise<boolean> {
+/**
+ * Conditional put guarded by the source version: never moves state backwards. Says whether it
+ * wrote and which version the item held before (the old item comes back either way, so telling
+ * news from an outdated change costs no extra request).
+ */
+async function guardedPut(deps: ActivityDeps, table: string, item: Item): Promise<WriteOutcome> {
   try {
-    await deps.aws.doc.send(
+    const out = await deps.aws.doc.send(
       new PutCommand({
         TableName: table,
         Item: item,
         ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
         ExpressionAttributeValues: { ':v': item.version },
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return true;
+    return { written: true, held: heldOf(out.Attributes) };
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
+    if (err instanceof ConditionalCheckFailedException) return { written: false, held: heldOf(err.Item) };
     throw err;
   }
+}
+
+/**
+ * The version of an old item, plain (DocumentClient output) or marshalled (a conditional
+ * failure's item); a refusal without the item says only that the held version is not older.
+ */
+function heldOf(item: Record<string, unknown> | undefined): Held {
+  const v = item?.version as unknown;
+  if (typeof v === 'string') return { version: v };
+  if (v && typeof v === 'object' && typeof (v as { S?: unknown }).S === 'string')
+    return { version: (v as { S: string }).S };
+  return {};
 }

@@ -189,6 +189,45 @@ describe('shard reader on the real dev server', function () {
     );
   });
 
+  it('an older change of a key that arrives after a newer one is neither applied nor published', async () => {
+    const sku = unique();
+    const pk = `inventory:${sku}`;
+    const change = (lsn: string, onHand: number) =>
+      JSON.stringify({
+        source: {
+          db: 'inventory',
+          schema: 'public',
+          table: 'inventory',
+          lsn,
+          commitTs: new Date().toISOString(),
+          index: 0,
+        },
+        op: 'u',
+        key: { sku, warehouse_id: 3 },
+        before: null,
+        after: { sku, warehouse_id: 3, on_hand: onHand, reserved: 0 },
+      });
+    // Newer first, then the older one, then a marker: one key, one shard, in this order.
+    const [newer, older, marker] = await probe.putRaw([
+      { partitionKey: pk, data: change('7/200', 20) },
+      { partitionKey: pk, data: change('7/100', 10) },
+      { partitionKey: pk, data: change('7/300', 30) },
+    ]);
+    const queue = eventRouting(p.config.eventBus).queues.inventory;
+    const seen: number[] = [];
+    await probe.receiveUntil(queue, (b) => {
+      const d = b.detail as { entityId: string; changes: { on_hand?: { new: number } } };
+      if (d.entityId !== `${sku}#3`) return false;
+      seen.push(Number(d.changes.on_hand?.new));
+      return d.changes.on_hand?.new === 30;
+    });
+    // The marker comes after both on the same key: whatever was published of them is in `seen`.
+    assert.deepEqual(seen, [20, 30], 'consumers never hear the old state after the new one');
+    const status = await probe.shardStatus(older.shardId);
+    assert.ok((status.counters.outdated ?? 0) >= 1, 'counted as outdated in the status');
+    assert.equal(newer.shardId, marker.shardId);
+  });
+
   it('keeps a pause across a worker restart and applies nothing until resumed', async () => {
     const sku = unique();
     await probe.supervisor().signal('pause', { reason: 'maintenance window' });

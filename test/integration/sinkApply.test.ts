@@ -104,6 +104,36 @@ describe('DynamoDB sink on DynamoDB Local', function () {
     assert.equal(stock?.onHand, 501);
   });
 
+  it('out of order: a change older than DynamoDB holds is outdated (not news); the same version again is news', async () => {
+    const newer = record(image('OOO-1', { on_hand: 5, reserved: 0 }, '0/40'));
+    const older = record(image('OOO-1', { on_hand: 9, reserved: 0 }, '0/30'));
+    const first = await apply([newer]);
+    assert.deepEqual([first.applied, first.outdated], [1, []]);
+    // The older one arrives later (a replayed or out-of-order record): refused and outdated.
+    const late = await apply([older]);
+    assert.equal(late.applied, 0);
+    assert.equal(late.outdated?.length, 1);
+    // The newer one again (a retry after a failed publish): not written, but news again.
+    const again = await apply([newer]);
+    assert.deepEqual([again.applied, again.stale, again.outdated], [0, 1, []]);
+    const stock = await get(config.tables.inventory, inventoryKey('OOO-1', 1));
+    assert.equal(stock?.onHand, 5);
+  });
+
+  it('out of order within a batch: newer first, the older one after it is outdated; a retry of the batch says the same', async () => {
+    const newer = record(image('OOO-2', { on_hand: 5, reserved: 0 }, '0/50'));
+    const older = record(image('OOO-2', { on_hand: 9, reserved: 0 }, '0/48'));
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const out = await apply([newer, older]);
+      assert.equal(out.outdated?.length, 1, `attempt ${attempt}`);
+    }
+    // In order and retried: both are news both times (the retry re-publishes what failed).
+    const a = record(image('OOO-3', { on_hand: 1, reserved: 0 }, '0/60'));
+    const b = record(image('OOO-3', { on_hand: 2, reserved: 0 }, '0/61'));
+    assert.deepEqual((await apply([a, b])).outdated, []);
+    assert.deepEqual((await apply([a, b])).outdated, []);
+  });
+
   it('tombstones live as long as retention plus the redrive window', async () => {
     await apply([record(image('TOMB-1', { on_hand: 1, reserved: 0 }, '0/20', 'c'))]);
     const del = {

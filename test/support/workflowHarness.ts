@@ -5,6 +5,7 @@ import type { Activities } from '../../activities';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import type { PullInput, PullResult, StreamRecord } from '../../domain/shards/shardTypes';
 import type { DeadLetter } from '../../domain/shards/shardTypes';
+import type { HoldChange } from '../../domain/reservations/hold';
 
 /**
  * Stub activities for fast workflow tests on the time-skipping test server: a fake stream of
@@ -42,6 +43,14 @@ export class StubPipeline {
   listShardsCalls = 0;
   /** Called at the start of every apply (e.g. to send a signal mid-batch). */
   onApply: (events: PipelineEvent[]) => Promise<void> = async () => undefined;
+  /** The event a record decodes to (default: an inventory update of the record's key). */
+  eventOf: (shardId: string, r: StreamRecord) => PipelineEvent = event;
+  /** Event ids apply reports as outdated (older than what the sink held). */
+  outdatedOf: (events: PipelineEvent[]) => string[] = () => [];
+  /** signalHoldChanges fails (transient) while this returns true. */
+  failHolds: (holds: HoldChange[]) => boolean = () => false;
+  /** The hold changes told to reservation-expiry workflows. */
+  holds: HoldChange[] = [];
 
   addShard(shardId: string, count: number, opts: { closed?: boolean } = {}): StreamRecord[] {
     const records = Array.from({ length: count }, (_, i) => record(shardId, i + 1));
@@ -87,12 +96,12 @@ export class StubPipeline {
         return { records: [], millisBehindLatest: 0, shardEnded: false, ...extras };
       },
       transformRecords: async ({ shardId, records }) => ({
-        events: records.map((r) => event(shardId, r)),
+        events: records.map((r) => this.eventOf(shardId, r)),
         deadLetters: [],
       }),
       redactEvents: async (events) => events.map((e) => ({ ...e, redactionPolicy: 'test' })),
       prepareRecords: async ({ shardId, records }) => ({
-        events: records.map((r) => ({ ...event(shardId, r), redactionPolicy: 'test' })),
+        events: records.map((r) => ({ ...this.eventOf(shardId, r), redactionPolicy: 'test' })),
         deadLetters: [],
       }),
       applyEvents: async (events) => {
@@ -107,7 +116,20 @@ export class StubPipeline {
               : {}),
           });
         this.applied.push(...events);
-        return { applied: events.length, stale: 0, coalesced: 0, rejected: [] };
+        const outdated = this.outdatedOf(events);
+        return {
+          applied: events.length - outdated.length,
+          stale: outdated.length,
+          coalesced: 0,
+          rejected: [],
+          ...(outdated.length ? { outdated } : {}),
+        };
+      },
+      signalHoldChanges: async (holds) => {
+        if (this.failHolds(holds))
+          throw ApplicationFailure.create({ type: 'transient', message: 'Temporal unavailable (stub)' });
+        this.holds.push(...holds);
+        return { delivered: holds.length, ignored: 0 };
       },
       publishEvents: async (events) => {
         if (this.failPublish(events))
@@ -137,7 +159,7 @@ export function record(shardId: string, n: number): StreamRecord {
   };
 }
 
-function event(shardId: string, r: StreamRecord): PipelineEvent {
+export function event(shardId: string, r: StreamRecord): PipelineEvent {
   return {
     eventId: `evt_${r.sequenceNumber}`,
     table: 'inventory',

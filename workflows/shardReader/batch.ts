@@ -45,7 +45,13 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   s.counters.coalesced += applied.coalesced ?? 0; // absent in results recorded before it existed
   await deadLetter(s, show, lettersFor(s, applied.rejected));
   const rejectedSeq = new Set(applied.rejected.map((r) => r.sequenceNumber));
-  const toPublish = redacted.filter((e) => !rejectedSeq.has(e.position.sequenceNumber));
+  // A change older than what DynamoDB held is not news: consumers never hear the old state after
+  // the new one (absent in results recorded before it existed).
+  const outdated = new Set(applied.outdated ?? []);
+  s.counters.outdated = (s.counters.outdated ?? 0) + outdated.size;
+  const toPublish = redacted.filter(
+    (e) => !rejectedSeq.has(e.position.sequenceNumber) && !outdated.has(e.eventId),
+  );
   await signalHolds(s, show, toPublish);
   const pub = await hold(s, show, {
     name: 'publish',
@@ -136,8 +142,9 @@ async function skipRecord(s: ShardReaderState, show: ShardVisibility, skip: Skip
       shardId: s.input.shardId,
       category: 'operator-skip',
       reason: skip.request.reason,
-      // Skipped while publish was held: DynamoDB has it, consumers do not; a redrive publishes it.
-      ...(skip.step === 'publish' ? { appliedNotPublished: true as const } : {}),
+      // Skipped at a step after apply (reservations, publish): DynamoDB has it, consumers (and the
+      // hold's expiry workflow) do not; a redrive publishes it and tells the holds.
+      ...(AFTER_APPLY.has(skip.step) ? { appliedNotPublished: true as const } : {}),
     },
   ]);
   s.counters.skipped++;
@@ -146,6 +153,9 @@ async function skipRecord(s: ShardReaderState, show: ShardVisibility, skip: Skip
   s.trouble = undefined;
   show.publish('RUNNING');
 }
+
+/** The skippable steps that run once DynamoDB has the batch. */
+const AFTER_APPLY: ReadonlySet<string> = new Set(['reservations', 'publish']);
 
 async function deadLetter(s: ShardReaderState, show: ShardVisibility, letters: DeadLetter[]): Promise<void> {
   if (!letters.length) return;

@@ -39,6 +39,11 @@ export interface ShardCounters {
   stale: number;
   /** Changes of a hot key not written because a newer one came later in the same batch. */
   coalesced: number;
+  /**
+   * Changes older than what DynamoDB held (a replayed or out-of-order record): not written and not
+   * published. Optional: absent in runs started before it existed.
+   */
+  outdated?: number;
   published: number;
   alerts: number;
   deadLettered: number;

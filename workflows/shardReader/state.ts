@@ -58,6 +58,7 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
       applied: 0,
       stale: 0,
       coalesced: 0,
+      outdated: 0,
       published: 0,
       alerts: 0,
       deadLettered: 0,

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createDevServerEnv, createTimeSkippingEnv } from '../../support/timeSkipping';
-import { record, StubPipeline, withWorker } from '../../support/workflowHarness';
+import { event, record, StubPipeline, withWorker } from '../../support/workflowHarness';
+import type { PipelineEvent } from '../../../domain/core/pipelineEvent';
+import type { StreamRecord } from '../../../domain/shards/shardTypes';
 import {
   pauseSignal,
   resumeSignal,
@@ -296,6 +298,49 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
     });
   });
 
+  it('a record skipped while its hold signal is held is parked as applied but not published', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-12', 2, { closed: true });
+    const bad = records[0].sequenceNumber;
+    stub.eventOf = (shardId, r) => holdEvent(shardId, r);
+    stub.failHolds = (holds) => holds.some((h) => h.reservationId === `R-${bad}`);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-12'));
+      const stuck = await until(handle, (s) => s.state === 'STUCK', 'STUCK');
+      assert.equal(stuck.lastError?.step, 'reservations');
+      await handle.signal(skipRecordSignal, { sequenceNumber: bad, reason: 'expiry workflows down' });
+      await handle.result();
+      assert.equal(stub.deadLetters.length, 1);
+      assert.equal(stub.deadLetters[0].category, 'operator-skip');
+      assert.equal(stub.deadLetters[0].appliedNotPublished, true, 'a redrive must publish it');
+      assert.ok(
+        stub.applied.some((e) => e.position.sequenceNumber === bad),
+        'DynamoDB has it',
+      );
+      assert.ok(!stub.published.some((e) => e.position.sequenceNumber === bad), 'consumers do not');
+    });
+  });
+
+  it('a change older than what DynamoDB held is neither published nor told to holds, and is counted', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-13', 3, { closed: true });
+    const old = records[1].sequenceNumber;
+    stub.eventOf = (shardId, r) => holdEvent(shardId, r);
+    stub.outdatedOf = (events) =>
+      events.filter((e) => e.position.sequenceNumber === old).map((e) => e.eventId);
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-13'));
+      const done = await until(handle, (s) => s.state === 'ENDED', 'ENDED');
+      assert.deepEqual(
+        stub.published.map((e) => e.position.sequenceNumber),
+        [records[0].sequenceNumber, records[2].sequenceNumber],
+      );
+      assert.ok(!stub.holds.some((h) => h.reservationId === `R-${old}`), 'not told to its hold either');
+      assert.equal(done.counters.outdated, 1);
+      assert.equal(done.counters.published, 2);
+    });
+  });
+
   it('raises the retention alerts: lag past the threshold once per crossing, trimmed records once, shown in the status', async () => {
     const stub = new StubPipeline();
     stub.addShard('shard-10', 3);
@@ -380,3 +425,25 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
     });
   });
 });
+
+/** A HELD reservation's insert, one reservation per record. */
+function holdEvent(shardId: string, r: StreamRecord): PipelineEvent {
+  const reservationId = `R-${r.sequenceNumber}`;
+  return {
+    ...event(shardId, r),
+    table: 'reservations',
+    entityType: 'reservation',
+    entityId: reservationId,
+    key: { reservation_id: reservationId },
+    op: 'c',
+    eventType: 'reservation.created',
+    after: {
+      reservation_id: reservationId,
+      status: 'HELD',
+      sku: 'SKU-1',
+      warehouse_id: 1,
+      quantity: 1,
+      expires_at: '2026-01-01T00:15:00.000Z',
+    },
+  };
+}
