@@ -16,14 +16,15 @@ import { PORTS } from './lib/localStack';
 async function main(): Promise<void> {
   if (!process.env[PAYLOAD_KEYS_VAR] && !process.env[PAYLOAD_KEY_FILE_VAR]) await useEnvironment();
   const keyring = keyringFromEnv();
-  const { port, origins, token } = codecServerSettings(process.env, [
+  // Refuses (one line) a non-loopback CDC_CODEC_HOST or CDC_CODEC_ORIGINS=* without CDC_CODEC_TOKEN.
+  const { host, port, origins, token } = codecServerSettings(process.env, [
     `http://127.0.0.1:${PORTS.temporalUi}`,
     `http://localhost:${PORTS.temporalUi}`,
   ]);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const server = await startCodecServer({
     codec: new EncryptionCodec(keyring),
-    host: process.env.CDC_CODEC_HOST || '127.0.0.1',
+    host,
     port,
     origins,
     ...(token ? { token } : {}),

@@ -7,7 +7,13 @@
  * "data": "<base64>" }] }`, answered in the same shape. The Web UI calls it from the browser, so
  * the server answers CORS preflights for the UI's origins (with credentials, and the headers
  * `Authorization`, `Content-Type`, `X-Namespace`). With a token, every request but a preflight
- * or `GET /health` needs `Authorization: Bearer <token>` (401 otherwise).
+ * or `GET /health` needs `Authorization: Bearer <token>` (401 otherwise). A request without
+ * `payloads` (what `temporal workflow query` sends for a query without arguments) is an empty list.
+ *
+ * Whoever reaches it decrypts every payload, so it refuses to start (`CodecServerRefusal`, one
+ * line) on a non-loopback address without a token, and with the origin `*` without a token. The
+ * origin `*` is answered `Access-Control-Allow-Origin: *` without credentials: it never reflects
+ * an arbitrary origin with `Access-Control-Allow-Credentials: true`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,9 +25,47 @@ export const DEFAULT_CODEC_PORT = 18233;
 export const DEFAULT_UI_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/** A configuration the codec server refuses to start with (one line, naming the variable to set). */
+export class CodecServerRefusal extends Error {
+  override name = 'CodecServerRefusal';
+}
+
+/** Whether `host` only listens on this machine: 127.0.0.0/8, ::1 (also IPv4-mapped), `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return v4 !== null && v4.slice(1).every((o) => Number(o) <= 255) && v4[1] === '127';
+}
+
+/**
+ * Throws a `CodecServerRefusal` for a configuration that lets others decrypt: a non-loopback
+ * address without a token, or the origin `*` (any web page the operator opens) without a token.
+ */
+export function assertSafeCodecSettings(s: {
+  host: string;
+  origins: readonly string[];
+  token?: string;
+}): void {
+  if (s.token) return;
+  if (!isLoopbackHost(s.host))
+    throw new CodecServerRefusal(
+      `codec server: refusing to listen on ${s.host} without a token (anyone who reaches it decrypts every payload); ` +
+        'set CDC_CODEC_TOKEN, or CDC_CODEC_HOST=127.0.0.1',
+    );
+  if (s.origins.includes('*'))
+    throw new CodecServerRefusal(
+      'codec server: refusing CDC_CODEC_ORIGINS=* without a token (any web page could decrypt through it); ' +
+        'set CDC_CODEC_TOKEN, or list the Web UI origins',
+    );
+}
+
 export interface CodecServerOptions {
   codec: PayloadCodec;
-  /** Origins allowed to call from a browser (`*`: any). Default: the local Web UI. */
+  /** Origins allowed to call from a browser (`*`: any, without credentials; needs a token). Default: the local Web UI. */
   origins?: readonly string[];
   /** When set, requests need `Authorization: Bearer <token>`. */
   token?: string;
@@ -36,11 +80,16 @@ export interface RunningCodecServer {
   close(): Promise<void>;
 }
 
-/** The codec server's settings from the environment: CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN. */
+/**
+ * The codec server's settings from the environment: CDC_CODEC_HOST (default 127.0.0.1),
+ * CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN. Throws a
+ * `CodecServerRefusal` for an unsafe combination (assertSafeCodecSettings).
+ */
 export function codecServerSettings(
   env: NodeJS.ProcessEnv = process.env,
   defaultOrigins: readonly string[] = DEFAULT_UI_ORIGINS,
-): { port: number; origins: string[]; token?: string } {
+): { host: string; port: number; origins: string[]; token?: string } {
+  const host = (env.CDC_CODEC_HOST ?? '').trim() || '127.0.0.1';
   const rawPort = env.CDC_CODEC_PORT ?? '';
   const port = rawPort === '' ? DEFAULT_CODEC_PORT : Number(rawPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -50,18 +99,31 @@ export function codecServerSettings(
     .map((s) => s.trim().replace(/\/+$/, ''))
     .filter(Boolean);
   const token = env.CDC_CODEC_TOKEN ?? '';
-  return { port, origins: origins.length ? origins : [...defaultOrigins], ...(token ? { token } : {}) };
+  const settings = {
+    host,
+    port,
+    origins: origins.length ? origins : [...defaultOrigins],
+    ...(token ? { token } : {}),
+  };
+  assertSafeCodecSettings(settings);
+  return settings;
 }
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
-const requestSchema = z.object({
-  payloads: z.array(
-    z.object({
-      metadata: z.record(z.string(), base64).nullish(),
-      data: base64.nullish(),
-    }),
-  ),
-});
+// `payloads` may be left out (protobuf JSON of an empty list: a query without arguments); other fields are refused.
+const requestSchema = z
+  .object({
+    payloads: z
+      .array(
+        z.object({
+          metadata: z.record(z.string(), base64).nullish(),
+          data: base64.nullish(),
+        }),
+      )
+      .nullish()
+      .transform((p) => p ?? []),
+  })
+  .strict();
 
 class HttpError extends Error {
   constructor(
@@ -110,12 +172,15 @@ export function codecRequestHandler(opts: CodecServerOptions) {
   const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/+$/, '')));
   const log = opts.log ?? (() => {});
 
+  // A listed origin is reflected, with credentials; `*` is answered `*`, never with credentials.
   const cors = (req: IncomingMessage, res: ServerResponse) => {
     const origin = req.headers.origin;
-    if (origin && (origins.has('*') || origins.has(origin))) {
+    res.setHeader('Vary', 'Origin');
+    if (origin && origins.has(origin)) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
-      res.setHeader('Vary', 'Origin');
+    } else if (origins.has('*')) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
     }
   };
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -153,11 +218,14 @@ export function codecRequestHandler(opts: CodecServerOptions) {
         throw new HttpError(400, 'body is not JSON');
       }
       const parsed = requestSchema.safeParse(json);
-      if (!parsed.success)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const at = issue.path.length ? ` at ${issue.path.join('.')}` : '';
         throw new HttpError(
           400,
-          `expected {"payloads":[{"metadata":{…},"data":"<base64>"}]}: ${parsed.error.issues[0].message}`,
+          `expected {"payloads":[{"metadata":{…},"data":"<base64>"}]}: ${issue.message}${at}`,
         );
+      }
       const payloads = parsed.data.payloads.map(fromJson);
       const out = op === 'encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
       log(`${op} ${payloads.length} payload(s) namespace=${String(req.headers['x-namespace'] ?? '-')}`);
@@ -171,15 +239,19 @@ export function codecRequestHandler(opts: CodecServerOptions) {
   };
 }
 
-/** Starts a codec server on `host:port` (default 127.0.0.1, port 0: any free one). */
+/**
+ * Starts a codec server on `host:port` (default 127.0.0.1, port 0: any free one). Rejects with a
+ * `CodecServerRefusal` on a non-loopback address or with the origin `*`, unless a token is set.
+ */
 export async function startCodecServer(
   opts: CodecServerOptions & { host?: string; port?: number },
 ): Promise<RunningCodecServer> {
+  const host = opts.host ?? '127.0.0.1';
+  assertSafeCodecSettings({ host, origins: opts.origins ?? DEFAULT_UI_ORIGINS, token: opts.token });
   const handler = codecRequestHandler(opts);
   const server = createServer((req, res) => {
     handler(req, res).catch(() => res.destroy());
   });
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
@@ -190,7 +262,7 @@ export async function startCodecServer(
   const { port } = server.address() as AddressInfo;
   return {
     server,
-    url: `http://${host}:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -402,6 +402,22 @@ const SERVICES: Record<ServiceName, Service> = {
         },
       });
     },
+    async outdated() {
+      // A codec server from before issue 19 refuses a request without payloads (`temporal workflow query`).
+      try {
+        const res = await fetch(`${codecEndpoint()}/decode`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: '{}',
+          signal: AbortSignal.timeout(3_000),
+        });
+        return res.status === 400
+          ? 'it refuses a request without payloads (a query without arguments)'
+          : undefined;
+      } catch {
+        return undefined;
+      }
+    },
   },
 };
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
   codecServerSettings,
@@ -145,8 +147,102 @@ describe('codec server (HTTP)', () => {
     assert.equal((await fetch(`${open.url}/health`)).status, 200);
   });
 
+  it('a request without payloads is an empty list (`temporal workflow query` without arguments); what is there is still validated', async () => {
+    for (const path of ['/decode', '/encode', '/default/decode']) {
+      const res = await post(open, path, {});
+      assert.equal(res.status, 200, path);
+      assert.deepEqual(await res.json(), { payloads: [] });
+    }
+    assert.deepEqual(await (await post(open, '/decode', { payloads: [] })).json(), { payloads: [] });
+    assert.equal((await post(open, '/decode', { payloads: 'x' })).status, 400);
+    assert.equal((await post(open, '/decode', { payloads: [{ data: '!!' }] })).status, 400);
+    assert.equal((await post(open, '/decode', { payload: [plainJson] })).status, 400, 'an unknown field');
+    assert.equal((await post(open, '/decode', [])).status, 400);
+    // The token is still required for an empty request.
+    assert.equal((await post(locked, '/decode', {})).status, 401);
+  });
+
+  it('refuses to start on a non-loopback address without a token (one line naming CDC_CODEC_TOKEN)', async () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.5', 'codec.example']) {
+      await assert.rejects(
+        () => startCodecServer({ codec, host }),
+        (err: Error) => {
+          assert.match(err.message, /CDC_CODEC_TOKEN/);
+          assert.match(err.message, new RegExp(host.replace(/[.]/g, '\\.')));
+          assert.ok(!err.message.includes('\n'), err.message);
+          return true;
+        },
+        host,
+      );
+      assert.throws(() => codecServerSettings({ CDC_CODEC_HOST: host }), /CDC_CODEC_TOKEN/, host);
+    }
+    // Loopback without a token, and any address with one, start.
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) {
+      assert.equal(codecServerSettings({ CDC_CODEC_HOST: host }).host, host);
+      if (host === '127.0.0.2') continue; // not configured on every machine
+      const s = await startCodecServer({ codec, host });
+      await s.close();
+    }
+    const anyHost = await startCodecServer({ codec, host: '0.0.0.0', token: 't' });
+    await anyHost.close();
+    assert.equal(codecServerSettings({ CDC_CODEC_HOST: '0.0.0.0', CDC_CODEC_TOKEN: 't' }).host, '0.0.0.0');
+  });
+
+  it('the codec server process (scripts/codecServer.ts) on 0.0.0.0 without a token exits 1 with one line', async () => {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, '..', '..', '..', 'scripts', 'codecServer.ts')],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: {
+          ...process.env,
+          CDC_PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+          CDC_PAYLOAD_KEY_FILE: '',
+          CDC_CODEC_HOST: '0.0.0.0',
+          CDC_CODEC_PORT: '18299', // refused before it listens
+          CDC_CODEC_TOKEN: '',
+        },
+      },
+    );
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, /refusing to listen on 0\.0\.0\.0 without a token.*CDC_CODEC_TOKEN/);
+  });
+
+  it('CDC_CODEC_ORIGINS=* answers `*` without credentials, never reflecting an origin; needs a token', async () => {
+    await assert.rejects(() => startCodecServer({ codec, origins: ['*'] }), /CDC_CODEC_TOKEN/);
+    assert.throws(() => codecServerSettings({ CDC_CODEC_ORIGINS: '*' }), /CDC_CODEC_TOKEN/);
+    const star = await startCodecServer({ codec, origins: ['*', UI], token: 't' });
+    try {
+      const pre = await fetch(`${star.url}/decode`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+      assert.equal(pre.headers.get('access-control-allow-credentials'), null);
+      const res = await post(
+        star,
+        '/decode',
+        { payloads: [] },
+        { Origin: 'https://evil.example', Authorization: 'Bearer t' },
+      );
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), '*');
+      assert.equal(res.headers.get('access-control-allow-credentials'), null);
+      // An origin listed by name keeps its credentialed grant.
+      const ui = await post(star, '/decode', { payloads: [] }, { Authorization: 'Bearer t' });
+      assert.equal(ui.headers.get('access-control-allow-origin'), UI);
+      assert.equal(ui.headers.get('access-control-allow-credentials'), 'true');
+    } finally {
+      await star.close();
+    }
+  });
+
   it('settings from the environment', () => {
     assert.deepEqual(codecServerSettings({}), {
+      host: '127.0.0.1',
       port: 18233,
       origins: ['http://127.0.0.1:8233', 'http://localhost:8233'],
     });
@@ -156,7 +252,7 @@ describe('codec server (HTTP)', () => {
         CDC_CODEC_ORIGINS: 'https://a.example/, https://b.example',
         CDC_CODEC_TOKEN: 't',
       }),
-      { port: 9999, origins: ['https://a.example', 'https://b.example'], token: 't' },
+      { host: '127.0.0.1', port: 9999, origins: ['https://a.example', 'https://b.example'], token: 't' },
     );
     assert.throws(() => codecServerSettings({ CDC_CODEC_PORT: 'x' }), /CDC_CODEC_PORT=x/);
   });
