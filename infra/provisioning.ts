@@ -71,8 +71,14 @@ export async function provisionKinesis(config: PipelineConfig): Promise<void> {
 
 export async function provisionDynamo(config: PipelineConfig): Promise<void> {
   const { dynamo } = awsClients();
-  // `ttl` (epoch seconds): tombstones in the entity tables, alert markers in the state table.
-  const withTtl = new Set([config.tables.entities, config.tables.inventory, config.tables.state]);
+  // `ttl` (epoch seconds): tombstones in the entity tables, alert markers in the state table, dead
+  // letters at the end of their redrive window (CDC_DLQ_REDRIVE_WINDOW_DAYS).
+  const withTtl = new Set([
+    config.tables.entities,
+    config.tables.inventory,
+    config.tables.state,
+    config.tables.dlq,
+  ]);
   await Promise.all(
     Object.values(config.tables).map(async (TableName) => {
       try {
@@ -107,7 +113,21 @@ export async function provisionDynamo(config: PipelineConfig): Promise<void> {
   );
 }
 
-/** SQS targets and the rules that feed them (event patterns from the design documents), named after the bus. */
+/** Target IDs on each rule: the consumers' queue (as the design documents specify), the live board's copy. */
+export const QUEUE_TARGET_ID = 'queue';
+export const BOARD_TARGET_ID = 'board';
+/**
+ * Retention of the board's queues (SQS's default is 4 days): a board starts empty and learns rows
+ * as they change, so an hour of backlog is plenty, and a copy nobody reads does not pile up.
+ */
+export const BOARD_QUEUE_RETENTION_SECONDS = 3600;
+
+/**
+ * SQS targets and the rules that feed them (event patterns from the design documents), named after
+ * the bus. `queues` are the consumers' (each rule's first target, id `queue`); `boardQueues` are
+ * the live wallboard's own (wallboard/, docs/wallboard.md): a second target on each rule (id
+ * `board`), `<rule's queue>-board`, so the board's receives take nothing from the consumers.
+ */
 export function eventRouting(bus: string) {
   const queues = {
     wallboardUsers: `${bus}-wallboard-users`,
@@ -115,25 +135,39 @@ export function eventRouting(bus: string) {
     inventory: `${bus}-inventory-events`,
     alerts: `${bus}-alerts`,
   };
+  const boardQueues: typeof queues = {
+    wallboardUsers: `${queues.wallboardUsers}-board`,
+    wallboardOrders: `${queues.wallboardOrders}-board`,
+    inventory: `${queues.inventory}-board`,
+    alerts: `${queues.alerts}-board`,
+  };
   const rules = [
     {
       name: `${bus}-wallboard-users`,
       pattern: { source: ['cdc-pipeline.users'] },
       queue: queues.wallboardUsers,
+      boardQueue: boardQueues.wallboardUsers,
     },
     {
       name: `${bus}-wallboard-orders`,
       pattern: { source: ['cdc-pipeline.orders'] },
       queue: queues.wallboardOrders,
+      boardQueue: boardQueues.wallboardOrders,
     },
     {
       name: `${bus}-inventory-realtime`,
       pattern: { source: ['cdc-pipeline.inventory', 'cdc-pipeline.reservations'] },
       queue: queues.inventory,
+      boardQueue: boardQueues.inventory,
     },
-    { name: `${bus}-alerts`, pattern: { 'detail-type': [{ prefix: 'alert.' }] }, queue: queues.alerts },
+    {
+      name: `${bus}-alerts`,
+      pattern: { 'detail-type': [{ prefix: 'alert.' }] },
+      queue: queues.alerts,
+      boardQueue: boardQueues.alerts,
+    },
   ];
-  return { queues, rules };
+  return { queues, boardQueues, rules };
 }
 
 export async function queueUrl(name: string): Promise<string> {
@@ -157,10 +191,6 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
     }
   }
   for (const rule of eventRouting(config.eventBus).rules) {
-    const url = await queueUrl(rule.queue);
-    const arn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))
-    ).Attributes!.QueueArn!;
     const ruleArn = (
       await events.send(
         new PutRuleCommand({
@@ -171,31 +201,45 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
         }),
       )
     ).RuleArn!;
-    // Lets EventBridge (on real AWS) deliver to the queue; the emulator ignores it.
-    await sqs.send(
-      new SetQueueAttributesCommand({
-        QueueUrl: url,
-        Attributes: {
-          Policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { Service: 'events.amazonaws.com' },
-                Action: 'sqs:SendMessage',
-                Resource: arn,
-                Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
-              },
-            ],
-          }),
-        },
-      }),
-    );
+    // Each target queue: created, and open to this rule's deliveries (on real AWS; the emulator
+    // ignores the policy). The board's copy keeps its messages for a short while only.
+    const target = async (Id: string, queue: string, attributes: Record<string, string> = {}) => {
+      const url = await queueUrl(queue);
+      const arn = (
+        await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))
+      ).Attributes!.QueueArn!;
+      await sqs.send(
+        new SetQueueAttributesCommand({
+          QueueUrl: url,
+          Attributes: {
+            ...attributes,
+            Policy: JSON.stringify({
+              Version: '2012-10-17',
+              Statement: [
+                {
+                  Effect: 'Allow',
+                  Principal: { Service: 'events.amazonaws.com' },
+                  Action: 'sqs:SendMessage',
+                  Resource: arn,
+                  Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
+                },
+              ],
+            }),
+          },
+        }),
+      );
+      return { Id, Arn: arn };
+    };
     await events.send(
       new PutTargetsCommand({
         Rule: rule.name,
         EventBusName: config.eventBus,
-        Targets: [{ Id: 'queue', Arn: arn }],
+        Targets: [
+          await target(QUEUE_TARGET_ID, rule.queue),
+          await target(BOARD_TARGET_ID, rule.boardQueue, {
+            MessageRetentionPeriod: String(BOARD_QUEUE_RETENTION_SECONDS),
+          }),
+        ],
       }),
     );
   }
@@ -400,14 +444,18 @@ export async function deprovisionEvents(config: PipelineConfig): Promise<void> {
   const { rules } = eventRouting(config.eventBus);
   const ignore = () => undefined;
   for (const rule of rules) {
-    await events
-      .send(new RemoveTargetsCommand({ Rule: rule.name, EventBusName: config.eventBus, Ids: ['queue'] }))
-      .catch(ignore);
+    // One target per call: a bus provisioned before the board's queues has no `board` target.
+    for (const id of [QUEUE_TARGET_ID, BOARD_TARGET_ID])
+      await events
+        .send(new RemoveTargetsCommand({ Rule: rule.name, EventBusName: config.eventBus, Ids: [id] }))
+        .catch(ignore);
     await events
       .send(new DeleteRuleCommand({ Name: rule.name, EventBusName: config.eventBus }))
       .catch(ignore);
-    const url = await sqs.send(new GetQueueUrlCommand({ QueueName: rule.queue })).catch(ignore);
-    if (url?.QueueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: url.QueueUrl })).catch(ignore);
+    for (const QueueName of [rule.queue, rule.boardQueue]) {
+      const url = await sqs.send(new GetQueueUrlCommand({ QueueName })).catch(ignore);
+      if (url?.QueueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: url.QueueUrl })).catch(ignore);
+    }
   }
   await events.send(new DeleteArchiveCommand({ ArchiveName: `${config.eventBus}-all` })).catch(ignore);
   await events.send(new DeleteEventBusCommand({ Name: config.eventBus })).catch(ignore);

@@ -1,15 +1,17 @@
 /**
  * The live wallboard (issue 14, part 3): a small HTTP server on loopback that keeps a board
- * (`domain/wallboard/board.ts`) fed from the SQS queues the EventBridge rules fill
- * (`wallboard/queueFeed.ts`) and pushes it to browsers with Server-Sent Events.
+ * (`domain/wallboard/board.ts`) fed from its own SQS queues, which the EventBridge rules fill next
+ * to the consumers' (`wallboard/queueFeed.ts`), and pushes it to browsers with Server-Sent Events.
  *
  * Routes (GET): `/` the page, `/events` SSE (a full snapshot on connect, then updates; a heartbeat
  * comment every 15 s), `/board.json` the snapshot, `/healthz` the feed's state (503 while a
  * queue's receives fail).
  *
  * Runnable on its own (`npm run wallboard`): connects like the other scripts (the standard
- * variables, else the local stack) and serves on `CDC_WALLBOARD_PORT` (default 18080). It takes
- * the messages off the queues: run one board per set of queues (docs/wallboard.md).
+ * variables, else the local stack) and serves on `CDC_WALLBOARD_PORT` (default 18080). It reads
+ * queues of its own (a second target on each EventBridge rule, `<queue>-board`), so the consumers'
+ * queues still get every event; it takes the messages off its own queues: run one board per bus
+ * (docs/wallboard.md).
  */
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -45,10 +47,13 @@ export function wallboardPort(env: NodeJS.ProcessEnv = process.env): number | un
   return port;
 }
 
-/** The queues the wallboard reads: the two wallboard queues, inventory (and reservations), alerts. */
+/**
+ * The queues the wallboard reads: its own (`boardQueues`, each rule's second target), never the
+ * consumers' queues: inventory (and reservations), orders, alerts, users.
+ */
 export function wallboardQueues(bus: string): string[] {
-  const { queues } = eventRouting(bus);
-  return [queues.inventory, queues.wallboardOrders, queues.alerts, queues.wallboardUsers];
+  const { boardQueues } = eventRouting(bus);
+  return [boardQueues.inventory, boardQueues.wallboardOrders, boardQueues.alerts, boardQueues.wallboardUsers];
 }
 
 export interface WallboardOptions {

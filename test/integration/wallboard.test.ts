@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Browser, Page } from 'playwright-core';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, queueUrl } from '../../infra/provisioning';
@@ -213,10 +213,13 @@ describe('wallboard: a change committed in PostgreSQL appears on the page (headl
     await hold.waitFor({ timeout: 30_000 });
     assert.match(await hold.innerText(), new RegExp(`HELD · ${lastSku} @ 2 · qty 2`));
 
-    // A malformed message on a queue is counted and dropped; the board carries on.
-    const { queues } = eventRouting(p.config.eventBus);
+    // A malformed message on one of its queues is counted and dropped; the board carries on.
+    const { boardQueues } = eventRouting(p.config.eventBus);
     await awsClients().sqs.send(
-      new SendMessageCommand({ QueueUrl: await queueUrl(queues.inventory), MessageBody: 'not an event' }),
+      new SendMessageCommand({
+        QueueUrl: await queueUrl(boardQueues.inventory),
+        MessageBody: 'not an event',
+      }),
     );
     await page.locator('#stats .malformed', { hasText: 'malformed 1' }).waitFor({ timeout: 15_000 });
     assert.deepEqual(wallboard?.board.snapshot().stats.lastMalformed[0]?.reason, 'body is not JSON');
@@ -251,6 +254,116 @@ describe('wallboard: a change committed in PostgreSQL appears on the page (headl
     assert.ok(
       median(share) < WALLBOARD_SHARE_MAX_MS,
       `the wallboard's share (published → page) has a median of ${median(share)} ms`,
+    );
+  });
+
+  /**
+   * Issue 19 item 9: the board reads queues of its own (a second target on each rule), so the
+   * consumers' queues (the rules' first targets) still get every event while it runs.
+   */
+  it('takes nothing from the consumers’ queues: what the board shows is still on each rule’s own queue', async () => {
+    const { queues } = eventRouting(p.config.eventBus);
+    const consumerQueues = [queues.inventory, queues.wallboardOrders, queues.alerts, queues.wallboardUsers];
+    const read = wallboard!.health().queues.map((q) => q.queue);
+    for (const q of consumerQueues) assert.ok(!read.includes(q), `the board reads ${q}, a consumers' queue`);
+
+    // One more inventory change and a user, after the board has been consuming for a while.
+    const sku = `${run}-SUB`;
+    const key = `${sku}#3`;
+    const userId = `u-${run}`;
+    await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand, reserved) VALUES ($1, 3, 50, 0)', [
+      sku,
+    ]);
+    await p.pg.query('UPDATE inventory SET on_hand = 40 WHERE sku = $1 AND warehouse_id = 3', [sku]);
+    await p.pg.query(
+      'INSERT INTO users (id, email, phone, full_name, ssn, password_hash) VALUES ($1, $2, $3, $4, $5, $6)',
+      [
+        userId,
+        `${userId}@example.com`,
+        '+1-202-555-0100',
+        'Board Test',
+        '078-05-1120',
+        '$2b$12$wallboardTestHash',
+      ],
+    );
+    await waitFor(
+      'the board to show the change and the user',
+      async () =>
+        wallboard!.board.stockRow(key)?.onHand === 40 &&
+        wallboard!.board.snapshot().activity.some((a) => a.entityId === userId)
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, lastSeen: () => JSON.stringify(wallboard!.board.stockRow(key) ?? null) },
+    );
+
+    // What the board shows for this run, each with the identity of the event that put it there.
+    const snap = wallboard!.board.snapshot();
+    const ours = (id: string) => id.includes(run);
+    const expected = new Map<string, string>(); // identity → the consumers' queue it must be on
+    for (const r of snap.stock.filter((r) => ours(r.key)))
+      expected.set(`${r.lastEventType} ${r.key} ${r.version}`, queues.inventory);
+    for (const o of snap.orders.filter((o) => ours(o.orderId)))
+      expected.set(`${o.lastEventType} ${o.orderId} ${o.version}`, queues.wallboardOrders);
+    for (const a of snap.alerts.filter((a) => ours(a.entityId)))
+      expected.set(`alert ${a.alertId}`, queues.alerts);
+    for (const a of snap.activity.filter((a) => ours(a.entityId)))
+      expected.set(
+        `event ${a.eventId}`,
+        a.eventType.startsWith('user.') ? queues.wallboardUsers : queues.inventory,
+      );
+    // The new row's insert and update, the reservation, the user, the LOW_STOCK alert, orders: all there.
+    assert.ok(expected.has(`inventory.updated ${key} ${wallboard!.board.stockRow(key)!.version}`));
+    assert.ok(snap.alerts.some((a) => ours(a.entityId)) && snap.orders.some((o) => ours(o.orderId)));
+    assert.ok(expected.size >= 2 * ROUNDS + 5, `the board shows ${expected.size} items of this run`);
+
+    // Read the consumers' queues as a consumer would (receive, delete): every one of them is there.
+    const { sqs } = awsClients();
+    const found = new Map<string, string>(); // identity → queue it was found on
+    const insertOf = `inventory.created ${key}`;
+    let sawInsert = false;
+    const missing = () => [...expected].filter(([id, q]) => found.get(id) !== q).map(([id]) => id);
+    await waitFor(
+      'every item the board shows on its rule’s own queue, and the new row’s insert',
+      async () => {
+        for (const queue of consumerQueues) {
+          const url = await queueUrl(queue);
+          const out = await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+          );
+          const messages = out.Messages ?? [];
+          for (const m of messages) {
+            const body = JSON.parse(m.Body ?? '{}') as {
+              'detail-type'?: string;
+              detail?: {
+                eventId?: string;
+                alertId?: string;
+                entityId?: string;
+                metadata?: { version?: string };
+              };
+            };
+            const d = body.detail ?? {};
+            if (d.alertId) found.set(`alert ${d.alertId}`, queue);
+            if (d.eventId) found.set(`event ${d.eventId}`, queue);
+            if (d.entityId && d.metadata?.version)
+              found.set(`${body['detail-type']} ${d.entityId} ${d.metadata.version}`, queue);
+            if (`${body['detail-type']} ${d.entityId}` === insertOf && queue === queues.inventory)
+              sawInsert = true;
+          }
+          if (messages.length)
+            await sqs.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: url,
+                Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+              }),
+            );
+        }
+        return missing().length === 0 && sawInsert ? true : undefined;
+      },
+      {
+        timeoutMs: 30_000,
+        lastSeen: () =>
+          `${found.size} events read; missing ${missing().length} of ${expected.size}: ${missing().slice(0, 5).join('; ')}${sawInsert ? '' : `; no ${insertOf}`}`,
+      },
     );
   });
 
