@@ -19,7 +19,13 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
 
   it('writes the redacted row and the inventory view, each put guarded by the version', async () => {
     const e = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100, after: { on_hand: 80, reserved: 10 } });
-    assert.deepEqual(await sink().apply([e]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([e]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 0,
+      rejected: [],
+      outdated: [],
+    });
 
     const entity = f.doc.item(entities, 'inventory#SKU-1#1');
     assert.equal(entity?.version, e.version);
@@ -40,11 +46,35 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
   it('counts replays as stale and never lets an older version overwrite a newer one', async () => {
     const v1 = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100, after: { on_hand: 50, reserved: 0 } });
     const v2 = inventoryChange({ op: 'u', sku: 'SKU-1', lsn: 0x200, after: { on_hand: 40, reserved: 0 } });
-    assert.deepEqual(await sink().apply([v1]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
-    assert.deepEqual(await sink().apply([v2]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([v1]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 0,
+      rejected: [],
+      outdated: [],
+    });
+    assert.deepEqual(await sink().apply([v2]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 0,
+      rejected: [],
+      outdated: [],
+    });
 
-    assert.deepEqual(await sink().apply([v1]), { applied: 0, stale: 1, coalesced: 0, rejected: [] });
-    assert.deepEqual(await sink().apply([v1, v2]), { applied: 0, stale: 1, coalesced: 1, rejected: [] });
+    assert.deepEqual(await sink().apply([v1]), {
+      applied: 0,
+      stale: 1,
+      coalesced: 0,
+      rejected: [],
+      outdated: [v1.eventId],
+    });
+    assert.deepEqual(await sink().apply([v1, v2]), {
+      applied: 0,
+      stale: 1,
+      coalesced: 1,
+      rejected: [],
+      outdated: [],
+    });
     assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
     assert.equal(f.doc.item(inventory, 'SKU-1#1')?.onHand, 40);
   });
@@ -70,7 +100,13 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
     };
 
     // Each key's three full changes coalesce to its newest: one write per key.
-    assert.deepEqual(await sink().apply(batch), { applied: 5, stale: 0, coalesced: 10, rejected: [] });
+    assert.deepEqual(await sink().apply(batch), {
+      applied: 5,
+      stale: 0,
+      coalesced: 10,
+      rejected: [],
+      outdated: [],
+    });
     assert.ok(maxInFlight > 2, `writes of different keys overlap (at most ${maxInFlight} at once)`);
     for (const sku of skus) {
       const pk = `inventory#${sku}#1`;
@@ -83,7 +119,14 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
   it('a batch out of version order still ends at the newest version (coalescing picks it)', async () => {
     const v1 = inventoryChange({ op: 'c', sku: 'SKU-1', lsn: 0x100 });
     const v2 = inventoryChange({ op: 'u', sku: 'SKU-1', lsn: 0x200 });
-    assert.deepEqual(await sink().apply([v2, v1]), { applied: 1, stale: 0, coalesced: 1, rejected: [] });
+    // …and the older change after the newer one is not news: it is not published.
+    assert.deepEqual(await sink().apply([v2, v1]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 1,
+      rejected: [],
+      outdated: [v1.eventId],
+    });
     assert.equal(f.doc.item(entities, 'inventory#SKU-1#1')?.version, v2.version);
   });
 
@@ -95,8 +138,20 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
       lsn: 0x200,
       before: { on_hand: 1, reserved: 0 },
     });
-    assert.deepEqual(await sink().apply([created]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
-    assert.deepEqual(await sink().apply([deleted]), { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(await sink().apply([created]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 0,
+      rejected: [],
+      outdated: [],
+    });
+    assert.deepEqual(await sink().apply([deleted]), {
+      applied: 1,
+      stale: 0,
+      coalesced: 0,
+      rejected: [],
+      outdated: [],
+    });
 
     const entity = f.doc.item(entities, 'inventory#SKU-1#1');
     assert.equal(entity?.deleted, true);
@@ -129,6 +184,7 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
           reason: 'DynamoDB: Item size has exceeded the maximum allowed size',
         },
       ],
+      outdated: [],
     });
     assert.ok(f.doc.item(entities, 'inventory#ok#1'));
   });

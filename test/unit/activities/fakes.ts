@@ -31,6 +31,15 @@ export interface SentCommand {
 
 const nameOf = (command: Command) => command.constructor.name;
 
+/** The string attributes of an item as DynamoDB marshals them (what a condition failure returns). */
+function marshalledStrings(item: Item): Record<string, { S: string }> {
+  return Object.fromEntries(
+    Object.entries(item)
+      .filter(([, v]) => typeof v === 'string')
+      .map(([k, v]) => [k, { S: v as string }]),
+  );
+}
+
 function conditionFailed(): ConditionalCheckFailedException {
   return new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 }
@@ -88,10 +97,15 @@ export class FakeDynamo {
     if (
       ConditionExpression &&
       !holds(ConditionExpression, current, ExpressionAttributeValues ?? {}, input.ExpressionAttributeNames)
-    )
-      throw conditionFailed();
+    ) {
+      const err = conditionFailed();
+      // As DynamoDB: the held item comes back (marshalled) when asked for.
+      if (input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current)
+        Object.assign(err, { Item: marshalledStrings(current) });
+      throw err;
+    }
     this.table(TableName).set(item.pk, structuredClone(item));
-    return {};
+    return input.ReturnValues === 'ALL_OLD' && current ? { Attributes: structuredClone(current) } : {};
   }
 
   private update(input: Input): object {
