@@ -58,7 +58,8 @@ Pipeline running (ready in ${((Date.now() - t0) / 1000).toFixed(1)}s).
   Make a change:    psql -h 127.0.0.1 -p ${PORTS.postgres} -U postgres ${PG_DATABASE} \\
                       -c "INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ('SKU-1', 1, 100)"
   See it arrive:    npm run -s inspect -- inventory SKU-1#1, and on the wallboard
-                    (it consumes the SQS queues: \`inspect -- queue ${config.eventBus}-inventory-events\` finds them empty)
+                    (it reads queues of its own; the consumers' queues keep every event:
+                    npm run -s inspect -- queue ${config.eventBus}-inventory-events)
   Stop:             Ctrl-C (worker), then: npm run stack down
 `);
   const shutdown = () => workers.forEach((w) => w.shutdown());
