@@ -12,6 +12,7 @@ import {
   stopMetricsServer,
 } from '../infra/metrics';
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
+import { assertSearchAttributes } from '../infra/searchAttributes';
 import { workerConnection } from '../infra/temporal';
 import { useEnvironment } from '../scripts/lib/environment';
 
@@ -26,14 +27,25 @@ export async function createWorker(
   } = {},
 ): Promise<Worker> {
   const config = opts.config ?? loadConfig();
-  // Start-up refusals: the development HMAC secret outside the local stack; a table file that
-  // does not match PostgreSQL (keys); warnings for rule columns that do not exist and unruled PII.
+  // Start-up refusals: the development HMAC secret outside the local stack; search attributes
+  // missing in the namespace; a table file that does not match PostgreSQL (keys); warnings for
+  // rule columns that do not exist and unruled PII.
   assertProductionSecrets(config);
   const warn = opts.logger
     ? (line: string) => opts.logger!.warn(line, { component: 'schema' })
     : (line: string) => console.warn(`[schema] ${line}`);
-  await checkSchemaAtStartup(config, warn);
   const { connection, namespace, dataConverter } = await workerConnection();
+  try {
+    // The search attributes the workflows write must exist in the namespace (infra/searchAttributes.ts):
+    // without one every upsert fails its workflow task; refuse, naming the command that creates them.
+    await assertSearchAttributes(connection, namespace, (line) =>
+      opts.logger ? opts.logger.warn(line, { component: 'search-attributes' }) : console.warn(line),
+    );
+    await checkSchemaAtStartup(config, warn);
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
   return Worker.create({
     connection,
     namespace,
