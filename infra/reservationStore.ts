@@ -10,8 +10,11 @@
  * why (stock, state, deadline). Times are PostgreSQL's (`clock_timestamp()`), never this process's.
  */
 import type { ClientBase, QueryResultRow } from 'pg';
+import type { DeletedHold } from '../domain/reservations/expiry';
 import type { ReservationStatus } from '../domain/reservations/hold';
 import { newReservationId } from '../domain/reservations/requests';
+
+export type { DeletedHold } from '../domain/reservations/expiry';
 
 /** A pg `Client`, `PoolClient` or `Pool`: all this module needs is `query`. */
 export type Queryable = Pick<ClientBase, 'query'>;
@@ -53,6 +56,14 @@ export type ReleaseOutcome =
   /** Already CONFIRMED / CANCELLED / EXPIRED: nothing changed. */
   | { outcome: 'not-held'; reservation: Reservation }
   | { outcome: 'missing' };
+
+export type DeletedHoldRelease =
+  /** This call gave the units back (`inventoryRow: false`: no inventory row to give them to). */
+  | { outcome: 'released'; releasedAt: string; inventoryRow: boolean }
+  /** An earlier call did (released_holds has the reservation id): nothing changed. */
+  | { outcome: 'already-released'; releasedAt: string }
+  /** The reservation row exists: it was not deleted, nothing changed (its own release applies). */
+  | { outcome: 'exists' };
 
 export type ConfirmOutcome =
   | { outcome: 'confirmed'; reservation: Reservation }
@@ -252,6 +263,61 @@ export async function cancelReservation(pg: Queryable, reservationId: string): P
     explain: (row, reservation) => (row.status !== 'HELD' ? { outcome: 'not-held', reservation } : undefined),
     missing: { outcome: 'missing' },
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the release of a hold whose row was deleted
+
+/**
+ * A reservation deleted while HELD (`DELETE FROM reservations …` by hand or by an application,
+ * not a cancel) left its units in `inventory.reserved`. Its row is gone, so nothing on it can say
+ * "released"; `released_holds` (infra/schema.sql) is the durable record instead: the units go
+ * back in the same statement that inserts the reservation id there, and only if that insert
+ * happened (`ON CONFLICT DO NOTHING`). A second run (an activity retried, the delete heard twice, a
+ * replay) conflicts and changes nothing; two at once serialize on the primary key, and the second
+ * then finds the first's row. Nothing happens while a row with that id exists.
+ */
+const RELEASE_DELETED_SQL = `
+WITH rec AS (
+  INSERT INTO released_holds (reservation_id, sku, warehouse_id, quantity, released_at)
+  SELECT $1, $2, $3::int, $4::int, clock_timestamp()
+   WHERE NOT EXISTS (SELECT 1 FROM reservations WHERE reservation_id = $1)
+  ON CONFLICT (reservation_id) DO NOTHING
+  RETURNING reservation_id, sku, warehouse_id, quantity, released_at
+), inv AS (
+  UPDATE inventory i
+     SET reserved = GREATEST(i.reserved - rec.quantity, 0), updated_at = clock_timestamp()
+    FROM rec
+   WHERE i.sku = rec.sku AND i.warehouse_id = rec.warehouse_id
+  RETURNING i.sku
+)
+SELECT rec.released_at, (SELECT count(*) FROM inv)::int AS inventory_rows FROM rec`;
+
+/** Gives a deleted HELD reservation's units back, once per reservation id (see above). */
+export async function releaseDeletedHold(pg: Queryable, hold: DeletedHold): Promise<DeletedHoldRelease> {
+  assertPositiveInt(hold.quantity, 'quantity');
+  const values = [hold.reservationId, hold.sku, hold.warehouseId, hold.quantity];
+  for (let attempt = 1; ; attempt++) {
+    const done = (await pg.query<{ released_at: Date; inventory_rows: number }>(RELEASE_DELETED_SQL, values))
+      .rows[0];
+    if (done)
+      return {
+        outcome: 'released',
+        releasedAt: iso(done.released_at),
+        inventoryRow: done.inventory_rows > 0,
+      };
+    const earlier = (
+      await pg.query<{ released_at: Date }>(
+        'SELECT released_at FROM released_holds WHERE reservation_id = $1',
+        [hold.reservationId],
+      )
+    ).rows[0];
+    if (earlier) return { outcome: 'already-released', releasedAt: iso(earlier.released_at) };
+    if (await getReservation(pg, hold.reservationId)) return { outcome: 'exists' };
+    // The row was deleted between the statement and these reads: it is owed now.
+    if (attempt >= ATTEMPTS)
+      throw new Error(`reservation ${hold.reservationId}: state kept changing; try again`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

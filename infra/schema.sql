@@ -36,6 +36,17 @@ CREATE TABLE IF NOT EXISTS reservations (
   updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
+-- Reservations deleted while HELD whose units the expiry workflow gave back
+-- (infra/reservationStore.ts releaseDeletedHold, docs/reservations.md): the row is gone, this one
+-- makes the release happen once per reservation id. Not captured (not in the table file).
+CREATE TABLE IF NOT EXISTS released_holds (
+  reservation_id  text PRIMARY KEY,
+  sku             text NOT NULL,
+  warehouse_id    integer NOT NULL,
+  quantity        integer NOT NULL CHECK (quantity > 0),
+  released_at     timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS order_items (
   order_id    text NOT NULL,
   line_no     integer NOT NULL,

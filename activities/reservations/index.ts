@@ -4,6 +4,7 @@
  * workflow releases a due hold in PostgreSQL (infra/reservationStore.ts, one conditional statement).
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdReusePolicy,
@@ -11,9 +12,16 @@ import {
   type Client,
 } from '@temporalio/client';
 import { Pool } from 'pg';
+import { z } from 'zod';
 import type { HoldChange } from '../../domain/reservations/hold';
 import { metrics } from '../../infra/metrics';
-import { expireReservation, type ReleaseOutcome } from '../../infra/reservationStore';
+import type { DeletedHold } from '../../domain/reservations/expiry';
+import {
+  expireReservation,
+  releaseDeletedHold,
+  type DeletedHoldRelease,
+  type ReleaseOutcome,
+} from '../../infra/reservationStore';
 import {
   reservationChangedSignal,
   type ReservationExpiryInput,
@@ -71,8 +79,38 @@ export function createReservationActivities(deps: ActivityDeps) {
         throw toFailure(err);
       }
     },
+
+    /**
+     * Gives back the units of a reservation deleted while HELD, once per reservation id (the
+     * reservation id goes into released_holds in the same statement): a retry, or the delete heard
+     * twice, answers `already-released` and changes nothing.
+     */
+    async releaseDeletedHold(hold: DeletedHold): Promise<DeletedHoldRelease> {
+      try {
+        const parsed = DeletedHoldSchema.safeParse(hold);
+        // Retrying cannot fix the workflow's input; the message names fields, not values.
+        if (!parsed.success)
+          throw ApplicationFailure.nonRetryable(
+            `releaseDeletedHold: invalid ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`,
+            'InvalidDeletedHold',
+          );
+        const released = await releaseDeletedHold(pg(), parsed.data);
+        metrics.holdReleased(released.outcome === 'released' ? 'deleted' : `deleted-${released.outcome}`);
+        return released;
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
   };
 }
+
+/** What a workflow hands the release of a deleted hold (validated: it reaches SQL). */
+const DeletedHoldSchema = z.object({
+  reservationId: z.string().min(1).max(1024),
+  sku: z.string().min(1),
+  warehouseId: z.number().int().min(0).max(2_147_483_647),
+  quantity: z.number().int().positive(),
+});
 
 /**
  * Hands hold changes to their expiry workflows from inside an activity (the shard reader's step,

@@ -24,6 +24,12 @@ export interface HoldChange {
   /** ISO-8601 with milliseconds. */
   expiresAt: string;
   version: string;
+  /**
+   * `DELETED` only: the row's status when it was deleted, from the delete's before image
+   * (REPLICA IDENTITY FULL, the default for every table); absent when the image has the key only.
+   * A row deleted while `HELD` still had units reserved: its expiry workflow returns them.
+   */
+  statusBeforeDelete?: ReservationStatus;
 }
 
 const isStatus = (v: unknown): v is ReservationStatus =>
@@ -59,6 +65,7 @@ export function holdChangeOf(e: PipelineEvent): HoldChange | undefined {
       warehouseId: typeof row?.warehouse_id === 'number' ? row.warehouse_id : 0,
       quantity: typeof row?.quantity === 'number' ? row.quantity : 0,
       expiresAt: typeof row?.expires_at === 'string' ? (isoMillis(row.expires_at) ?? '') : '',
+      ...(isStatus(row?.status) ? { statusBeforeDelete: row.status } : {}),
     };
   }
   if (!row || !isStatus(row.status)) return undefined;

@@ -7,3 +7,4 @@
  */
 export * from './definitions';
 export { MAX_SIGNALS_PER_RUN, reservationExpiryWorkflow } from './workflow';
+export { NOT_DUE_MAX_BACKOFF_MS, NOT_DUE_MIN_BACKOFF_MS } from '../../domain/reservations/expiry';

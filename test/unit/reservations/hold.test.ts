@@ -140,6 +140,15 @@ describe('reservation changes: what an expiry workflow is told (holdChanges)', (
   it('tells a deleted hold as DELETED, and leaves out other tables and unusable rows', () => {
     const [gone] = holdChanges([reservationChange('d', held, null)]);
     assert.equal(gone?.status, 'DELETED');
+    // The before image's status: a row deleted while HELD still had its units reserved.
+    assert.equal(gone?.statusBeforeDelete, 'HELD');
+    assert.deepEqual([gone?.sku, gone?.quantity], [held.sku, held.quantity]);
+    const [cancelledThenGone] = holdChanges([reservationChange('d', { ...held, status: 'CANCELLED' }, null)]);
+    assert.equal(cancelledThenGone?.statusBeforeDelete, 'CANCELLED');
+    // REPLICA IDENTITY DEFAULT: the key only, no status.
+    const [keyOnly] = holdChanges([reservationChange('d', { reservation_id: held.reservation_id }, null)]);
+    assert.equal(keyOnly?.status, 'DELETED');
+    assert.equal(keyOnly?.statusBeforeDelete, undefined);
     const inventory = { ...reservationChange('c', null, held), table: 'inventory' } as PipelineEvent;
     const noStatus = reservationChange('c', null, { ...held, status: 'ON_HOLD' });
     assert.deepEqual(holdChanges([inventory, noStatus]), []);

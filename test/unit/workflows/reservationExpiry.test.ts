@@ -5,15 +5,22 @@ import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../../activities';
 import type { HoldChange } from '../../../domain/reservations/hold';
-import type { ReleaseOutcome, Reservation } from '../../../infra/reservationStore';
+import type {
+  DeletedHold,
+  DeletedHoldRelease,
+  ReleaseOutcome,
+  Reservation,
+} from '../../../infra/reservationStore';
 import { reservationExpiryWorkflowId, SA } from '../../../workflows/names';
 import {
   MAX_SIGNALS_PER_RUN,
+  NOT_DUE_MAX_BACKOFF_MS,
   reservationChangedSignal,
   reservationExpiryWorkflow,
   reservationStatusQuery,
 } from '../../../workflows/reservationExpiry';
 import { createTimeSkippingEnv } from '../../support/timeSkipping';
+import { waitFor } from '../../support/waitFor';
 import { withWorker } from '../../support/workflowHarness';
 
 /**
@@ -23,6 +30,15 @@ import { withWorker } from '../../support/workflowHarness';
 class StubHolds {
   row: Reservation;
   releases: { at: number; outcome: ReleaseOutcome['outcome'] }[] = [];
+  /**
+   * PostgreSQL's clock behind the server's: this many more calls find the hold not yet due
+   * although its deadline passed by the server's clock.
+   */
+  clockBehindFor = 0;
+  /** Awaited inside expireHold before it answers (to deliver a signal while it runs). */
+  gate: Promise<void> | undefined;
+  /** The releases of deleted holds asked for. */
+  deletedReleases: DeletedHold[] = [];
   constructor(expiresAt: number) {
     this.row = {
       reservationId: 'r-1',
@@ -40,10 +56,13 @@ class StubHolds {
     return {
       expireHold: async (): Promise<ReleaseOutcome> => {
         const now = Context.current().info.currentAttemptScheduledTimestampMs;
+        if (this.gate) await this.gate;
+        const behind = this.row.status === 'HELD' && this.clockBehindFor > 0;
+        if (behind) this.clockBehindFor--;
         const outcome: ReleaseOutcome =
           this.row.status !== 'HELD'
             ? { outcome: 'not-held', reservation: this.row }
-            : Date.parse(this.row.expiresAt) > now
+            : behind || Date.parse(this.row.expiresAt) > now
               ? { outcome: 'not-due', reservation: this.row }
               : {
                   outcome: 'released',
@@ -55,6 +74,13 @@ class StubHolds {
                 };
         this.releases.push({ at: now, outcome: outcome.outcome });
         return outcome;
+      },
+      releaseDeletedHold: async (h: DeletedHold): Promise<DeletedHoldRelease> => {
+        this.deletedReleases.push(h);
+        const releasedAt = new Date(Context.current().info.currentAttemptScheduledTimestampMs).toISOString();
+        return this.deletedReleases.length === 1
+          ? { outcome: 'released', releasedAt, inventoryRow: true }
+          : { outcome: 'already-released', releasedAt };
       },
     };
   }
@@ -209,6 +235,117 @@ describe('reservation-expiry workflow (time-skipping, stub release)', function (
       assert.equal(result.signalsSeen, MAX_SIGNALS_PER_RUN + 1);
       assert.notEqual((await handle.describe()).runId, firstRun, 'a new run');
       assert.equal(store.releases.filter((r) => r.outcome === 'released').length, 1);
+    });
+  });
+  it('backs off when PostgreSQL keeps finding the hold not due (its clock behind): 1 s doubling, capped', async () => {
+    const deadline = (await env.currentTimeMs()) + 60_000;
+    const store = new StubHolds(deadline);
+    store.clockBehindFor = 9;
+    await withWorker(env, store, async (tq) => {
+      const result = await (await start(tq, change(deadline))).result();
+      assert.equal(result.state, 'EXPIRED');
+      const outcomes = store.releases.map((r) => r.outcome);
+      assert.deepEqual(outcomes, [...Array<string>(9).fill('not-due'), 'released']);
+      const gaps = store.releases.slice(1).map((r, i) => r.at - store.releases[i]!.at);
+      // Every retry waits at least 1 s, each wait at least the one before, none beyond the cap.
+      for (const [i, gap] of gaps.entries()) {
+        assert.ok(gap >= 1_000, `retry ${i + 1} waited ${gap} ms: not a busy loop`);
+        if (i > 0) assert.ok(gap >= gaps[i - 1]! - 50, `retry ${i + 1} waited less than the one before`);
+        assert.ok(gap <= NOT_DUE_MAX_BACKOFF_MS + 1_000, `retry ${i + 1} waited ${gap} ms: capped`);
+      }
+      assert.ok(gaps[3]! >= 8_000, `doubling: the 4th retry waited ${gaps[3]} ms`);
+      assert.ok(gaps.at(-1)! >= NOT_DUE_MAX_BACKOFF_MS - 50, 'reaches the cap');
+    });
+  });
+
+  it('a CONFIRMED arriving while expireHold finds the hold not due ends the workflow without a release', async () => {
+    // Due by the server's clock already: the release runs at once.
+    const deadline = (await env.currentTimeMs()) - 1_000;
+    const store = new StubHolds(deadline);
+    store.clockBehindFor = 200;
+    let open!: () => void;
+    store.gate = new Promise<void>((resolve) => (open = resolve));
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      await waitFor('the release to run', async () =>
+        (await handle.query(reservationStatusQuery)).state === 'RELEASING' ? true : undefined,
+      );
+      await handle.signal(
+        reservationChangedSignal,
+        change(deadline, { status: 'CONFIRMED', version: '0000000000000011.0000000000' }),
+      );
+      store.gate = undefined;
+      open();
+      const result = await handle.result();
+      assert.equal(result.state, 'CONFIRMED');
+      assert.ok(!store.releases.some((r) => r.outcome === 'released'), 'no release');
+      assert.equal(store.releases.length, 1, 'no further attempt');
+    });
+  });
+
+  it('a CONFIRMED arriving during the not-due wait ends the workflow without a release', async () => {
+    // Due by the server's clock already: the release runs at once.
+    const deadline = (await env.currentTimeMs()) - 1_000;
+    const store = new StubHolds(deadline);
+    store.clockBehindFor = 200;
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      await waitFor('a not-due answer', async () => (store.releases.length ? true : undefined));
+      await handle.signal(
+        reservationChangedSignal,
+        change(deadline, { status: 'CONFIRMED', version: '0000000000000011.0000000000' }),
+      );
+      const result = await handle.result();
+      assert.equal(result.state, 'CONFIRMED');
+      assert.ok(!store.releases.some((r) => r.outcome === 'released'), 'no release');
+      assert.ok(store.releases.length <= 2, `${store.releases.length} attempts`);
+    });
+  });
+
+  it('a HELD reservation deleted directly gets its units back once, from the hold it knew', async () => {
+    const deadline = (await env.currentTimeMs()) + 10 * 60_000;
+    const store = new StubHolds(deadline);
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      // REPLICA IDENTITY DEFAULT: the delete carries the key only; the workflow's state has the rest.
+      await handle.signal(
+        reservationChangedSignal,
+        change(deadline, {
+          status: 'DELETED',
+          sku: '',
+          warehouseId: 0,
+          quantity: 0,
+          expiresAt: '',
+          version: '0000000000000011.0000000000',
+        }),
+      );
+      const result = await handle.result();
+      assert.equal(result.state, 'GONE');
+      assert.deepEqual(store.deletedReleases, [
+        { reservationId: 'r-1', sku: 'SKU-1', warehouseId: 2, quantity: 3 },
+      ]);
+      assert.equal(store.releases.length, 0, 'no expire');
+      assert.match(result.notes.join('\n'), /deleted while held: 3 units back/);
+    });
+  });
+
+  it('a reservation deleted after it left HELD (the delete says so) gets nothing back', async () => {
+    const deadline = (await env.currentTimeMs()) + 10 * 60_000;
+    const store = new StubHolds(deadline);
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      // Cancelled and deleted in one batch: only the delete arrives, its before image says CANCELLED.
+      await handle.signal(
+        reservationChangedSignal,
+        change(deadline, {
+          status: 'DELETED',
+          statusBeforeDelete: 'CANCELLED',
+          version: '0000000000000011.0000000000',
+        }),
+      );
+      const result = await handle.result();
+      assert.equal(result.state, 'GONE');
+      assert.deepEqual(store.deletedReleases, []);
     });
   });
 });
