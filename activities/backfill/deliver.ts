@@ -3,6 +3,8 @@
  * activity knows which were stale) through the pipeline's own version-guarded sink, and put on
  * EventBridge through the pipeline's own put path.
  */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { entityKey } from '../../domain/core/itemKeys';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { holdChanges } from '../../domain/reservations/hold';
 import { toEventEntry } from '../../domain/publishing/eventEntry';
@@ -29,6 +31,11 @@ export interface Delivery {
  * events only (`publish: 'applied'`: snapshot and reconcile, where a stale row must not reach
  * consumers), or every event (`publish: 'all'`: replay, whose event ids are the original ones,
  * so consumers deduplicate). Events of operations the table does not publish are never put.
+ *
+ * A retried chunk carries the watermark of its first attempt, so its events are the same ones
+ * (version, event id). One that an earlier attempt wrote before failing (e.g. in publish) comes
+ * back from the guard as not newer; DynamoDB then holds this very event (its id), so it counts
+ * as applied and is published (and told to holds) now: once, under its own id.
  */
 export async function deliver(
   deps: ActivityDeps,
@@ -44,11 +51,12 @@ export async function deliver(
   let done = 0;
   await mapLimit(events, APPLY_CONCURRENCY, async (e) => {
     const r = await sink.apply([e]);
-    d.applied += r.applied;
-    d.stale += r.stale;
+    const ours = r.applied === 0 && r.stale > 0 && publish === 'applied' && (await writtenBefore(deps, e));
+    d.applied += ours ? 1 : r.applied;
+    d.stale += ours ? 0 : r.stale;
     d.rejected += r.rejected.length;
     for (const x of r.rejected) reason(x.reason);
-    const written = r.applied > 0;
+    const written = r.applied > 0 || ours;
     if ((written || (publish === 'all' && !r.rejected.length)) && !e.unpublished) toPublish.push(e);
     if (++done % 100 === 0) heartbeat();
   });
@@ -69,4 +77,17 @@ export async function deliver(
     for (const r of refused) reason(`EventBridge: ${r.reason}`);
   }
   return d;
+}
+
+/** Whether DynamoDB holds this very event: an earlier attempt of the same chunk wrote it. */
+async function writtenBefore(deps: ActivityDeps, e: PipelineEvent): Promise<boolean> {
+  const out = await deps.aws.doc.send(
+    new GetCommand({
+      TableName: deps.config.tables.entities,
+      Key: { pk: entityKey(e.table, e.entityId) },
+      ConsistentRead: true,
+      ProjectionExpression: 'eventId',
+    }),
+  );
+  return out.Item?.eventId === e.eventId;
 }

@@ -62,11 +62,12 @@ export async function reconcileChunk(
       shape,
       keyed.map((k) => cfg.primaryKey.map((c) => String(k.key[c]))),
     );
-    const watermark = await waitForWatermark(pg);
+    // The page's watermark from before its first attempt, when the workflow gave one (same tombstones on a retry).
+    const watermark = input.watermark ?? (await waitForWatermark(pg));
     const raw = await queryRaw(pg, q);
     const names = await typeNames(pg, raw.fields);
     const present = new Set(raw.rows.map((r) => entityIdOf(rowOf(raw.fields, r, names), cfg.primaryKey)));
-    return { watermark, present, readAt: new Date().toISOString() };
+    return { watermark, present, readAt: input.watermark?.readAt ?? new Date().toISOString() };
   });
   const { watermark, present, readAt } = checked;
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };

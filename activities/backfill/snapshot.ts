@@ -37,10 +37,14 @@ export async function snapshotChunk(
       columns: await tableColumns(pg, schema, cfg.table),
     };
     const q = chunkQuery(shape, { filter: input.filter, after: input.after, limit: input.limit });
-    const watermark = await waitForWatermark(pg);
+    // The chunk's watermark from before its first attempt (the workflow keeps it): every attempt
+    // gives its rows the same version and event ids. A read after an earlier watermark's wait is
+    // still right: its snapshot holds every change below that watermark.
+    const watermark = input.watermark ?? (await waitForWatermark(pg));
     // One statement, so one snapshot, taken after the wait.
     const raw = await queryRaw(pg, q);
-    return { watermark, raw, names: await typeNames(pg, raw.fields), readAt: new Date().toISOString() };
+    const readAt = input.watermark?.readAt ?? new Date().toISOString();
+    return { watermark, raw, names: await typeNames(pg, raw.fields), readAt };
   });
   const { watermark, raw, names, readAt } = read;
   const keyIdx = cfg.primaryKey.map((k) => raw.fields.findIndex((f) => f.name === k));

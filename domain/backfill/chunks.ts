@@ -63,6 +63,29 @@ export interface ChunkResultBase extends ChunkCounts {
   reasons?: string[];
 }
 
+/**
+ * A chunk's watermark (docs/backfill.md): what fixes the version and the event ids of its rows.
+ * Taken once, before the chunk's first attempt (`backfillWatermark`), kept in the workflow's
+ * state and given to every attempt of the chunk, so a retried chunk writes and publishes the same
+ * events (a later read with an earlier watermark is still right: its state holds every change
+ * below the watermark).
+ */
+export interface ChunkWatermark {
+  /** L = pg_current_wal_insert_lsn(), read before the wait for the transactions then in progress. */
+  lsn: string;
+  db: string;
+  /** When the watermark was taken (ISO-8601): the events' timestamp, part of their ids. */
+  readAt: string;
+  /** How long the wait for the transactions in progress at L took. */
+  waitedMs: number;
+}
+
+/** What `backfillWatermark` takes: the backfill and the table of the chunk it is for. */
+export interface WatermarkInput {
+  backfillId: string;
+  table: string;
+}
+
 export interface SnapshotChunkInput {
   backfillId: string;
   table: string;
@@ -70,6 +93,8 @@ export interface SnapshotChunkInput {
   /** The key of the last row of the previous chunk (text values in key order); absent: from the start. */
   after?: string[];
   limit: number;
+  /** The chunk's watermark, taken before its first attempt; absent (histories before it): taken by the chunk. */
+  watermark?: ChunkWatermark;
 }
 export interface SnapshotChunkResult extends ChunkResultBase {
   /** The cursor for the next chunk (absent when the chunk was empty: keep the previous one). */
@@ -82,6 +107,8 @@ export interface ReconcileChunkInput {
   /** Where the scan of cdc_entities resumes (the last evaluated `pk`). */
   cursor?: string;
   limit: number;
+  /** The page's watermark, taken before its first attempt; absent: taken by the page. */
+  watermark?: ChunkWatermark;
 }
 export interface ReconcileChunkResult extends ChunkResultBase {
   cursor?: string;

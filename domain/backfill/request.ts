@@ -16,6 +16,11 @@ export const DEFAULT_RATE_LIMIT = 2000;
 export const MAX_RATE_LIMIT = 1_000_000;
 /** Continue-as-new after this many chunks (or when the server suggests it). */
 export const DEFAULT_CHUNKS_PER_RUN = 200;
+/**
+ * Continue-as-new once a run's history holds this many events (or the server suggests it),
+ * between chunks and while a failing chunk is held: a long outage spans many short runs.
+ */
+export const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 
 const Identifier = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier');
 /** A value compared with a column: sent as a query parameter, never spliced into SQL. */
@@ -90,6 +95,8 @@ export const BackfillRequestSchema = z
     replay: ReplayOptionsSchema.optional(),
     /** Continue-as-new after this many chunks. */
     chunksPerRun: z.number().int().min(1).max(10_000).default(DEFAULT_CHUNKS_PER_RUN),
+    /** Continue-as-new when a run's history has this many events (tests set it low). */
+    maxHistoryEvents: z.number().int().min(1).max(40_000).default(DEFAULT_MAX_HISTORY_EVENTS),
   })
   .superRefine((r, ctx) => {
     if (r.mode === 'replay' && !r.replay)

@@ -4,7 +4,7 @@
  * written once.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ChunkCounts, ReplayStart, TablePlan } from '../../domain/backfill/chunks';
+import type { ChunkCounts, ChunkWatermark, ReplayStart, TablePlan } from '../../domain/backfill/chunks';
 import type { BackfillMode, BackfillRequest } from '../../domain/backfill/request';
 
 /** What the workflow takes: a request (validated in the workflow too), and what continue-as-new carries. */
@@ -23,15 +23,33 @@ export interface ShardProgress {
   read: number;
 }
 
-/** What continue-as-new carries: the plan, the cursor, the counters, the operator's settings. */
+/** A step that kept failing when the run continued as new: the next run shows it STUCK and goes on with the backoff. */
+export interface HeldStep {
+  failures: number;
+  lastError?: BackfillProgress['lastError'];
+}
+
+/**
+ * What continue-as-new carries: the plan, the cursor, the counters, the operator's settings, the
+ * current chunk's watermark and a hold in progress.
+ */
 export interface CarriedState {
   id: string;
+  /** False when the run continued as new while the plan itself was held (absent: planned). */
+  planned?: boolean;
   tables: TablePlan[];
   tableIndex: number;
   /** Snapshot: the key after which the next chunk reads (text values in key order). */
   after?: string[];
   /** Reconcile: where the scan of cdc_entities resumes. */
   scanCursor?: string;
+  /**
+   * Snapshot, reconcile: the watermark of the chunk at the cursor, from before its first attempt
+   * (version and event ids of its rows); cleared when the chunk completes.
+   */
+  chunkWatermark?: ChunkWatermark;
+  /** The step being held when the run continued as new. */
+  held?: HeldStep;
   /** Replay: the shards and where each stands; the end of the replay (ms). */
   shards?: ShardProgress[];
   shardIndex: number;

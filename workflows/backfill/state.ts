@@ -12,13 +12,15 @@ import {
   type RateSample,
   type RateWindow,
 } from '../../domain/backfill/progress';
-import type { ValidBackfillRequest } from '../../domain/backfill/request';
+import type { BackfillRequest, ValidBackfillRequest } from '../../domain/backfill/request';
 import { MAX_NOTES, type BackfillProgress, type BackfillStateName, type CarriedState } from './definitions';
 
 export interface BackfillRunState extends CarriedState {
+  /** The request as given (continue-as-new passes it on as it came). */
+  readonly input: BackfillRequest;
   readonly request: ValidBackfillRequest & { id: string };
-  state: BackfillStateName;
   planned: boolean;
+  state: BackfillStateName;
   /** Rows read at the end of recent chunks: the measured rate. */
   samples: RateSample[];
   /** Rows read since the rate last changed (or the backfill resumed): the pacing. */
@@ -32,6 +34,7 @@ export interface BackfillRunState extends CarriedState {
 }
 
 export function initialState(
+  input: BackfillRequest,
   request: ValidBackfillRequest & { id: string },
   carried: CarriedState | undefined,
   nowMs: number,
@@ -51,18 +54,22 @@ export function initialState(
     notes: [],
     runs: 0,
   };
+  const { held, ...rest } = c;
   return {
-    ...c,
+    ...rest,
     counters: { ...c.counters },
     notes: [...c.notes],
     runs: c.runs + 1,
+    input,
     request,
-    state: c.paused ? 'PAUSED' : 'RUNNING',
-    planned: carried !== undefined,
+    state: c.paused ? 'PAUSED' : held ? 'STUCK' : 'RUNNING',
+    planned: carried !== undefined && carried.planned !== false,
     samples: [{ atMs: nowMs, rows: c.counters.read }],
     window: { startMs: nowMs, rows: 0 },
     chunksThisRun: 0,
-    failures: 0,
+    // A step held when the previous run continued as new goes on counting (and backing off).
+    failures: held?.failures ?? 0,
+    ...(held?.lastError ? { lastError: { ...held.lastError } } : {}),
     wake: 0,
   };
 }
@@ -70,18 +77,24 @@ export function initialState(
 /** What the next run starts from. */
 export function carried(s: BackfillRunState): CarriedState {
   const {
+    input: _i,
     request: _r,
     state: _s,
-    planned: _p,
+    planned,
     samples: _samples,
     window: _w,
     chunksThisRun: _c,
-    failures: _f,
-    lastError: _e,
+    failures,
+    lastError,
     wake: _wake,
+    held: _h,
     ...rest
   } = s;
-  return rest;
+  return {
+    ...rest,
+    ...(planned ? {} : { planned: false }),
+    ...(failures > 0 ? { held: { failures, ...(lastError ? { lastError: { ...lastError } } : {}) } } : {}),
+  };
 }
 
 export function note(s: BackfillRunState, text: string, nowMs: number): void {

@@ -3,7 +3,9 @@
  * (one activity each: snapshot, reconcile or replay), paced by workflow timers, pausable,
  * cancellable between chunks, resumable from the last completed chunk (the cursor is in the
  * state, carried across continue-as-new). Rows never enter history: chunks return counts and
- * cursors.
+ * cursors. A snapshot chunk's (and reconcile page's) watermark is taken before its first attempt
+ * and kept in the state, so its retries write and publish the same events. A failing step is held
+ * with a bounded backoff; a long hold continues as new like a long backfill does.
  */
 import {
   ActivityFailure,
@@ -11,14 +13,16 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { ChunkResultBase } from '../../domain/backfill/chunks';
+import type { ChunkResultBase, ChunkWatermark } from '../../domain/backfill/chunks';
 import { addCounts } from '../../domain/backfill/chunks';
+import { historyIsLong, holdDelayMs } from '../../domain/backfill/hold';
 import { chunkLimit, pacingDelayMs } from '../../domain/backfill/progress';
 import { BackfillRequestSchema, MAX_RATE_LIMIT, requestProblem } from '../../domain/backfill/request';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../../domain/core/errors';
@@ -45,7 +49,8 @@ import { show } from './visibility';
 
 /**
  * A chunk is retried 3 times by Temporal (a worker crash: its heartbeat times out and another
- * worker runs it again); after that the workflow holds it, STUCK, and keeps retrying with backoff.
+ * worker runs it again); after that the workflow holds it, STUCK, and keeps retrying with a
+ * backoff of 1 s doubling to 5 min (domain/backfill/hold.ts).
  */
 const CHUNK: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
@@ -59,8 +64,9 @@ const CHUNK: ActivityOptions = {
   },
 };
 const act = proxyActivities<Activities>(CHUNK);
-const HOLD_MIN_MS = 1_000;
-const HOLD_MAX_MS = 30_000;
+/** Changes of commands, so that histories recorded before them still replay. */
+const PATCH_FIXED_WATERMARK = 'backfill-fixed-watermark';
+const PATCH_HISTORY_LIMIT = 'backfill-history-limit';
 /** A replay chunk that found nothing yet before its end waits this long before asking again. */
 const IDLE_MS = 1_000;
 
@@ -71,7 +77,7 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRe
     throw ApplicationFailure.nonRetryable(`invalid backfill input: ${problem}`, 'InvalidBackfillInput');
   const valid = BackfillRequestSchema.parse(request);
   const id = valid.id ?? workflowInfo().workflowId.replace(/^cdc-backfill:/, '');
-  const s = initialState({ ...valid, id }, resume, Date.now());
+  const s = initialState(request, { ...valid, id }, resume, Date.now());
   handleSignals(s);
   show(s);
 
@@ -96,10 +102,13 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRe
     show(s);
     await pace(s);
     const info = workflowInfo();
-    if (!s.cancelRequested && (s.chunksThisRun >= s.request.chunksPerRun || info.continueAsNewSuggested)) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof backfillWorkflow>({ ...request, id, resume: carried(s) });
-    }
+    if (
+      !s.cancelRequested &&
+      (s.chunksThisRun >= s.request.chunksPerRun ||
+        info.continueAsNewSuggested ||
+        (historyIsLong(info, s.request.maxHistoryEvents) && patched(PATCH_HISTORY_LIMIT)))
+    )
+      await continueRun(s);
   }
   s.state = s.cancelRequested ? 'CANCELLED' : 'DONE';
   note(
@@ -110,6 +119,34 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRe
   show(s);
   await condition(allHandlersFinished);
   return progressOf(s);
+}
+
+/** Continues as new with everything the next run needs (the request as given, the carried state). */
+async function continueRun(s: BackfillRunState): Promise<never> {
+  await condition(allHandlersFinished);
+  return continueAsNew<typeof backfillWorkflow>({ ...s.input, id: s.id, resume: carried(s) });
+}
+
+/**
+ * The watermark of the chunk at the cursor: the one kept from its first attempt, or a new one
+ * (`backfillWatermark`, held like a chunk). Undefined for histories from before watermarks were
+ * kept (the chunk takes its own); null when a cancel ended the hold.
+ */
+async function chunkWatermark(
+  s: BackfillRunState,
+  table: string,
+): Promise<ChunkWatermark | undefined | null> {
+  if (s.chunkWatermark) return s.chunkWatermark;
+  if (!patched(PATCH_FIXED_WATERMARK)) return undefined;
+  const w = await attempt(s, `watermark ${table}`, () =>
+    act.backfillWatermark.executeWithOptions(
+      { ...CHUNK, summary: `watermark ${table}: chunk ${s.chunks + 1}` },
+      [{ backfillId: s.id, table }],
+    ),
+  );
+  if (!w) return null;
+  s.chunkWatermark = w;
+  return w;
 }
 
 /** Runs the next chunk and records it; false when nothing is left (or a cancel came while it was held). */
@@ -152,6 +189,9 @@ async function nextChunk(s: BackfillRunState): Promise<boolean> {
   }
   const table = currentTable(s);
   if (!table) return false;
+  const watermark = await chunkWatermark(s, table.table);
+  if (watermark === null) return !s.cancelRequested;
+  const fixed = watermark ? { watermark } : {};
   if (mode === 'snapshot') {
     const r = await attempt(s, `snapshot ${table.table}`, () =>
       act.backfillChunk.executeWithOptions(
@@ -166,6 +206,7 @@ async function nextChunk(s: BackfillRunState): Promise<boolean> {
             ...(s.request.filter ? { filter: s.request.filter } : {}),
             ...(s.after ? { after: s.after } : {}),
             limit,
+            ...fixed,
           },
         ],
       ),
@@ -182,7 +223,15 @@ async function nextChunk(s: BackfillRunState): Promise<boolean> {
         ...CHUNK,
         summary: `reconcile ${table.table}: page ${s.chunks + 1}, ${s.counters.read} items so far`,
       },
-      [{ backfillId: s.id, table: table.table, ...(s.scanCursor ? { cursor: s.scanCursor } : {}), limit }],
+      [
+        {
+          backfillId: s.id,
+          table: table.table,
+          ...(s.scanCursor ? { cursor: s.scanCursor } : {}),
+          limit,
+          ...fixed,
+        },
+      ],
     ),
   );
   if (!r) return !s.cancelRequested;
@@ -203,6 +252,8 @@ function nextTable(s: BackfillRunState): void {
 
 function record(s: BackfillRunState, r: ChunkResultBase): void {
   addCounts(s.counters, r);
+  // The next chunk takes a watermark of its own.
+  delete s.chunkWatermark;
   s.chunks++;
   s.chunksThisRun++;
   if (r.lastKeyLabel !== undefined) {
@@ -224,9 +275,11 @@ async function pace(s: BackfillRunState): Promise<void> {
 
 /**
  * Runs an activity; when it fails after its retries, holds: STUCK with the error in the
- * progress and the Web UI, retried with backoff until it succeeds, reacting to pause and
- * cancel. What cannot heal by retrying (configuration: an unknown table or column) fails the
- * backfill. Undefined when a cancel ends the hold.
+ * progress and the Web UI, retried with a bounded backoff until it succeeds, reacting to pause,
+ * cancel and `resume` (retry now). What cannot heal by retrying (configuration: an unknown table
+ * or column) fails the backfill. When the run's history grows long the hold continues as new
+ * (the cursor, the counts, the chunk's watermark and the hold itself are carried), so an outage
+ * of days never reaches the history limit. Undefined when a cancel ends the hold.
  */
 async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<T>): Promise<T | undefined> {
   for (;;) {
@@ -257,8 +310,12 @@ async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<
       }
       s.state = 'STUCK';
       show(s);
-      const backoff = Math.min(HOLD_MAX_MS, HOLD_MIN_MS * 2 ** Math.min(s.failures - 1, 10));
-      await condition(() => s.cancelRequested, backoff);
+      if (historyIsLong(workflowInfo(), s.request.maxHistoryEvents) && patched(PATCH_HISTORY_LIMIT)) {
+        note(s, `${what} held for ${s.failures} attempts: continuing as new`, Date.now());
+        await continueRun(s);
+      }
+      const wake = s.wake;
+      await condition(() => s.cancelRequested || s.wake !== wake, holdDelayMs(s.failures));
       await condition(() => !s.paused || s.cancelRequested);
       if (s.cancelRequested) return undefined;
     }
@@ -280,6 +337,10 @@ function handleSignals(s: BackfillRunState): void {
     wake();
   });
   setHandler(resumeBackfillSignal, () => {
+    if (!s.paused && s.state === 'STUCK') {
+      note(s, 'resume: retrying now', Date.now());
+      return wake();
+    }
     if (!s.paused) return;
     s.paused = false;
     delete s.pausedReason;

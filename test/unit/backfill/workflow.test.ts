@@ -27,6 +27,12 @@ class StubTable {
     const keys = Array.from({ length: this.rows }, (_, i) => `k${String(i).padStart(6, '0')}`);
     return {
       planBackfill: async () => ({ tables: [{ table: 'products', estimate: this.rows, sensitive: false }] }),
+      backfillWatermark: async () => ({
+        lsn: '0/10',
+        db: 'inventory',
+        readAt: new Date().toISOString(),
+        waitedMs: 0,
+      }),
       backfillChunk: async (input: SnapshotChunkInput): Promise<SnapshotChunkResult> => {
         if (this.failNext > 0) {
           this.failNext--;
