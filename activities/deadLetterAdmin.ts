@@ -11,6 +11,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import type { PipelineConfig } from '../infra/config';
 import { readDeadLetterRaw } from './deadLetters';
 import type { ActivityDeps } from './deps';
 
@@ -24,7 +25,8 @@ export type DeadLetterStatus = (typeof DEAD_LETTER_STATUSES)[number];
  * - `category`: poison, configuration, permanent or operator-skip;
  * - `since`: parked at or after this ISO-8601 time;
  * - `source`: `shard` (a shard reader parked it) or `capture`;
- * - `consumer`: the consumer that parked it (shard letters only).
+ * - `consumer`: the consumer the letter belongs to (`letterConsumer`): the one that parked it, for
+ *   a capture letter the operational consumer (it runs capture).
  */
 export const DeadLetterFilterSchema = z.strictObject({
   status: z.enum(DEAD_LETTER_STATUSES).optional(),
@@ -72,8 +74,11 @@ export interface DeadLetterSummary {
   appliedNotPublished?: true;
   /** Size of the raw record (kept encrypted). */
   rawBytes?: number;
-  // Shard letters.
+  /** The consumer it belongs to (`letterConsumer`): only that one redrives it. */
   consumer?: string;
+  /** When DynamoDB deletes the item (epoch seconds): the end of its redrive window. */
+  ttl?: number;
+  // Shard letters.
   stream?: string;
   shardId?: string;
   sequenceNumber?: string;
@@ -113,6 +118,7 @@ const SUMMARY_ATTRIBUTES = [
   'attempts',
   'appliedNotPublished',
   'rawBytes',
+  'ttl',
   'consumer',
   'stream',
   'shardId',
@@ -158,7 +164,8 @@ export async function listDeadLetters(
         ...(startKey ? { ExclusiveStartKey: startKey } : {}),
       }),
     );
-    for (const item of out.Items ?? []) if (matches(item, f)) items.push(summaryOf(item));
+    for (const item of out.Items ?? [])
+      if (matches(item, f, deps.config)) items.push(summaryOf(item, deps.config));
     startKey = out.LastEvaluatedKey as { pk: string } | undefined;
     if (!startKey) break;
   }
@@ -182,7 +189,7 @@ export interface DeadLetterDetail {
 export async function getDeadLetter(deps: ActivityDeps, pk: string): Promise<DeadLetterDetail | undefined> {
   const item = await readItem(deps, pk);
   if (!item) return undefined;
-  const detail: DeadLetterDetail = { item: summaryOf(item), audit: auditOf(item) };
+  const detail: DeadLetterDetail = { item: summaryOf(item, deps.config), audit: auditOf(item) };
   try {
     const { bytes, encoding } = await readDeadLetterRaw(deps, item);
     detail.raw = { encoding, text: bytes.toString(encoding), bytes: bytes.length };
@@ -303,12 +310,31 @@ export function tableOf(item: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** Whether an item matches a (validated) filter. */
-export function matches(item: Record<string, unknown>, f: DeadLetterFilter): boolean {
+/**
+ * The consumer a dead letter belongs to, the only one that may redrive it: the consumer that
+ * parked it (`consumer`). Capture letters carry the consumer capture ran with (the operational
+ * one); one parked before they did belongs to the operational consumer, which `config` is when its
+ * sink is operational (the CLI's and the operational worker's configuration), else unknown.
+ */
+export function letterConsumer(
+  item: Record<string, unknown>,
+  config?: Pick<PipelineConfig, 'consumer' | 'sink'>,
+): string | undefined {
+  if (typeof item.consumer === 'string') return item.consumer;
+  if (item.source === 'capture' && config?.sink === 'operational') return config.consumer;
+  return undefined;
+}
+
+/** Whether an item matches a (validated) filter; `config` attributes capture letters parked without a consumer. */
+export function matches(
+  item: Record<string, unknown>,
+  f: DeadLetterFilter,
+  config?: Pick<PipelineConfig, 'consumer' | 'sink'>,
+): boolean {
   if (f.status !== undefined && item.status !== f.status) return false;
   if (f.category !== undefined && item.category !== f.category) return false;
   if (f.source !== undefined && item.source !== f.source) return false;
-  if (f.consumer !== undefined && item.consumer !== f.consumer) return false;
+  if (f.consumer !== undefined && letterConsumer(item, config) !== f.consumer) return false;
   if (f.since !== undefined && !(String(item.parkedAt ?? '') >= new Date(f.since).toISOString()))
     return false;
   if (f.table !== undefined && !sameTable(tableOf(item), f.table)) return false;
@@ -324,11 +350,15 @@ function sameTable(table: string | undefined, wanted: string): boolean {
   return !table.includes('.') && bare(wanted) === table;
 }
 
-function summaryOf(item: Record<string, unknown>): DeadLetterSummary {
+function summaryOf(
+  item: Record<string, unknown>,
+  config?: Pick<PipelineConfig, 'consumer' | 'sink'>,
+): DeadLetterSummary {
   const str = (k: string) => (typeof item[k] === 'string' ? { [k]: item[k] as string } : {});
   const num = (k: string) => (typeof item[k] === 'number' ? { [k]: item[k] as number } : {});
   const audit = auditOf(item);
   const table = tableOf(item);
+  const consumer = letterConsumer(item, config);
   return {
     pk: String(item.pk),
     source: item.source === 'capture' ? 'capture' : 'shard',
@@ -342,7 +372,8 @@ function summaryOf(item: Record<string, unknown>): DeadLetterSummary {
     attempts: Number(item.attempts ?? 0),
     ...(item.appliedNotPublished === true ? { appliedNotPublished: true as const } : {}),
     ...num('rawBytes'),
-    ...str('consumer'),
+    ...num('ttl'),
+    ...(consumer !== undefined ? { consumer } : {}),
     ...str('stream'),
     ...str('shardId'),
     ...str('sequenceNumber'),

@@ -10,6 +10,7 @@ import {
   deadLetterObjectKey,
 } from '../domain/core/itemKeys';
 import { deadLetterAlert, type Alert } from '../domain/publishing/alerts';
+import { deadLetterTtl } from '../domain/redrive/sourceRead';
 import type { DeadLetter } from '../domain/shards/shardTypes';
 import { open, seal } from '../infra/codec/keyring';
 import { metrics } from '../infra/metrics';
@@ -104,6 +105,8 @@ export async function parkCaptureDeadLetter(
     commitTs: l.commitTs,
     table: `${l.schema}.${l.table}`,
     op: l.op,
+    // Capture runs with the operational consumer: its letters are that consumer's to redrive.
+    consumer: deps.config.consumer,
     ...(l.partitionKey ? { partitionKey: l.partitionKey } : {}),
     category: l.category,
     reason: l.reason,
@@ -178,7 +181,10 @@ export async function readDeadLetterRaw(
 /**
  * Writes (or re-writes) a DLQ item as PARKED, counting attempts; returns when it was first parked.
  * A letter already closed (REDRIVEN or DISCARDED) is never turned back into PARKED: the write is
- * conditional, and then only the attempt is counted and undefined returned.
+ * conditional, and then only the attempt is counted and undefined returned. The item's `ttl` is
+ * the end of its redrive window from the first parking (`CDC_DLQ_REDRIVE_WINDOW_DAYS`): DynamoDB
+ * deletes it after that, and a redrive of it meanwhile reads the row again from the source
+ * (activities/redrive.ts) instead of replaying an image that may have been deleted since.
  */
 async function park(
   { aws, config }: ActivityDeps,
@@ -186,8 +192,13 @@ async function park(
   now: string,
   attrs: Record<string, unknown>,
 ): Promise<string | undefined> {
-  const names: Record<string, string> = { '#status': 'status' };
-  const values: Record<string, unknown> = { ':parked': 'PARKED', ':now': now, ':one': 1 };
+  const names: Record<string, string> = { '#status': 'status', '#ttl': 'ttl' };
+  const values: Record<string, unknown> = {
+    ':parked': 'PARKED',
+    ':now': now,
+    ':one': 1,
+    ':ttl': deadLetterTtl(Date.parse(now), config.deadLetters.redriveWindowDays),
+  };
   const sets = Object.entries(attrs).map(([name, value], i) => {
     names[`#a${i}`] = name;
     values[`:a${i}`] = value;
@@ -198,7 +209,7 @@ async function park(
       new UpdateCommand({
         TableName: config.tables.dlq,
         Key: { pk },
-        UpdateExpression: `SET ${sets.join(', ')}, #status = :parked, parkedAt = if_not_exists(parkedAt, :now) ADD attempts :one`,
+        UpdateExpression: `SET ${sets.join(', ')}, #status = :parked, parkedAt = if_not_exists(parkedAt, :now), #ttl = if_not_exists(#ttl, :ttl) ADD attempts :one`,
         ConditionExpression: 'attribute_not_exists(pk) OR #status = :parked',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,

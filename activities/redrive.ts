@@ -1,13 +1,25 @@
 /**
- * Redrive: a parked record goes through the pipeline again (decrypt → transform → redact →
- * version-guarded apply → publish), one item at a time so each item's result is known, and its
- * DLQ item leaves PARKED with an audit entry. The workflow (workflows/redrive/) passes keys and
- * gets counts and per-item outcomes back: the raw row never enters workflow history.
+ * Redrive: a parked record goes through its consumer's pipeline again (decrypt → transform →
+ * redact → version-guarded apply → tell holds → publish), one item at a time so each item's result
+ * is known, and its DLQ item leaves PARKED with an audit entry. The workflow (workflows/redrive/)
+ * passes keys and gets counts and per-item outcomes back: the raw row never enters workflow history.
  *
- * - applied: published, item REDRIVEN (`redriven`);
+ * A letter belongs to the consumer that parked it (a capture letter to the operational consumer,
+ * which runs capture) and is redriven only through that consumer's sink, by that consumer's
+ * worker (the workflow runs on its task queue): the operational one applies to DynamoDB and
+ * publishes to EventBridge, the analytics one writes its database and publishes nothing. A letter
+ * of another consumer is left alone (`other-consumer`).
+ *
+ * No resurrection: a letter parked longer ago than the redrive window, or a change (update,
+ * delete) of a key DynamoDB holds nothing of (no row, no tombstone: nothing for the guard to
+ * compare with), is not replayed: the row is read again from PostgreSQL (a one-key snapshot,
+ * activities/redriveSource.ts) and that is applied: the current row, or a delete if it is gone.
+ *
+ * - applied: holds told, published, item REDRIVEN (`redriven`);
  * - DynamoDB holds the same or a newer version (stale): nothing published, item REDRIVEN
  *   (`stale`): a redrive never moves state backwards. An item marked `appliedNotPublished`
- *   (DynamoDB has it, consumers never got it) is published even so;
+ *   (DynamoDB has it, consumers never got it) is published even so, and its hold changes reach
+ *   their reservation-expiry workflows, whatever the guard says;
  * - the record fails again (undecodable, unconfigured, rejected by DynamoDB or EventBridge): the
  *   item stays PARKED with the new error in `reason` and `lastRedriveError` (`failed`);
  * - DynamoDB, S3 or EventBridge unavailable: the activity throws and Temporal retries it; items
@@ -15,10 +27,17 @@
  */
 import { classifyError, ConfigurationError, type DeadLetterCategory } from '../domain/core/errors';
 import type { PipelineEvent } from '../domain/core/pipelineEvent';
+import {
+  outsideRedriveWindow,
+  SOURCE_READ_REASONS,
+  type SourceReadReason,
+} from '../domain/redrive/sourceRead';
+import { holdChanges } from '../domain/reservations/hold';
 import type { StreamRecord } from '../domain/shards/shardTypes';
 import {
   auditOf,
   DeadLetterFilterSchema,
+  letterConsumer,
   listDeadLetters,
   readItem,
   updateParked,
@@ -31,6 +50,10 @@ import { classified } from './failures';
 import { redactEvents, transformRecords, redactionKeyOf } from './processing';
 import type { AlertPublisher } from './publishing/alertPublisher';
 import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
+import { createNoopPublishActivities } from './publishing/noopPublisher';
+import { keysHeld, readFromSource, SourceRowRefused } from './redriveSource';
+import { tellHolds } from './reservations';
+import { createAnalyticsSink } from './sinks/analyticsSink';
 import type { ChangeSink } from './sinks/changeSink';
 import { createDynamoDbSink } from './sinks/dynamoDbSink';
 
@@ -41,9 +64,11 @@ export interface RedriveInput {
   reason: string;
   /** The redrive request (workflow): a retried activity reports what it already did instead of redoing it. */
   requestId?: string;
+  /** The consumer the request is for: a worker of another consumer refuses it (the workflow ran on the wrong task queue). */
+  consumer?: string;
 }
 
-export type RedriveResult = 'redriven' | 'stale' | 'failed' | 'not-parked' | 'not-found';
+export type RedriveResult = 'redriven' | 'stale' | 'failed' | 'not-parked' | 'not-found' | 'other-consumer';
 
 /** One item's outcome: no row values, only the key, the result and (failed, not-parked) why. */
 export interface RedriveOutcome {
@@ -56,7 +81,7 @@ export interface RedriveSummary {
   redriven: number;
   stale: number;
   failed: number;
-  /** Not PARKED (already redriven or discarded) or not found: nothing done. */
+  /** Not PARKED (already redriven or discarded), not found, or another consumer's: nothing done. */
   skipped: number;
   outcomes: RedriveOutcome[];
 }
@@ -65,7 +90,14 @@ export interface RedriveSummary {
 export function createRedriveActivities(deps: ActivityDeps, alerts: AlertPublisher) {
   const redriver = createRedriver(deps, alerts);
   return classified({
-    redriveDeadLetters: (input: RedriveInput) => redriver.redrive(input),
+    redriveDeadLetters: (input: RedriveInput) => {
+      // Not retried: a request for another consumer never becomes this worker's.
+      if (input.consumer !== undefined && input.consumer !== deps.config.consumer)
+        throw new ConfigurationError(
+          `this worker serves consumer ${deps.config.consumer}, the redrive is for ${input.consumer}: start it on that consumer's task queue`,
+        );
+      return redriver.redrive(input);
+    },
     /** One page of PARKED-or-filtered dead letters' keys (the workflow passes `status: 'PARKED'`). */
     listDeadLetterPks: async (
       filter: DeadLetterFilter,
@@ -85,14 +117,29 @@ export function createRedriveActivities(deps: ActivityDeps, alerts: AlertPublish
   });
 }
 
-/** The redrive of dead letters by key, for the activity and for tools that run it in-process. */
-export function createRedriver(
-  deps: ActivityDeps,
-  alerts: AlertPublisher,
-  sink: ChangeSink = createDynamoDbSink(deps),
-) {
-  const { publishEvents } = createEventBridgeActivities(deps, alerts);
+/**
+ * Where the consumer of `deps.config` applies and publishes (as activities/index.ts binds its
+ * shard readers' activities): DynamoDB and EventBridge, or the analytics database and nothing.
+ */
+function consumerOutput(deps: ActivityDeps, alerts: AlertPublisher) {
+  if (deps.config.sink === 'analytics')
+    return { sink: createAnalyticsSink(deps), publishEvents: createNoopPublishActivities().publishEvents };
+  return {
+    sink: createDynamoDbSink(deps),
+    publishEvents: createEventBridgeActivities(deps, alerts).publishEvents,
+  };
+}
+
+/**
+ * The redrive of dead letters by key, through the sink of `deps.config`'s consumer (its letters
+ * only), for the activity and for tools that run it in-process.
+ */
+export function createRedriver(deps: ActivityDeps, alerts: AlertPublisher, sink?: ChangeSink) {
+  const output = consumerOutput(deps, alerts);
+  const target = sink ?? output.sink;
+  const { publishEvents } = output;
   const redactionKey = redactionKeyOf(deps.config);
+  const { consumer, deadLetters } = deps.config;
 
   /** Decrypts, transforms and redacts the record; the events, or why the record cannot go through. */
   async function eventsOf(
@@ -122,6 +169,13 @@ export function createRedriver(
   async function redriveOne(pk: string, input: RedriveInput): Promise<RedriveOutcome> {
     const item = await readItem(deps, pk);
     if (!item) return { pk, result: 'not-found', reason: 'no such dead letter' };
+    const owner = letterConsumer(item, deps.config);
+    if (owner !== consumer)
+      return {
+        pk,
+        result: 'other-consumer',
+        reason: `a letter of consumer ${owner ?? '(unknown)'}, not ${consumer}: redrive it with --consumer ${owner ?? '<name>'}`,
+      };
     const last = auditOf(item).at(-1);
     const mine =
       input.requestId !== undefined && last?.requestId === input.requestId && last.action === 'redrive';
@@ -162,15 +216,44 @@ export function createRedriver(
 
     const processed = await eventsOf(item);
     if ('failed' in processed) return fail(processed.failed, processed.category);
-    const { events } = processed;
+    let { events } = processed;
 
-    // Version-guarded: an older version than DynamoDB holds is not written (stale).
-    const applied = await sink.apply(events);
+    // No resurrection: past the window, or with nothing in DynamoDB for the guard to compare an
+    // update or delete with, the row is read again from PostgreSQL instead of replaying the image.
+    let reread: SourceReadReason | undefined = outsideRedriveWindow(
+      item.parkedAt,
+      Date.now(),
+      deadLetters.redriveWindowDays,
+    )
+      ? 'outside-window'
+      : undefined;
+    if (!reread && events.length && (await keysHeld(deps, events)) === false) reread = 'nothing-to-compare';
+    if (reread && events.length) {
+      try {
+        events = await readFromSource(deps, events, events[0]!.position);
+      } catch (err) {
+        // PostgreSQL down or a watermark held by a long transaction is retried; a table that is
+        // not there, or a row the pipeline refuses, will not heal by retrying.
+        if (err instanceof ConfigurationError)
+          return fail(`reading the row again from PostgreSQL: ${err.message}`, 'configuration');
+        if (err instanceof SourceRowRefused)
+          return fail(`reading the row again from PostgreSQL: ${err.message}`, 'poison');
+        throw err;
+      }
+    }
+    const from = reread ? `read again from PostgreSQL (${SOURCE_READ_REASONS[reread]}); ` : '';
+
+    // Version-guarded: an older version than the sink holds is not written (stale).
+    const applied = await target.apply(events);
     if (applied.rejected.length)
       return fail(applied.rejected.map((r) => r.reason).join('; '), applied.rejected[0].category);
-    const alreadyApplied = item.appliedNotPublished === true;
+    // Applied before, never published (a skip or an EventBridge refusal after the apply): published
+    // now whatever the guard says. A row read again is the current state: published if applied.
+    const alreadyApplied = item.appliedNotPublished === true && !reread;
     if (applied.applied === 0 && !alreadyApplied) {
-      const detail = `DynamoDB holds the same or a newer version (${applied.stale} stale); nothing published`;
+      // Holds hear it anyway (an expiry workflow ignores a change not newer than its own).
+      await tellHolds(deps, holdChanges(events));
+      const detail = `${from}${target.name === 'dynamodb' ? 'DynamoDB' : target.name} holds the same or a newer version (${applied.stale} stale); nothing published`;
       const closed = await updateParked(deps, pk, {
         set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString() },
         audit: audit('stale', detail),
@@ -179,12 +262,18 @@ export function createRedriver(
     }
     // Written now but not yet published: said on the item first, so a crash or an EventBridge
     // outage before the publish cannot turn the retry into a silent 'stale'.
-    if (!alreadyApplied && !(await updateParked(deps, pk, { set: { appliedNotPublished: true } })))
+    if (
+      item.appliedNotPublished !== true &&
+      !(await updateParked(deps, pk, { set: { appliedNotPublished: true } }))
+    )
       return closedMeanwhile(pk);
+    // As the shard reader does: a hold's expiry workflow exists before consumers hear of the hold.
+    const holds = await tellHolds(deps, holdChanges(events));
     const pub = await publishEvents(events);
     if (pub.rejected.length)
       return fail(`EventBridge: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
-    const detail = `applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}`;
+    const told = holds.delivered ? `, ${holds.delivered} holds told` : '';
+    const detail = `${from}applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}${told}`;
     const closed = await updateParked(deps, pk, {
       set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString(), appliedNotPublished: false },
       audit: audit('redriven', detail),

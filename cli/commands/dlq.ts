@@ -1,8 +1,9 @@
 /**
  * `cdc dlq list|show|redrive|discard`: the dead letters of the pipeline (`config.tables.dlq`).
- * Redrive runs as the `cdc-redrive:<requestId>` workflow (durable, progress in the Web UI);
- * discard is a direct conditional write. Both leave an audit entry (who, when, why, what
- * happened) on every item they touch.
+ * Redrive runs as the `cdc-redrive:<requestId>` workflow (durable, progress in the Web UI) on
+ * the task queue of the consumer the letters belong to (`--consumer`; a selection of several
+ * consumers' letters is refused); discard is a direct conditional write. Both leave an audit
+ * entry (who, when, why, what happened) on every item they touch.
  */
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
@@ -11,13 +12,15 @@ import {
   DEAD_LETTER_STATUSES,
   discardDeadLetters,
   getDeadLetter,
+  letterConsumer,
   listDeadLetters,
+  readItem,
   type DeadLetterFilter,
   type DeadLetterSummary,
   type DiscardOutcome,
 } from '../../activities/deadLetterAdmin';
 import { defaultDeps } from '../../activities/deps';
-import { startRedrive } from '../../infra/redriveClient';
+import { RedriveRefused, startRedrive } from '../../infra/redriveClient';
 import { redriveProgressQuery, type RedriveProgress } from '../../workflows/redrive';
 import { ReasonSchema } from '../args';
 import { table } from '../output';
@@ -39,6 +42,7 @@ interface FilterOptions {
   category?: string;
   since?: string;
   source?: string;
+  consumer?: string;
 }
 
 const filterOptions = (cmd: Command, withStatus: boolean): Command => {
@@ -57,7 +61,11 @@ const filterOptions = (cmd: Command, withStatus: boolean): Command => {
       ]),
     )
     .option('--since <iso>', 'parked at or after this time (ISO-8601)')
-    .addOption(new Option('--source <source>', 'who parked it').choices(['shard', 'capture']));
+    .addOption(new Option('--source <source>', 'who parked it').choices(['shard', 'capture']))
+    .option(
+      '--consumer <name>',
+      'the consumer the letters belong to (e.g. analytics; `cdc dlq list` shows it)',
+    );
 };
 
 function filterOf(o: FilterOptions): DeadLetterFilter {
@@ -68,6 +76,7 @@ function filterOf(o: FilterOptions): DeadLetterFilter {
       category: o.category,
       since: o.since,
       source: o.source,
+      consumer: o.consumer,
     }).filter(([, v]) => v !== undefined),
   );
   return f as DeadLetterFilter;
@@ -95,6 +104,7 @@ async function listAll(s: Session, filter: DeadLetterFilter, limit: number): Pro
 
 const rowOf = (d: DeadLetterSummary) => [
   d.pk,
+  d.consumer ?? '',
   d.status,
   d.category,
   d.table ?? '',
@@ -122,6 +132,7 @@ export const registerDlq: RegisterCommands = (program: Command, cli: Cli) => {
       `
 Examples:
   cdc dlq list --status PARKED
+  cdc dlq list --consumer analytics --status PARKED
   cdc dlq list --table users --category poison --since 2026-11-01T00:00:00Z --json`,
     )
     .action(async (o: FilterOptions & { limit: number }) => {
@@ -132,7 +143,7 @@ Examples:
         cli.out.result({ count: items.length, items }, () =>
           items.length
             ? table(
-                ['ID', 'STATUS', 'CATEGORY', 'TABLE', 'PARKED AT', 'ATTEMPTS', 'REASON'],
+                ['ID', 'CONSUMER', 'STATUS', 'CATEGORY', 'TABLE', 'PARKED AT', 'ATTEMPTS', 'REASON'],
                 items.map(rowOf),
               )
             : 'no dead letters match',
@@ -146,15 +157,20 @@ Examples:
       'one dead letter: why, its audit trail, and its record decrypted (row data: do not paste it around)',
     )
     .argument('<id>', 'the item key (SHARD#… or CAPTURE#…, as `cdc dlq list` shows)')
-    .action(async (id: string) => {
+    .option('--consumer <name>', 'only if the letter belongs to this consumer')
+    .action(async (id: string, o: { consumer?: string }) => {
       await cli.session(async (s) => {
         s.aws();
         const detail = await getDeadLetter(defaultDeps(s.config), id);
         if (!detail) throw notFound(`no dead letter ${id}`);
+        if (o.consumer !== undefined && detail.item.consumer !== o.consumer)
+          throw notFound(
+            `no dead letter ${id} of consumer ${o.consumer} (it belongs to ${detail.item.consumer ?? 'no known consumer'})`,
+          );
         cli.out.result(detail, () =>
           [
             `${detail.item.pk}`,
-            `  status ${detail.item.status}, category ${detail.item.category}, table ${detail.item.table ?? '?'}, parked ${detail.item.parkedAt}, attempts ${detail.item.attempts}`,
+            `  consumer ${detail.item.consumer ?? '?'}, status ${detail.item.status}, category ${detail.item.category}, table ${detail.item.table ?? '?'}, parked ${detail.item.parkedAt}, attempts ${detail.item.attempts}`,
             `  reason: ${detail.item.reason}`,
             ...(detail.item.lastRedriveError
               ? [`  last redrive error: ${detail.item.lastRedriveError}`]
@@ -190,33 +206,50 @@ Examples:
     .addHelpText(
       'after',
       `
+A letter is redriven only by its own consumer, through its sink (the analytics consumer's into
+the analytics database): the redrive runs on that consumer's task queue. A selection holding
+letters of more than one consumer is refused: add --consumer <name>.
 A redrive can never move state backwards: a record older than what DynamoDB holds becomes
-REDRIVEN as "stale" and is not published. A record that fails again stays PARKED with the new error.
-Exit codes: 0 done (or started with --no-wait), 1 some items failed again, 2 usage.
+REDRIVEN as "stale" and is not published. A letter parked longer ago than the redrive window
+(CDC_DLQ_REDRIVE_WINDOW_DAYS), or an update or delete of a key DynamoDB holds nothing of, is not
+replayed: the row is read again from PostgreSQL (a deleted row stays deleted).
+A record that fails again stays PARKED with the new error.
+Exit codes: 0 done (or started with --no-wait), 1 some items failed again, 2 usage (also: a
+selection of several consumers' letters).
 
 Examples:
   cdc dlq redrive 'SHARD#inventory-pipeline#cdc-inventory#shardId-000000000000#4968…' --reason "fixed in OPS-42"
-  cdc dlq redrive --category configuration --table widgets --reason "table added to the table file"`,
+  cdc dlq redrive --category configuration --table widgets --reason "table added to the table file"
+  cdc dlq redrive --consumer analytics --category poison --reason "analytics schema fixed"`,
     )
     .action(
       async (
         ids: string[],
         o: FilterOptions & { reason: string; actor?: string; requestId?: string; wait: boolean },
       ) => {
-        const filter = filterOf(o);
-        const byFilter = Object.keys(filter).length > 0;
+        const { consumer, ...selection } = filterOf(o);
+        const filter = consumer !== undefined && !ids.length ? { ...selection, consumer } : selection;
+        const byFilter = Object.keys(selection).length > 0;
         if (ids.length && byFilter) throw usageError('give item ids or filter options, not both');
-        if (!ids.length && !byFilter)
+        if (!ids.length && !byFilter && consumer === undefined)
           throw usageError('say which items: ids, or filter options (e.g. --category poison)');
         const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
         await cli.session(async (s) => {
+          s.aws();
           const client = await s.temporal();
-          const handle = await startRedrive(client, s.config, {
-            ...(ids.length ? { ids } : { filter }),
-            actor,
-            reason: o.reason,
-            ...(o.requestId ? { requestId: o.requestId } : {}),
-          });
+          let handle: Awaited<ReturnType<typeof startRedrive>>;
+          try {
+            handle = await startRedrive(client, s.config, {
+              ...(ids.length ? { ids } : { filter }),
+              ...(o.consumer !== undefined ? { consumer: o.consumer } : {}),
+              actor,
+              reason: o.reason,
+              ...(o.requestId ? { requestId: o.requestId } : {}),
+            });
+          } catch (err) {
+            if (err instanceof RedriveRefused) throw usageError(`nothing redriven: ${err.message}`);
+            throw err;
+          }
           cli.out.info(
             `redrive ${handle.workflowId} started (Web UI: search WorkflowId = "${handle.workflowId}")`,
           );
@@ -269,14 +302,16 @@ Examples:
     )
     .action(async (ids: string[], o: FilterOptions & { reason: string; actor?: string }) => {
       const filter = filterOf(o);
-      const byFilter = Object.keys(filter).length > 0;
-      if (ids.length && byFilter) throw usageError('give item ids or filter options, not both');
-      if (!ids.length && !byFilter) throw usageError('say which items: ids, or filter options');
+      const { consumer: _consumer, ...selection } = filter;
+      if (ids.length && Object.keys(selection).length)
+        throw usageError('give item ids or filter options, not both');
+      if (!ids.length && !Object.keys(filter).length)
+        throw usageError('say which items: ids, or filter options');
       const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
       await cli.session(async (s) => {
         const deps = { aws: s.aws(), config: s.config };
         const pks = ids.length
-          ? ids
+          ? await ofConsumer(s, ids, o.consumer)
           : (await listAll(s, { ...filter, status: 'PARKED' }, 100_000)).map((d) => d.pk);
         const outcomes: DiscardOutcome[] = [];
         for (let i = 0; i < pks.length; i += 25) {
@@ -298,3 +333,20 @@ Examples:
       });
     });
 };
+
+/** The given ids, refused when `consumer` is given and some belong to another consumer. */
+async function ofConsumer(s: Session, ids: string[], consumer: string | undefined): Promise<string[]> {
+  if (consumer === undefined) return ids;
+  const deps = { aws: s.aws(), config: s.config };
+  const others: string[] = [];
+  for (const pk of ids) {
+    const item = await readItem(deps, pk);
+    const owner: string | undefined = item ? letterConsumer(item, s.config) : consumer;
+    if (owner !== consumer) others.push(`${pk} (${owner ?? 'no known consumer'})`);
+  }
+  if (others.length)
+    throw usageError(
+      `not letters of consumer ${consumer}: ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}`,
+    );
+  return ids;
+}

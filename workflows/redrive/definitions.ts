@@ -13,6 +13,12 @@ export interface RedriveInput {
   /** Exactly one of `ids` (DLQ keys) and `filter` (PARKED items matching it). */
   ids?: string[];
   filter?: DeadLetterFilter;
+  /**
+   * The consumer whose letters these are (infra/consumers.ts): the workflow runs on its task queue,
+   * so its worker's sink redrives them; the listing (filter) takes that consumer's letters only,
+   * and a letter of another consumer is left alone. Absent in requests started before it existed.
+   */
+  consumer?: string;
   /** Who asked and why: kept in every item's audit trail. */
   actor: string;
   reason: string;
@@ -39,7 +45,7 @@ export interface RedriveProgress {
   stale: number;
   /** Failed again: still PARKED with the new error. */
   failed: number;
-  /** Not PARKED (already redriven or discarded) or not found: left alone. */
+  /** Not PARKED (already redriven or discarded), not found, or another consumer's: left alone. */
   skipped: number;
   /** RUNNING; DONE; FAILED when an activity failed for good (e.g. a missing table): `error` says why. */
   state: RedriveState;

@@ -128,7 +128,12 @@ async function nextChunk(s: RedriveState): Promise<string[] | undefined> {
   }
   if (s.listed) return undefined;
   // Only PARKED items can be redriven: the others are not even listed.
-  const page = await act.listDeadLetterPks({ ...s.input.filter, status: 'PARKED' }, s.cursor, s.chunkSize);
+  const { consumer } = s.input;
+  const page = await act.listDeadLetterPks(
+    { ...s.input.filter, ...(consumer !== undefined ? { consumer } : {}), status: 'PARKED' },
+    s.cursor,
+    s.chunkSize,
+  );
   if (page.cursor !== undefined) s.cursor = page.cursor;
   else {
     delete s.cursor;
@@ -139,11 +144,11 @@ async function nextChunk(s: RedriveState): Promise<string[] | undefined> {
 }
 
 function redriveChunk(s: RedriveState, pks: string[]): Promise<RedriveSummary> {
-  const { actor, reason, requestId } = s.input;
+  const { actor, reason, requestId, consumer } = s.input;
   const p = s.progress;
   return act.redriveDeadLetters.executeWithOptions(
     { ...OPTIONS, summary: `redrive ${pks.length} dead letters (${p.done} of ${p.total} done)` },
-    [{ pks, actor, reason, requestId }],
+    [{ pks, actor, reason, requestId, ...(consumer !== undefined ? { consumer } : {}) }],
   );
 }
 
@@ -166,10 +171,11 @@ function record(s: RedriveState, r: RedriveSummary): void {
 
 /** The next run's input: the same request, where this run left it. */
 function carriedInput(s: RedriveState): RedriveInput {
-  const { requestId, filter, actor, reason, chunkSize, maxHistoryEvents } = s.input;
+  const { requestId, filter, consumer, actor, reason, chunkSize, maxHistoryEvents } = s.input;
   return {
     requestId,
     ...(filter ? { filter } : { ids: s.remaining }),
+    ...(consumer !== undefined ? { consumer } : {}),
     actor,
     reason,
     ...(chunkSize !== undefined ? { chunkSize } : {}),
@@ -182,13 +188,14 @@ function carriedInput(s: RedriveState): RedriveInput {
 /** The Web UI's current details: state, counts, the latest failures (keys and reasons, no row data). */
 function show(s: RedriveState): void {
   const p = s.progress;
-  const { actor, reason, filter } = s.input;
+  const { actor, reason, filter, consumer } = s.input;
   const recent = p.failures.slice(-5);
   setCurrentDetails(
     [
       `**Redrive ${p.state}**: ${p.done} of ${p.total}${s.input.filter && !s.listed && p.state === 'RUNNING' ? '+' : ''} items done`,
-      `- redriven ${p.redriven}, stale ${p.stale} (DynamoDB newer: not published), failed ${p.failed} (still PARKED), skipped ${p.skipped}`,
+      `- redriven ${p.redriven}, stale ${p.stale} (the sink holds it or newer: not published), failed ${p.failed} (still PARKED), skipped ${p.skipped}`,
       `- by ${actor}: ${reason}`,
+      consumer !== undefined ? `- consumer: ${consumer}` : '',
       filter ? `- filter: \`${JSON.stringify(filter)}\`` : '',
       p.error ? `- error: ${p.error}` : '',
       recent.length
@@ -212,6 +219,7 @@ function shapeProblem(i: RedriveInput): string | undefined {
   if (!text(i.actor)) return 'actor: say who asks';
   if (!text(i.reason)) return 'reason: say why';
   if ((i.ids === undefined) === (i.filter === undefined)) return 'give exactly one of ids and filter';
+  if (i.consumer !== undefined && !text(i.consumer)) return 'consumer: a consumer name';
   if (i.ids !== undefined) {
     if (!Array.isArray(i.ids) || !i.ids.every(text)) return 'ids: a list of DLQ keys';
     if (i.ids.length > MAX_IDS) return `ids: at most ${MAX_IDS} (use a filter for more)`;

@@ -121,6 +121,10 @@ describe('dead letters: claim check, keys, status', () => {
     const again = dlq(config.consumer)!;
     assert.equal(again.attempts, 2);
     assert.equal(again.parkedAt, first.parkedAt);
+    // DynamoDB deletes the letter at the end of its redrive window, counted from the first parking.
+    const end = Date.parse(String(first.parkedAt)) / 1000 + config.deadLetters.redriveWindowDays * 86_400;
+    assert.ok(Math.abs(Number(first.ttl) - end) <= 1, `ttl ${String(first.ttl)} ≈ ${end}`);
+    assert.equal(again.ttl, first.ttl, 'a re-parking keeps the window');
     assert.equal(again.status, 'PARKED');
     assert.equal(f.events.alerts().length, 1, 'the same alert id is published once');
   });

@@ -156,7 +156,7 @@ function applyUpdate(item: Item, expression: string, names: Input, values: Input
   const attr = (n: string) => (n.startsWith('#') ? (names[n] as string) : n);
   for (const assignment of sets.split(/,\s*(?![^(]*\))/)) {
     const [lhs, rhs] = assignment.split(/\s*=\s*/);
-    const ifNotExists = /^if_not_exists\((\w+),\s*(:\w+)\)$/.exec(rhs);
+    const ifNotExists = /^if_not_exists\((#?\w+),\s*(:\w+)\)$/.exec(rhs);
     if (ifNotExists) item[attr(lhs)] ??= values[ifNotExists[2]];
     else if (/^:\w+$/.test(rhs)) item[attr(lhs)] = values[rhs];
     else throw new Error(`FakeDynamo: assignment not faked: ${assignment}`);

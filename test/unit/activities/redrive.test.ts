@@ -112,7 +112,9 @@ function change(p: { sku: string; onHand: number; lsn: number; op?: ChangeEvent[
       commitTs: new Date(1_790_000_000_000 + p.lsn).toISOString(),
       index: 0,
     },
-    op: p.op ?? 'u',
+    // An insert by default: an update of a key DynamoDB holds nothing of is read again from
+    // PostgreSQL (no resurrection), which unit tests do not have.
+    op: p.op ?? 'c',
     key,
     before: null,
     after: { ...key, on_hand: p.onHand, reserved: 0, low_stock_threshold: 5 },
@@ -254,7 +256,7 @@ describe('DLQ redrive activity', () => {
     assert.doesNotMatch(JSON.stringify(out), /42/, 'no row values in the result');
     assert.equal((t.entity('inventory', 'R-1#1')!.row as { on_hand: number }).on_hand, 42);
     assert.equal(published(t).length, 1);
-    assert.equal(published(t)[0].DetailType, 'inventory.updated');
+    assert.equal(published(t)[0].DetailType, 'inventory.created');
     const item = t.dlqItem(pk)!;
     assert.equal(item.status, 'REDRIVEN');
     assert.ok(item.redrivenAt);
@@ -414,5 +416,75 @@ describe('DLQ redrive activity', () => {
       .catch((e: unknown) => e);
     assert.ok(err instanceof ApplicationFailure);
     assert.equal(err.type, 'configuration', 'an invalid filter is not retried');
+  });
+  it('an update of a key DynamoDB holds nothing of, or a letter past the redrive window, is read again from PostgreSQL, not replayed', async () => {
+    const t = setup();
+    let reads = 0;
+    const deps = {
+      ...t.f.io,
+      pg: () => {
+        reads++;
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      },
+    };
+    const activities = createActivities(t.config, deps);
+    const update = await park(
+      t,
+      JSON.stringify(change({ sku: 'N-1', onHand: 1, lsn: 0xa00, op: 'u' })),
+      '1001',
+    );
+    await assert.rejects(activities.redriveDeadLetters({ pks: [update], ...who }), /ECONNREFUSED/);
+    assert.equal(reads, 1, 'PostgreSQL asked for the row');
+    assert.equal(t.entity('inventory', 'N-1#1'), undefined, 'the old image is not written');
+    assert.equal(t.dlqItem(update)!.status, 'PARKED', 'retried (PostgreSQL down), the item untouched');
+
+    // Past the window: even an insert is read again.
+    const insert = await park(t, JSON.stringify(change({ sku: 'N-2', onHand: 1, lsn: 0xa01 })), '1002');
+    t.f.doc.table(t.config.tables.dlq).get(insert)!.parkedAt = new Date(
+      Date.now() - (t.config.deadLetters.redriveWindowDays + 1) * 86_400_000,
+    ).toISOString();
+    await assert.rejects(activities.redriveDeadLetters({ pks: [insert], ...who }), /ECONNREFUSED/);
+    assert.equal(reads, 2);
+    assert.equal(t.entity('inventory', 'N-2#1'), undefined);
+
+    // An update of a key DynamoDB holds, within the window: replayed under the guard, no read.
+    const held = await park(t, JSON.stringify(change({ sku: 'N-3', onHand: 1, lsn: 0xa02 })), '1003');
+    await activities.redriveDeadLetters({ pks: [held], ...who });
+    const next = await park(
+      t,
+      JSON.stringify(change({ sku: 'N-3', onHand: 2, lsn: 0xa03, op: 'u' })),
+      '1004',
+    );
+    assert.equal((await activities.redriveDeadLetters({ pks: [next], ...who })).redriven, 1);
+    assert.equal(reads, 2);
+    assert.equal((t.entity('inventory', 'N-3#1')!.row as { on_hand: number }).on_hand, 2);
+  });
+
+  it('a letter of another consumer is left alone; a request for another consumer is refused', async () => {
+    const t = setup();
+    const other = { ...t.config, consumer: 'analytics', sink: 'analytics' as const };
+    await createActivities(other, t.f.io).deadLetterRecords([
+      {
+        record: record(JSON.stringify(change({ sku: 'O-1', onHand: 1, lsn: 0xb00 })), '1101'),
+        shardId: SHARD,
+        category: 'poison',
+        reason: 'x',
+      },
+    ]);
+    const pk = deadLetterKey('analytics', t.config.stream, SHARD, '1101');
+    const out = await t.activities.redriveDeadLetters({ pks: [pk], ...who });
+    assert.deepEqual([out.skipped, out.outcomes[0].result], [1, 'other-consumer']);
+    assert.match(String(out.outcomes[0].reason), /--consumer analytics/);
+    assert.equal(t.dlqItem(pk)!.status, 'PARKED');
+    assert.equal(t.entity('inventory', 'O-1#1'), undefined, 'never applied through this consumer’s sink');
+    const err = await t.activities
+      .redriveDeadLetters({ pks: [pk], ...who, consumer: 'analytics' })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof ApplicationFailure);
+    assert.equal(err.type, 'configuration', 'not retried: the workflow runs on the wrong task queue');
+    const mine = await t.activities.listDeadLetterPks({ consumer: t.config.consumer }, undefined, 10);
+    assert.deepEqual(mine.pks, []);
+    const theirs = await t.activities.listDeadLetterPks({ consumer: 'analytics' }, undefined, 10);
+    assert.deepEqual(theirs.pks, [pk]);
   });
 });
