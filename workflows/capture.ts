@@ -79,6 +79,8 @@ export interface CaptureStatus {
   /** The last failure (kept after recovery, for the record). */
   lastError?: CaptureError;
   health?: SlotHealth;
+  /** The source epoch capture's changes carry (from `health.source`; docs/failover.md). */
+  epoch?: number;
   lagging: boolean;
   lagAlertBytes: number;
   captureRuns: number;
@@ -158,6 +160,7 @@ export async function captureWorkflow(input: CaptureWorkflowInput): Promise<void
     state: held ? 'STUCK' : 'RUNNING',
     ...(lastError ? { lastError } : {}),
     ...(slotHealth ? { health: slotHealth } : {}),
+    ...(slotHealth?.source ? { epoch: slotHealth.source.epoch } : {}),
     lagging,
     lagAlertBytes,
     captureRuns,

@@ -8,6 +8,7 @@ import { putAllRecords } from '../stream/kinesisProducer';
 import { ChangeBuffer } from './changeBuffer';
 import { ReplicationSession } from './replicationSession';
 import { slotStartLsn } from './slots';
+import { resolveSourceEpoch } from './sourceEpoch';
 
 const STATUS_INTERVAL_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 2_000;
@@ -21,7 +22,8 @@ const DEFAULT_FLUSH_EVERY = 2_000;
  * before the activity returns (deadline or cancellation). Keepalive replies repeat the last
  * acknowledged LSN, never more. A change that cannot go on the stream goes to the DLQ with an
  * alert, and capture moves on. Heartbeats carry the progress, with the acknowledged LSN; they
- * are also how a cancellation reaches this activity.
+ * are also how a cancellation reaches this activity. Every change carries the source epoch,
+ * resolved at the start of the run from the source's identity (activities/capture/sourceEpoch.ts).
  */
 export async function captureChanges(
   deps: ActivityDeps,
@@ -32,7 +34,14 @@ export async function captureChanges(
   const startLsn = await slotStartLsn(deps.pg, input.slot);
   const session = await ReplicationSession.start(deps.pg, input.slot, input.publication);
   try {
-    const changes = changeBuffer(deps, alerts, ctx, session, input, startLsn);
+    // The epoch of the source this run reads: a new one when the source is not the one recorded
+    // (failover, restore, major upgrade, blue/green), so its changes order after everything stored.
+    const { record } = await resolveSourceEpoch(
+      { doc: deps.aws.doc, table: deps.config.tables.state, slot: input.slot },
+      session.source,
+      { log: (line) => ctx.log.warn(line, { slot: input.slot }) },
+    );
+    const changes = changeBuffer(deps, alerts, ctx, session, input, startLsn, record.epoch);
     await replicate(ctx, session, changes, Date.now() + input.maxRunMs, input.statusIntervalMs);
     return changes.progress;
   } finally {
@@ -48,9 +57,11 @@ function changeBuffer(
   session: ReplicationSession,
   input: CaptureInput,
   startLsn: string,
+  epoch: number,
 ): ChangeBuffer {
   const changes: ChangeBuffer = new ChangeBuffer({
     db: session.database,
+    epoch,
     startLsn,
     flushEvery: input.flushEvery ?? DEFAULT_FLUSH_EVERY,
     put: (records) =>

@@ -16,6 +16,8 @@ type RowChange = Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' 
 export interface ChangeBufferOptions {
   /** The database the changes come from. */
   db: string;
+  /** The source epoch every change of this run carries (domain/capture/sourceEpoch.ts); default 0. */
+  epoch?: number;
   /** The slot's confirmed position: acknowledged already. */
   startLsn: string;
   /** Records buffered before a flush, also in the middle of a transaction (bounded memory). */
@@ -54,7 +56,12 @@ export class ChangeBuffer {
   private bufferedBytes = 0;
 
   constructor(private readonly opts: ChangeBufferOptions) {
-    this.progress = { ackedLsn: opts.startLsn, changes: 0, transactions: 0 };
+    this.progress = {
+      ackedLsn: opts.startLsn,
+      changes: 0,
+      transactions: 0,
+      ...(opts.epoch ? { epoch: opts.epoch } : {}),
+    };
     this.acked = lsnToBigInt(opts.startLsn);
     this.committedLsn = this.acked;
   }
@@ -78,6 +85,7 @@ export class ChangeBuffer {
           commitTimeMicros: msg.commitTimeMicros,
           xid: msg.xid,
           index: 0,
+          ...(this.opts.epoch ? { epoch: this.opts.epoch } : {}),
         };
         return;
       case 'relation':

@@ -5,6 +5,7 @@ import { classified } from '../failures';
 import { createAlertPublisher, type AlertPublisher } from '../publishing/alertPublisher';
 import { captureChanges } from './captureChanges';
 import { slotHealth, writeCaptureHeartbeat } from './slots';
+import { readSourceEpoch } from './sourceEpoch';
 
 /**
  * The capture activities: the long replication activity (captureChanges.ts, with the connection
@@ -19,7 +20,13 @@ export function createCaptureActivities(
     slotHealth: async (slot: string) => {
       const health = await slotHealth(deps.pg, slot);
       metrics.slotHealth(health);
-      return health;
+      // The epoch capture records (shown in the capture workflow's `health` query); advisory.
+      const source = await readSourceEpoch({
+        doc: deps.aws.doc,
+        table: deps.config.tables.state,
+        slot,
+      }).catch(() => undefined);
+      return source ? { ...health, source } : health;
     },
     writeCaptureHeartbeat: (slot: string) => writeCaptureHeartbeat(deps.pg, deps.config.pgSchema, slot),
   });

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { encodeStandbyStatus } from '../../domain/capture/pgoutput';
 import { decoderSessionOptions } from '../../domain/capture/pgTypes';
+import type { SourceIdentity } from '../../domain/capture/sourceEpoch';
 import type { PgClientFactory } from '../deps';
+import { readSourceIdentity } from './sourceEpoch';
 
 /** Copy data waiting to be decoded above which the socket is paused, and below which it is resumed. */
 const PAUSE_ABOVE_CHUNKS = 10_000;
@@ -31,10 +33,13 @@ export class ReplicationSession {
   private constructor(
     private readonly client: Client,
     private readonly conn: ReplicationConnection,
+    /** The source's system identifier and timeline, read on this connection before START_REPLICATION. */
+    readonly source: SourceIdentity,
   ) {}
 
   /**
-   * Connects and starts streaming the slot's changes for the publication (pgoutput protocol 1).
+   * Connects, reads the source's identity (system identifier, timeline), and starts streaming the
+   * slot's changes for the publication (pgoutput protocol 1).
    * The session settings the type decoder depends on (DateStyle, IntervalStyle,
    * extra_float_digits, bytea_output, TimeZone) are pinned as startup parameters, after any
    * PGOPTIONS, so server, database or role defaults cannot change the text of values.
@@ -43,9 +48,18 @@ export class ReplicationSession {
     const options = [process.env.PGOPTIONS, decoderSessionOptions()].filter(Boolean).join(' ');
     const client = pg({ replication: 'database', options });
     await client.connect();
+    let source: SourceIdentity;
+    try {
+      // Before streaming, on this connection: the identity of the very server the changes come from.
+      source = await readSourceIdentity(client);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     const session = new ReplicationSession(
       client,
       (client as unknown as { connection: ReplicationConnection }).connection,
+      source,
     );
     session.listen();
     client.query(

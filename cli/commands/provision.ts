@@ -1,31 +1,46 @@
 /**
- * `cdc provision [--check-schema]`: what `npm run provision` does (scripts/provision.ts), through
- * the same functions: every resource of the pipeline, idempotently, after the PostgreSQL schema
- * check; or only the (read-only) schema check.
+ * `cdc provision [--check-schema] [--bump-epoch]`: what `npm run provision` does
+ * (scripts/provision.ts), through the same functions: every resource of the pipeline,
+ * idempotently, after the PostgreSQL schema check; or only the (read-only) schema check. Then it
+ * shows the source's identity against the one capture recorded (the source epoch,
+ * docs/failover.md), and with `--bump-epoch` starts a new epoch.
  */
 import type { Command } from 'commander';
+import {
+  readSourceEpoch,
+  readSourceIdentity,
+  resolveSourceEpoch,
+} from '../../activities/capture/sourceEpoch';
+import { sameIdentity, type SourceEpochRecord, type SourceIdentity } from '../../domain/capture/sourceEpoch';
 import { provisionAll } from '../../infra/provisioning';
 import { checkSchemaAtStartup } from '../../infra/schemaCheck';
-import type { Cli, RegisterCommands } from '../runtime';
+import type { Cli, RegisterCommands, Session } from '../runtime';
 
 export const registerProvision: RegisterCommands = (program: Command, cli: Cli) => {
   program
     .command('provision')
     .description(
-      'create every resource of the pipeline, idempotently (PostgreSQL publication and slot, Kinesis, DynamoDB, EventBridge, SQS, S3), after checking the schema against the table file',
+      'create every resource of the pipeline, idempotently (PostgreSQL publication and slot, Kinesis, DynamoDB, EventBridge, SQS, S3), after checking the schema against the table file; show the source epoch',
     )
     .option('--check-schema', 'only check the PostgreSQL schema against the table file (read-only)')
+    .option(
+      '--bump-epoch',
+      'start a new source epoch: every change from now on orders after everything stored (after a failover, restore, major upgrade or blue/green switch; docs/failover.md)',
+    )
     .addHelpText(
       'after',
       `
 Connects where the standard variables point (real AWS, your PostgreSQL), else to the local stack.
+Capture starts a new epoch by itself when the source's system identifier or timeline differs from
+the recorded one; --bump-epoch is for a switch it cannot see.
 Exit codes: 0 ready, 1 error (a schema error stops provisioning).
 
 Examples:
   cdc provision
-  cdc provision --check-schema`,
+  cdc provision --check-schema
+  cdc provision --bump-epoch`,
     )
-    .action(async (opts: { checkSchema?: boolean }) => {
+    .action(async (opts: { checkSchema?: boolean; bumpEpoch?: boolean }) => {
       await cli.session(async (s) => {
         const log: string[] = [];
         const line = (l: string) => {
@@ -44,7 +59,52 @@ Examples:
         }
         s.aws(); // its clients are closed at the end
         await provisionAll(s.config, line);
-        cli.out.result({ ok: true, stream: s.config.stream, slot: s.config.slot, log }, () => 'provisioned');
+        const source = await sourceEpoch(s, Boolean(opts.bumpEpoch), line);
+        cli.out.result(
+          { ok: true, stream: s.config.stream, slot: s.config.slot, source, log },
+          () => `provisioned; ${source.summary}`,
+        );
       });
     });
 };
+
+interface SourceEpochReport {
+  /** What PostgreSQL shows now. */
+  identity: SourceIdentity;
+  /** What capture recorded (after the bump, with --bump-epoch). */
+  recorded?: SourceEpochRecord;
+  /** The epoch the next changes carry: the recorded one, or recorded + 1 when the source changed. */
+  epoch: number;
+  /** The source differs from the recorded one: capture starts `epoch` at its next run. */
+  pending: boolean;
+  bumped: boolean;
+  summary: string;
+}
+
+/** The source's identity against the recorded one; with `bump`, a new epoch (conditional write). */
+async function sourceEpoch(s: Session, bump: boolean, line: (l: string) => void): Promise<SourceEpochReport> {
+  const identity = await readSourceIdentity(await s.pg());
+  const store = { doc: s.aws().doc, table: s.config.tables.state, slot: s.config.slot };
+  const shown = `system ${identity.systemId} timeline ${identity.timeline}`;
+  if (bump) {
+    const { record } = await resolveSourceEpoch(store, identity, { force: true, log: line });
+    return {
+      identity,
+      recorded: record,
+      epoch: record.epoch,
+      pending: false,
+      bumped: true,
+      summary: `source ${shown}: epoch bumped to ${record.epoch}`,
+    };
+  }
+  const recorded = await readSourceEpoch(store);
+  const pending = recorded !== undefined && !sameIdentity(recorded, identity);
+  const epoch = recorded ? recorded.epoch + (pending ? 1 : 0) : 0;
+  const summary = !recorded
+    ? `source ${shown}: no epoch recorded yet (capture records epoch 0 at its first run)`
+    : pending
+      ? `source ${shown} differs from the recorded system ${recorded.systemId} timeline ${recorded.timeline} (epoch ${recorded.epoch}): capture starts epoch ${epoch} at its next run`
+      : `source ${shown}, epoch ${epoch}`;
+  line(summary);
+  return { identity, ...(recorded ? { recorded } : {}), epoch, pending, bumped: false, summary };
+}

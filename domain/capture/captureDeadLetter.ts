@@ -84,6 +84,7 @@ export function undecodableChange(
       txId: at.txId,
       commitTs: at.commitTs,
       index: at.index,
+      ...(tx.epoch ? { epoch: tx.epoch } : {}),
     },
     op: at.op,
     undecoded: true,

@@ -1,4 +1,5 @@
 /** Shapes shared by the capture workflow and its activities (they live in history: kept small). */
+import type { SourceEpochRecord } from './sourceEpoch';
 
 export interface CaptureInput {
   slot: string;
@@ -17,6 +18,8 @@ export interface CaptureProgress {
   transactions: number;
   /** Changes parked in the DLQ instead of the stream (a value the decoder refuses, a record too large). */
   deadLettered?: number;
+  /** The source epoch this run's changes carry (absent: 0). */
+  epoch?: number;
 }
 
 export interface SlotHealth {
@@ -30,4 +33,9 @@ export interface SlotHealth {
   /** WAL the server keeps for the slot (from its restart position). */
   walRetainedBytes: number;
   checkedAt: string;
+  /**
+   * The source identity capture recorded and the epoch its changes carry (the state table's
+   * `SOURCE#<slot>` item; domain/capture/sourceEpoch.ts). Absent before capture first ran.
+   */
+  source?: SourceEpochRecord;
 }

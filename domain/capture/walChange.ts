@@ -19,6 +19,8 @@ export interface TxContext {
   xid: number;
   /** Next index within the transaction. */
   index: number;
+  /** The source epoch of the capture run (domain/capture/sourceEpoch.ts); 0 or absent: none written. */
+  epoch?: number;
 }
 
 function tupleToRow(
@@ -95,6 +97,7 @@ export function buildChangeEvent(
       txId: tx.xid,
       commitTs: pgEpochMicrosToIso(tx.commitTimeMicros),
       index: tx.index,
+      ...(tx.epoch ? { epoch: tx.epoch } : {}),
       ...(afterResult?.toast.length ? { unchangedToast: afterResult.toast } : {}),
     },
     op,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JsonValue, Row } from './json';
+import { MAX_EPOCH } from '../processing/version';
 
 /** The canonical change event: what capture writes to Kinesis and every decoder produces. */
 export const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
@@ -26,6 +27,13 @@ export const ChangeEventSchema = z
       txId: z.number().int().nonnegative().optional(),
       commitTs: z.iso.datetime({ offset: true }),
       index: z.number().int().nonnegative(),
+      /**
+       * The source epoch (domain/capture/sourceEpoch.ts): goes up when the source database's
+       * identity changes (failover, restore, major upgrade, blue/green), where LSNs may start
+       * below the ones already stored; ordered before the LSN in the version. Absent: 0, which
+       * is also what every format without one (Debezium, DMS, the documents' formats) means.
+       */
+      epoch: z.number().int().min(0).max(MAX_EPOCH).optional(),
       snapshot: z.literal(true).optional(),
       /** Columns whose value PostgreSQL did not send (unchanged TOAST): absent from `after`, never null. */
       unchangedToast: z.array(z.string()).optional(),

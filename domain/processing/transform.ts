@@ -138,7 +138,8 @@ export function fieldChanges(before: Row | null, after: Row | null): Record<stri
 
 /**
  * Canonical change event → pipeline event (configured transformations, changes, IDs, version).
- * `tieBreak` (the Kinesis sequence number) orders changes of formats that carry only a
+ * The version is (source epoch, commit LSN, index): `source.epoch` (0 when absent) orders a new
+ * timeline of the source above everything stored before it. `tieBreak` (the Kinesis sequence number) orders changes of formats that carry only a
  * timestamp: two changes of one key in one microsecond keep their stream order.
  */
 export function transformChange(
@@ -155,7 +156,10 @@ export function transformChange(
   const key = change.key;
   const before = transformRow(change.before, cfg, true);
   const after = transformRow(change.after, cfg);
-  const version = sourceVersion(change.source.lsn, change.source.index, tieBreak);
+  const version = sourceVersion(change.source.lsn, change.source.index, {
+    ...(tieBreak !== undefined ? { tieBreak } : {}),
+    epoch: change.source.epoch ?? 0,
+  });
   return {
     eventId: eventId({
       table: cfg.table,

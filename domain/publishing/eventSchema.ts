@@ -4,7 +4,7 @@ import { EVENT_ID_PATTERN } from '../processing/eventId';
 import { JsonValueSchema, LSN_PATTERN } from '../core/changeEvent';
 import { lsnSortable } from '../core/lsn';
 import { configuredTables, eventTypesOf } from '../core/tables';
-import { VERSION_PATTERN } from '../processing/version';
+import { parseVersion, VERSION_PATTERN } from '../processing/version';
 
 /**
  * The contract of what leaves the pipeline on EventBridge: the Detail of a published change
@@ -47,10 +47,9 @@ export const PublishedEventDetailSchema = z
     if (EVENT_ID_PATTERN.test(d.eventId) && millis !== Date.parse(d.timestamp)) {
       issue('eventId must carry the commit timestamp in milliseconds', ['eventId']);
     }
-    if (
-      LSN.test(d.metadata.sourcePosition) &&
-      lsnSortable(d.metadata.sourcePosition) !== d.metadata.version.slice(0, 16)
-    ) {
+    // After the source epoch's prefix, if any (`e000001.`): the version's LSN part.
+    const versionLsn = parseVersion(d.metadata.version)?.lsn ?? d.metadata.version.slice(0, 16);
+    if (LSN.test(d.metadata.sourcePosition) && lsnSortable(d.metadata.sourcePosition) !== versionLsn) {
       issue('version must start with the source position (LSN)', ['metadata', 'version']);
     }
     for (const [col, ch] of Object.entries(d.changes)) {

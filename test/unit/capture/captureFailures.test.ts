@@ -3,6 +3,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Client } from 'pg';
 import { ChangeBuffer } from '../../../activities/capture/changeBuffer';
 import { captureChanges } from '../../../activities/capture/captureChanges';
+import { SOURCE_IDENTITY_SQL } from '../../../activities/capture/sourceEpoch';
+import { sourceEpochKey } from '../../../domain/capture/sourceEpoch';
 import type { PgClientFactory } from '../../../activities/deps';
 import type { AlertPublisher } from '../../../activities/publishing/alertPublisher';
 import type { CaptureDeadLetter } from '../../../domain/capture/captureDeadLetter';
@@ -196,8 +198,12 @@ function fakeReplication(chunks: Buffer[]) {
       connect: async () => undefined,
       on: () => undefined,
       end: async () => undefined,
-      query: () => {
+      query: (sql: string) => {
+        // The source's identity, read before START_REPLICATION (the source epoch).
+        if (sql === SOURCE_IDENTITY_SQL)
+          return Promise.resolve({ rows: [{ system_id: '7316660269188125790', timeline: 1 }] });
         for (const chunk of chunks) onCopyData({ chunk });
+        return undefined;
       },
       connection: {
         on: (_event: string, listener: typeof onCopyData) => (onCopyData = listener),
@@ -291,6 +297,38 @@ describe('capture activity: session settings and leaving the loop', () => {
       bytea_output: 'hex',
       TimeZone: 'UTC',
     });
+  });
+
+  it('a source whose timeline differs from the recorded one starts a new epoch; its changes carry it', async () => {
+    const { pg } = fakeReplication([relationFrame, ...txFrames(0x2000n, 'EPOCH')]);
+    const k = kinesis();
+    const f = fakes(k);
+    const config = loadConfig({});
+    // Recorded by an earlier run on the old primary (timeline 1 there; the fake source says 1 too,
+    // so make the record say another system): the source changed.
+    f.doc.table(config.tables.state).set(sourceEpochKey('slot'), {
+      pk: sourceEpochKey('slot'),
+      systemId: '1111',
+      timeline: 3,
+      epoch: 2,
+      since: '2026-01-01T00:00:00.000Z',
+      reason: 'first-seen',
+    });
+    const progress: CaptureProgress = await new MockActivityEnvironment().run(
+      captureChanges,
+      { config, ...f.io, pg },
+      noAlerts,
+      { slot: 'slot', publication: 'pub', maxRunMs: 50 },
+    );
+    assert.equal(progress.epoch, 3);
+    const item = f.doc.item(config.tables.state, sourceEpochKey('slot'));
+    assert.equal(item?.epoch, 3);
+    assert.equal(item?.systemId, '7316660269188125790');
+    assert.deepEqual(item?.previous, { systemId: '1111', timeline: 3, epoch: 2 });
+    const records = k.sent.flatMap((c) => c.input.Records as { Data: Uint8Array }[]);
+    assert.equal(records.length, 1);
+    const event = JSON.parse(Buffer.from(records[0]!.Data).toString('utf8'));
+    assert.equal(event.source.epoch, 3);
   });
 
   it('puts what is buffered on the stream and acknowledges it when the deadline comes while busy', async () => {

@@ -310,6 +310,23 @@ describe('buildChangeEvent', () => {
     assert.deepEqual(e.before, row1Json);
   });
 
+  it("carries the run's source epoch; the version orders it before the LSN", () => {
+    const e = buildChangeEvent({ tag: 'insert', relationId: 1, newTuple: row1 }, inventory, {
+      ...tx,
+      epoch: 3,
+    });
+    assert.equal(e.source.epoch, 3);
+    valid(e);
+    const p = transformChange(e, { shardId: 's', sequenceNumber: '1' });
+    assert.equal(p.version, 'e000003.00000000016C4460.0000000003');
+    // Epoch 0 writes no field: events (and versions) as they were before epochs.
+    const zero = buildChangeEvent({ tag: 'insert', relationId: 1, newTuple: row1 }, inventory, {
+      ...tx,
+      epoch: 0,
+    });
+    assert.equal('epoch' in zero.source, false);
+  });
+
   it('produces events the transform step accepts (inventory key sku + warehouse_id)', () => {
     const e = buildChangeEvent({ tag: 'insert', relationId: 1, newTuple: row1 }, inventory, tx);
     const p = transformChange(e, { shardId: 's', sequenceNumber: '1' });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ChangeEvent } from '../../../domain/core/changeEvent';
 import { decodeChange } from '../../../domain/formats/decodeChange';
-import { ctx, debezium, dms, flat, reasonOf, TS } from './helpers';
+import { ctx, debezium, decoded, dms, flat, reasonOf, TS, versionOf } from './helpers';
 
 describe('decodeChange', () => {
   describe('canonical', () => {
@@ -30,6 +30,37 @@ describe('decodeChange', () => {
       const reason = reasonOf({ ...event, source: { ...event.source, lsn: 'nope' } });
       assert.match(reason, /^canonical event: source\.lsn: LSN must look like/);
     });
+
+    it('carries the source epoch; without one the epoch is 0 (the version form before epochs)', () => {
+      const withEpoch = { ...event, source: { ...event.source, epoch: 2 } };
+      const r = decodeChange(JSON.stringify(withEpoch), ctx);
+      assert.ok(r.ok);
+      assert.equal(r.event.source.epoch, 2);
+      assert.equal(versionOf(r.event), 'e000002.00000000016C4460.0000000003');
+      assert.equal(versionOf(event), '00000000016C4460.0000000003');
+    });
+
+    it('refuses an epoch that is not an integer from 0 to 999999', () => {
+      for (const epoch of [-1, 1.5, 1_000_000, '1'])
+        assert.match(
+          reasonOf({ ...event, source: { ...event.source, epoch } }),
+          /^canonical event: source\.epoch: /,
+          String(epoch),
+        );
+    });
+  });
+
+  describe("formats without an epoch (Debezium, DMS, the documents' formats) are epoch 0", () => {
+    for (const [format, record] of [
+      ['debezium', debezium],
+      ['dms', dms],
+      ['inventory-flat', flat],
+    ] as const)
+      it(format, () => {
+        const e = decoded(record, format);
+        assert.equal(e.source.epoch, undefined);
+        assert.doesNotMatch(versionOf(e), /^e/);
+      });
   });
 
   describe('poison records', () => {

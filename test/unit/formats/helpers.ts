@@ -28,7 +28,8 @@ export function omit<T extends object, K extends keyof T>(o: T, ...keys: K[]): O
   return copy as Omit<T, K>;
 }
 
-export const versionOf = (e: ChangeEvent) => sourceVersion(e.source.lsn, e.source.index);
+export const versionOf = (e: ChangeEvent) =>
+  sourceVersion(e.source.lsn, e.source.index, { epoch: e.source.epoch ?? 0 });
 
 // 2026-01-02T03:04:05.123456Z = 1767323045123456 µs since the epoch = 0x6475E_F64ED580
 export const TS = '2026-01-02T03:04:05.123456Z';

@@ -11,6 +11,9 @@ import {
   splitKeyChange,
 } from '../../../domain/processing/transform';
 import { ConfigurationError, PoisonRecordError } from '../../../domain/core/errors';
+import { redactEvent } from '../../../domain/processing/redact';
+import { toEventEntry } from '../../../domain/publishing/eventEntry';
+import { validatePublishedDetail } from '../../../domain/publishing/eventSchema';
 import { parseTableFile, tableRegistry, useTables, type TableRegistry } from '../../../domain/core/tables';
 
 const POS = {
@@ -926,5 +929,40 @@ describe('transform with a table file of its own', () => {
       () => transformChange(change({ table: 'users', op: 'c', key: { id: 'u' }, after: { id: 'u' } }), POS),
       (e: unknown) => e instanceof ConfigurationError && /test\/orders-only\.yaml/.test(e.message),
     );
+  });
+});
+
+describe('transformChange: the source epoch', () => {
+  it('builds the version from (epoch, LSN, index); the published detail validates', () => {
+    const e = transformChange(
+      change({
+        table: 'inventory',
+        op: 'u',
+        key: { sku: 'S', warehouse_id: 1 },
+        after: { sku: 'S', warehouse_id: 1, on_hand: 2 },
+        epoch: 1,
+      }),
+      POS,
+    );
+    assert.equal(e.version, 'e000001.00000000016C4460.0000000002');
+    assert.equal(e.lsn, '0/16C4460');
+    const entry = toEventEntry(
+      redactEvent(e, { secret: 'epoch-test-secret', keyId: 'k1' }),
+      'bus',
+      '2024-01-15T10:00:01.000Z',
+    );
+    assert.deepEqual(validatePublishedDetail(entry.Detail), { ok: true });
+    // A change of a later epoch is a different change (event id), even at the same LSN and index.
+    const zero = transformChange(
+      change({
+        table: 'inventory',
+        op: 'u',
+        key: { sku: 'S', warehouse_id: 1 },
+        after: { sku: 'S', warehouse_id: 1, on_hand: 2 },
+      }),
+      POS,
+    );
+    assert.equal(zero.version, '00000000016C4460.0000000002');
+    assert.notEqual(zero.eventId, e.eventId);
   });
 });
