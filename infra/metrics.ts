@@ -4,7 +4,8 @@
  * the activity's side), and the worker's `/metrics` endpoint, which also serves the Temporal SDK's
  * own runtime metrics (scraped from the SDK's exporter on loopback and appended).
  *
- * PII: labels are consumer, stream, shard, slot, table, op, step, source, category and alert kind.
+ * PII: labels are consumer, stream, shard, slot, table, op, step, source, category, alert kind and
+ * backfill id.
  * Never a key or any other value of a row.
  */
 import { createServer, type Server } from 'node:http';
@@ -74,6 +75,12 @@ const shardLastPull = new Gauge({
   name: 'cdc_shard_last_pull_timestamp_seconds',
   help: "Unix time of a shard's last completed pull on this worker (a STUCK or stopped reader stops moving it)",
   labelNames: ['stream', 'consumer', 'shard'] as const,
+  registers,
+});
+const backfillLagMs = new Gauge({
+  name: 'cdc_backfill_lag_ms',
+  help: "Kinesis MillisBehindLatest of a replay backfill's last read of a shard (never the live shard's lag)",
+  labelNames: ['backfill', 'stream', 'shard'] as const,
   registers,
 });
 const captureLagBytes = new Gauge({
@@ -184,6 +191,20 @@ export const metrics = {
     }
     shardLagMs.set(labels, millisBehindLatest);
     shardLastPull.set(labels, Date.now() / 1000);
+  },
+
+  /**
+   * A replay backfill read a shard: its own position (`cdc_backfill_lag_ms`), apart from the live
+   * shard reader's `cdc_shard_lag_ms`; the series is removed once the replay of the shard is done.
+   */
+  backfillPulled(
+    read: { backfillId: string; stream: string; shardId: string },
+    millisBehindLatest: number,
+    done: boolean,
+  ) {
+    const labels = { backfill: read.backfillId, stream: read.stream, shard: read.shardId };
+    if (done) backfillLagMs.remove(labels);
+    else backfillLagMs.set(labels, millisBehindLatest);
   },
 
   /** What the sink did with a batch: changes written and refused as stale (by table), and coalesced. */

@@ -1,9 +1,10 @@
 /**
  * One replay chunk (`replayChunk`): the next records of one shard from the replay's start (an
- * AT_TIMESTAMP or sequence-number iterator, then after the last record read, through the shard
- * reader's own pull), up to the replay's end, through the same transform → redact → apply →
- * publish path. Every event is published, stale or not: its id is the original one (derived
- * from the change), so consumers deduplicate; the version guard keeps DynamoDB from moving back.
+ * AT_TIMESTAMP or sequence-number iterator, then after the last record read), up to the replay's
+ * end, through the same transform → redact → apply → publish path. Every event is published,
+ * stale or not: its id is the original one (derived from the change), so consumers deduplicate;
+ * the version guard keeps DynamoDB from moving back. Its position is its own metric
+ * (`cdc_backfill_lag_ms{backfill}`): the live shard reader's lag and last pull are never touched.
  */
 import {
   GetRecordsCommand,
@@ -12,14 +13,14 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { ReplayChunkInput, ReplayChunkResult } from '../../domain/backfill/chunks';
 import type { StreamRecord } from '../../domain/shards/shardTypes';
+import { metrics } from '../../infra/metrics';
 import type { ActivityDeps } from '../deps';
 import { redactEvents, redactionKeyOf, transformRecords } from '../processing';
 import type { ChangeSink } from '../sinks/changeSink';
-import { createStreamReaderActivities, toStreamRecord } from '../stream/streamReader';
+import { toStreamRecord } from '../stream/streamReader';
 import { deliver } from './deliver';
 import { heartbeat } from './postgres';
 
-const MAX_BYTES = 4 * 1024 * 1024;
 /** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
 const EMPTY_PAGE_GAP_MS = 200;
 
@@ -28,21 +29,12 @@ export async function replayChunk(
   sink: ChangeSink,
   input: ReplayChunkInput,
 ): Promise<ReplayChunkResult> {
-  const page =
-    input.start.type === 'AFTER_SEQUENCE_NUMBER'
-      ? await createStreamReaderActivities(deps).pullRecords({
-          stream: input.stream,
-          shardId: input.shardId,
-          afterSequenceNumber: input.start.sequenceNumber,
-          maxRecords: input.limit,
-          maxBytes: MAX_BYTES,
-          waitMs: 0,
-        })
-      : await readFromStart(deps, input);
+  const page = await readPage(deps, input);
   const inWindow = page.records.filter((r) => r.arrivalMs <= input.untilMs);
   const ended = inWindow.length < page.records.length;
   const caughtUp = page.records.length === 0 && !page.shardEnded;
   const done = ended || page.shardEnded || (caughtUp && Date.now() >= input.untilMs);
+  metrics.backfillPulled(input, page.millisBehindLatest, done);
   const last = inWindow.at(-1)?.sequenceNumber;
   const base = { read: inWindow.length, done, ...(last ? { lastSequenceNumber: last } : {}) };
   if (!inWindow.length)
@@ -68,11 +60,14 @@ export async function replayChunk(
   };
 }
 
-/** The first records at the replay's start (AT_TIMESTAMP, AT_/AFTER_SEQUENCE_NUMBER), empty pages skipped. */
-async function readFromStart(
+/**
+ * The next records from where the chunk starts (AT_TIMESTAMP, AT_/AFTER_SEQUENCE_NUMBER: a fresh
+ * iterator each chunk), empty pages skipped while behind, and how far behind the tip they are.
+ */
+async function readPage(
   deps: ActivityDeps,
   input: ReplayChunkInput,
-): Promise<{ records: StreamRecord[]; shardEnded: boolean }> {
+): Promise<{ records: StreamRecord[]; shardEnded: boolean; millisBehindLatest: number }> {
   const { kinesis } = deps.aws;
   const start = input.start;
   let iterator = (
@@ -88,14 +83,15 @@ async function readFromStart(
     )
   ).ShardIterator;
   for (;;) {
-    if (!iterator) return { records: [], shardEnded: true };
+    if (!iterator) return { records: [], shardEnded: true, millisBehindLatest: 0 };
     const out: GetRecordsCommandOutput = await kinesis.send(
       new GetRecordsCommand({ ShardIterator: iterator, Limit: input.limit }),
     );
     const records = (out.Records ?? []).map(toStreamRecord);
-    if (records.length) return { records, shardEnded: false };
-    if (!out.NextShardIterator) return { records: [], shardEnded: true };
-    if (!out.MillisBehindLatest) return { records: [], shardEnded: false };
+    const millisBehindLatest = out.MillisBehindLatest ?? 0;
+    if (records.length) return { records, shardEnded: false, millisBehindLatest };
+    if (!out.NextShardIterator) return { records: [], shardEnded: true, millisBehindLatest: 0 };
+    if (!millisBehindLatest) return { records: [], shardEnded: false, millisBehindLatest: 0 };
     iterator = out.NextShardIterator;
     heartbeat();
     await new Promise((r) => setTimeout(r, EMPTY_PAGE_GAP_MS));
