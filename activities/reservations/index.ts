@@ -50,8 +50,9 @@ export function createReservationActivities(deps: ActivityDeps) {
     (pool ??= new Pool({ max: RELEASE_POOL_SIZE, idleTimeoutMillis: 5_000, allowExitOnIdle: true }));
   return {
     /**
-     * Tells each hold's expiry workflow about the change: a HELD one starts it if it is not running
-     * (signal-with-start, idempotent); any other only signals a running one. Ids are never reused
+     * Tells each hold's expiry workflow about the change: a HELD one (or the delete of a row that
+     * was HELD) starts it if it is not running (signal-with-start, idempotent); any other only
+     * signals a running one. Ids are never reused
      * (REJECT_DUPLICATE): a replayed HELD change of a hold that already ended starts nothing.
      */
     async signalHoldChanges(changes: HoldChange[]): Promise<HoldSignals> {
@@ -134,7 +135,11 @@ export async function signalHold(
   change: HoldChange,
 ): Promise<keyof HoldSignals> {
   const workflowId = reservationExpiryWorkflowId(change.reservationId);
-  if (change.status !== 'HELD') {
+  // A delete of a row that was still HELD starts the workflow too (its units are owed back): a
+  // hold taken and deleted in one batch never had one. One that ran already is not started again.
+  const starts =
+    change.status === 'HELD' || (change.status === 'DELETED' && change.statusBeforeDelete === 'HELD');
+  if (!starts) {
     try {
       await client.workflow.getHandle(workflowId).signal(reservationChangedSignal, change);
       return 'delivered';
@@ -154,12 +159,16 @@ export async function signalHold(
       signalArgs: [change],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: [
-        { key: SA.state, value: 'HELD' },
-        { key: SA.expiresAt, value: new Date(change.expiresAt) },
+        { key: SA.state, value: change.status === 'HELD' ? 'HELD' : 'RELEASING' },
+        ...(Number.isFinite(Date.parse(change.expiresAt))
+          ? [{ key: SA.expiresAt, value: new Date(change.expiresAt) }]
+          : []),
         { key: SA.sku, value: change.sku },
         { key: SA.table, value: 'reservations' },
       ],
-      staticSummary: `hold ${change.quantity} × ${change.sku} @ ${change.warehouseId} until ${change.expiresAt}`,
+      staticSummary:
+        `hold ${change.quantity} × ${change.sku} @ ${change.warehouseId} ` +
+        (change.status === 'HELD' ? `until ${change.expiresAt}` : 'deleted while held'),
     });
     return 'delivered';
   } catch (err) {

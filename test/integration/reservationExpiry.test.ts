@@ -11,6 +11,7 @@ import {
   confirmReservation,
   extendReservation,
   getReservation,
+  releaseDeletedHold,
   reserve,
   type Reservation,
 } from '../../infra/reservationStore';
@@ -216,6 +217,62 @@ describe('reservation expiry through the local stack', function () {
     await waitFor('DynamoDB available 9', async () =>
       (await view(sku))?.available === 9 ? true : undefined,
     );
+    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
+  });
+
+  it('a HELD reservation deleted directly gets its units back once, even when the release runs twice', async () => {
+    const sku = await stock(10);
+    const keep = await hold(sku, 1, 3600); // a hold that stays: a second release would eat into it
+    const before = await inventory(sku);
+    const r = await hold(sku, 4, 3600);
+    await expiryStatus(r.reservationId);
+    assert.deepEqual(await inventory(sku), { on_hand: 10, reserved: 5 });
+    // Not a cancel: the row is simply gone.
+    await pool.query('DELETE FROM reservations WHERE reservation_id = $1', [r.reservationId]);
+    const done = await ended(r.reservationId);
+    assert.equal(done.state, 'GONE');
+    assert.match(done.notes.join('\n'), /deleted while held: 4 units back/);
+    assert.deepEqual(await inventory(sku), before, 'reserved back to what it was before the hold');
+    // The release again (an activity retried, the delete heard twice): nothing more comes back.
+    const owed = { reservationId: r.reservationId, sku, warehouseId: 1, quantity: 4 };
+    for (let i = 0; i < 2; i++)
+      assert.equal((await releaseDeletedHold(pool, owed)).outcome, 'already-released');
+    const replayed = await signalHold(p.client, p.config.taskQueue, {
+      ...owed,
+      status: 'DELETED',
+      statusBeforeDelete: 'HELD',
+      expiresAt: r.expiresAt,
+      version: 'ffffffffffffffff.0000000000',
+    });
+    assert.equal(replayed, 'ignored', 'the ended workflow is not started again');
+    assert.deepEqual(await inventory(sku), before);
+    assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
+    await waitFor('DynamoDB available back to 9', async () =>
+      (await view(sku))?.available === 9 ? true : undefined,
+    );
+  });
+
+  it('a hold taken and deleted in one transaction (its expiry workflow never started) gets its units back', async () => {
+    const sku = await stock(10);
+    const keep = await hold(sku, 1, 3600);
+    const before = await inventory(sku);
+    const c = await pool.connect();
+    let id: string;
+    try {
+      await c.query('BEGIN');
+      const r = await reserve(c, { sku, warehouseId: 1, quantity: 3, ttlSeconds: 3600 });
+      assert.ok(r.ok);
+      id = r.reservation.reservationId;
+      await c.query('DELETE FROM reservations WHERE reservation_id = $1', [id]);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    assert.deepEqual(await inventory(sku), { on_hand: 10, reserved: 4 }, 'the DELETE left 3 units reserved');
+    // The batch's newest change of the hold is its delete (before image HELD): it starts the workflow.
+    const done = await ended(id);
+    assert.equal(done.state, 'GONE');
+    assert.deepEqual(await inventory(sku), before);
     assert.equal((await rowOf(keep.reservationId)).status, 'HELD');
   });
 

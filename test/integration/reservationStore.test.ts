@@ -10,6 +10,7 @@ import {
   extendReservation,
   getReservation,
   listReservations,
+  releaseDeletedHold,
   reserve,
   type ReserveResult,
 } from '../../infra/reservationStore';
@@ -452,6 +453,36 @@ describe('reservation store on PostgreSQL', function () {
     ]);
     assert.deepEqual(await listReservations(pool, { sku, warehouseId: 2, limit: 10 }), []);
     assert.deepEqual(ids(await listReservations(pool, { sku, limit: 1 })), [soon.reservationId]);
+  });
+
+  it('a hold deleted by hand gets its units back once: retried, concurrent, or while the row exists', async () => {
+    const sku = newSku('deleted');
+    await stock(sku, 10);
+    const keep = await hold(sku, 2, 3600); // a second release would eat into this one's units
+    const r = await hold(sku, 3, 3600);
+    const owed = { reservationId: r.reservationId, sku, warehouseId: 1, quantity: 3 };
+    // While the row exists nothing happens: its own release (cancel, expire) returns the units.
+    assert.deepEqual(await releaseDeletedHold(pool, owed), { outcome: 'exists' });
+    assert.equal((await stockOf(sku)).reserved, 5);
+
+    await admin.query('DELETE FROM reservations WHERE reservation_id = $1', [r.reservationId]);
+    assert.equal((await stockOf(sku)).reserved, 5, 'a plain DELETE leaves the units reserved');
+    // Eight at once (an activity retried while the first still runs, the delete heard twice).
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => releaseDeletedHold(pool, owed)));
+    assert.deepEqual(
+      outcomes.map((o) => o.outcome).sort(),
+      ['already-released', ...Array<string>(6).fill('already-released'), 'released'].sort(),
+    );
+    const again = await releaseDeletedHold(pool, owed);
+    assert.equal(again.outcome, 'already-released');
+    const first = outcomes.find((o) => o.outcome === 'released')!;
+    assert.deepEqual(first, {
+      outcome: 'released',
+      releasedAt: again.outcome === 'already-released' ? again.releasedAt : '',
+      inventoryRow: true,
+    });
+    assert.deepEqual(await stockOf(sku), { onHand: 10, reserved: 2, available: 8 });
+    assert.equal((await getReservation(pool, keep.reservationId))?.status, 'HELD');
   });
 
   /** The database may not exist yet on a fresh stack (provisioning creates it). */
