@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createActivities } from '../../activities';
+import { deadLetterKey } from '../../domain/core/itemKeys';
 import { configToEnv } from '../../infra/config';
+import { ANALYTICS_CONSUMER, consumerConfig, deploymentConsumers } from '../../infra/consumers';
 import { ROOT } from '../../scripts/lib/localStack';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
@@ -110,5 +113,55 @@ describe('cdc dlq on the local stack', function () {
     assert.match(again.stdout, /not-parked \(DISCARDED\)/);
     const missing = await cdc('dlq', 'show', 'SHARD#nope');
     assert.equal(missing.code, 3, show(missing));
+  });
+  it('filters by --consumer, and refuses a redrive whose letters belong to more than one consumer', async () => {
+    const seq = `9${Date.now()}`;
+    const analytics = consumerConfig(
+      p.config,
+      deploymentConsumers(p.config).find((c) => c.name === ANALYTICS_CONSUMER)!,
+    );
+    const letter = {
+      record: {
+        sequenceNumber: seq,
+        partitionKey: 'users:{"id":"cli-mix"}',
+        data: 'not a change',
+        encoding: 'utf8' as const,
+        arrivalMs: 0,
+      },
+      shardId: 'shardId-000000000000',
+      category: 'poison' as const,
+      reason: 'a test letter',
+    };
+    for (const config of [p.config, analytics]) await createActivities(config).deadLetterRecords([letter]);
+    const mine = deadLetterKey(p.config.consumer, p.config.stream, letter.shardId, seq);
+    const theirs = deadLetterKey(ANALYTICS_CONSUMER, p.config.stream, letter.shardId, seq);
+
+    const list = await cdc('dlq', 'list', '--consumer', ANALYTICS_CONSUMER, '--status', 'PARKED', '--json');
+    assert.equal(list.code, 0, show(list));
+    const pks = (JSON.parse(list.stdout) as { items: { pk: string; consumer?: string }[] }).items;
+    assert.ok(
+      pks.some((i) => i.pk === theirs && i.consumer === ANALYTICS_CONSUMER),
+      show(list),
+    );
+    assert.ok(!pks.some((i) => i.pk === mine), 'another consumer’s letter is not listed');
+
+    const mixed = await cdc('dlq', 'redrive', mine, theirs, '--reason', 'both');
+    assert.equal(mixed.code, 2, show(mixed));
+    assert.match(mixed.stderr, /more than one consumer/);
+    const wrong = await cdc('dlq', 'redrive', theirs, '--consumer', p.config.consumer, '--reason', 'x');
+    assert.equal(wrong.code, 2, show(wrong));
+    assert.match(wrong.stderr, /do not belong to consumer/);
+    const shown = await cdc('dlq', 'show', theirs, '--consumer', p.config.consumer);
+    assert.equal(shown.code, 3, show(shown));
+
+    for (const [pk, consumer] of [
+      [mine, p.config.consumer],
+      [theirs, ANALYTICS_CONSUMER],
+    ] as const) {
+      const d = await cdc('dlq', 'show', pk, '--consumer', consumer, '--json');
+      assert.equal((JSON.parse(d.stdout) as { item: { status: string } }).item.status, 'PARKED', show(d));
+      const discard = await cdc('dlq', 'discard', pk, '--consumer', consumer, '--reason', 'test data');
+      assert.equal(discard.code, 0, show(discard));
+    }
   });
 });
