@@ -198,11 +198,23 @@ function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 const errorText = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0];
 
 /**
+ * A value as a string literal of a visibility query (`"value"`), or undefined when it cannot be
+ * one safely: a quote or backslash could end the literal or escape its end (and so break or widen
+ * the query), a control character could end the line, and servers strip quotes at a literal's
+ * ends when they convert it (temporalio/temporal#12019), so escaping is not exact either. Callers
+ * leave such a value out of the query and look it up another way.
+ */
+export function visibilityLiteral(value: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  return /^[^"'\\\u0000-\u001f\u007f]+$/.test(value) ? `"${value}"` : undefined;
+}
+
+/**
  * The running expiry workflows of `rows`: with a window, first the brief's query of the holds
  * about to expire (`CdcExpiresAt < now + window`), then every row not found there by its workflow
  * id, so a workflow that waits for another deadline (the extension not yet seen) still shows.
  */
-async function runningExpiryWorkflows(
+export async function runningExpiryWorkflows(
   client: TemporalClient,
   rows: readonly Reservation[],
   filter: ListRequest,
@@ -222,14 +234,31 @@ async function runningExpiryWorkflows(
   };
   if (filter.expiringWithinSeconds !== undefined && rows.length) {
     const before = new Date(Date.now() + filter.expiringWithinSeconds * 1000).toISOString();
-    // A SKU with quotes or backslashes is left out of the query (the id lookup below is exact anyway).
-    const sku = filter.sku && /^[^"'\\]*$/.test(filter.sku) ? ` AND CdcSku = "${filter.sku}"` : '';
+    // A SKU that cannot be a literal is left out of the query (the id lookup below is exact anyway).
+    const skuLiteral = filter.sku === undefined ? undefined : visibilityLiteral(filter.sku);
+    const sku = skuLiteral ? ` AND CdcSku = ${skuLiteral}` : '';
     await collect(`${base} AND CdcExpiresAt < "${before}"${sku}`, WINDOW_MAX);
   }
   const rest = [...wanted].filter((id) => !found.has(id));
-  for (let i = 0; i < rest.length; i += IDS_PER_QUERY) {
-    const ids = rest.slice(i, i + IDS_PER_QUERY).map((id) => `"${reservationExpiryWorkflowId(id)}"`);
-    await collect(`${base} AND WorkflowId IN (${ids.join(', ')})`);
+  // Ids come from PostgreSQL's rows, which any application writes: one that cannot be a plain
+  // literal is never put in a query; its workflow is described by id instead (exact, no query).
+  const literals: string[] = [];
+  const exact: string[] = [];
+  for (const id of rest) {
+    const literal = visibilityLiteral(reservationExpiryWorkflowId(id));
+    if (literal) literals.push(literal);
+    else exact.push(id);
+  }
+  for (let i = 0; i < literals.length; i += IDS_PER_QUERY)
+    await collect(`${base} AND WorkflowId IN (${literals.slice(i, i + IDS_PER_QUERY).join(', ')})`);
+  for (const id of exact) {
+    try {
+      const wf = await client.workflow.getHandle(reservationExpiryWorkflowId(id)).describe();
+      if (wf.type === RESERVATION_EXPIRY_WORKFLOW_TYPE && wf.status.name === 'RUNNING')
+        found.set(id, infoOf(wf));
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
   }
   return found;
 }

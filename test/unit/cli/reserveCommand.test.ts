@@ -5,13 +5,18 @@ import {
   noteFor,
   reserveRefusal,
   reserveRequestOf,
+  runningExpiryWorkflows,
   showText,
   stateText,
+  visibilityLiteral,
   type ListedReservation,
 } from '../../../cli/commands/reserve';
 import { cdc } from '../../support/cliRun';
 import { CliError, EXIT } from '../../../cli/runtime';
 import type { Reservation } from '../../../infra/reservationStore';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { Client as TemporalClient } from '@temporalio/client';
+import { ListRequestSchema } from '../../../domain/reservations/requests';
 
 /** Runs `cdc` in-process with buffered output (only paths that stop before connecting). */
 
@@ -259,5 +264,63 @@ describe('cdc reserve', () => {
       /state HELD, waits for 2026-11-23T10:15:00\.000Z, changes seen: 2, last version 0000000001A2B3C4/,
     );
     assert.match(queried, /\n {2}held until 2026-11-23T10:15:00\.000Z$/);
+  });
+
+  it('list: a reservation id with quotes cannot break or widen the visibility query', async () => {
+    // Ids come from PostgreSQL rows, which any application writes: nothing validated them.
+    const hostile = [
+      'r-1" OR WorkflowId != "x',
+      "r-2' OR '1'='1",
+      'r-3\\" OR ExecutionStatus != "',
+      '"r-4"',
+      'r-5\n) OR (WorkflowType != "y',
+    ];
+    const plain = ['r-ok-1', 'res-mwth5g2e-4f9a0c2e7d1b', 'a.b:c_d-e'];
+    const rows = [...plain, ...hostile].map((reservationId) => held({ reservationId }));
+    const queries: string[] = [];
+    const described: string[] = [];
+    const running = (workflowId: string) => ({
+      workflowId,
+      type: 'reservationExpiryWorkflow',
+      status: { name: 'RUNNING' },
+      typedSearchAttributes: new TypedSearchAttributes(),
+    });
+    const fake = {
+      workflow: {
+        async *list({ query }: { query: string }) {
+          queries.push(query);
+          // What the query names: only the quoted ids of `WorkflowId IN (…)`.
+          for (const m of (/WorkflowId IN \((.*)\)$/.exec(query)?.[1] ?? '').matchAll(/"([^"]*)"/g))
+            yield running(m[1]!);
+        },
+        getHandle: (workflowId: string) => ({
+          describe: async () => {
+            described.push(workflowId);
+            return running(workflowId);
+          },
+        }),
+      },
+    } as unknown as TemporalClient;
+    const filter = ListRequestSchema.parse({ status: 'HELD', sku: 'SKU"1', expiringWithinSeconds: 300 });
+    const found = await runningExpiryWorkflows(fake, rows, filter);
+
+    // Every query is the fixed shape with plain literals only: nothing a row said got in.
+    const literal = '"[A-Za-z0-9._:-]+"';
+    const base = `WorkflowType = 'reservationExpiryWorkflow' AND ExecutionStatus = 'Running'`;
+    for (const q of queries)
+      assert.match(
+        q,
+        new RegExp(
+          `^${base} AND (CdcExpiresAt < "[0-9TZ:.-]+"|WorkflowId IN \\(${literal}(, ${literal})*\\))$`,
+        ),
+        q,
+      );
+    // The ids that cannot be a plain literal are looked up exactly, by workflow id.
+    assert.deepEqual(described.sort(), hostile.map((id) => `reservation-expiry:${id}`).sort());
+    assert.deepEqual([...found.keys()].sort(), [...plain, ...hostile].sort());
+
+    assert.equal(visibilityLiteral('SKU-1 large/blue'), '"SKU-1 large/blue"');
+    for (const bad of ['a"b', "a'b", 'a\\b', 'a\nb', 'a\u0000b', ''])
+      assert.equal(visibilityLiteral(bad), undefined, JSON.stringify(bad));
   });
 });
