@@ -1,0 +1,323 @@
+/**
+ * Versions survive a new timeline (issue 19, item 4). The pipeline captures from the stack's
+ * PostgreSQL, then is switched, as at a failover, to a second cluster made with `initdb` whose
+ * LSNs start below the first one's. A change of a key DynamoDB already holds at a higher LSN from
+ * the first cluster must be applied and published: capture sees another system identifier and
+ * starts a new source epoch, which orders before the LSN in the version.
+ *
+ * Self-contained: its own cluster (free port, temporary directory, stopped in `after`), and its
+ * own stream, tables, bus, queues, slot and task queue, served by a worker of its own whose
+ * PostgreSQL connections go where `target.port` says: switching that port is the failover (the
+ * pipeline's PostgreSQL endpoint now resolves to the new primary).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
+import type { Client as TemporalClient } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { Client as PgClient, type ClientConfig } from 'pg';
+import { createActivities } from '../../activities';
+import { defaultDeps } from '../../activities/deps';
+import { lsnToBigInt } from '../../domain/core/lsn';
+import { parseVersion } from '../../domain/processing/version';
+import { awsClients } from '../../infra/aws';
+import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
+import { startPipeline } from '../../infra/pipelineClient';
+import {
+  deprovisionDeadLetters,
+  deprovisionEvents,
+  eventRouting,
+  provisionAll,
+} from '../../infra/provisioning';
+import { temporalClient, workerConnection } from '../../infra/temporal';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { healthQuery, type CaptureStatus } from '../../workflows/capture';
+import { captureWorkflowId } from '../../workflows/names';
+import { probes } from '../support/pipelineProbes';
+import type { TestPipeline } from '../support/testPipeline';
+import { installTestRuntime } from '../support/testRuntime';
+import { waitFor } from '../support/waitFor';
+
+const asRoot = process.getuid?.() === 0;
+
+/** A PostgreSQL tool of the newest installed version (the stack's binaries), as `postgres` when root. */
+function pgTool(tool: string, args: string[]): [string, string[]] {
+  const version = readdirSync('/usr/lib/postgresql')
+    .sort((a, b) => Number(a) - Number(b))
+    .at(-1);
+  const exe = join('/usr/lib/postgresql', version!, 'bin', tool);
+  return asRoot ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
+}
+
+function runPg(tool: string, args: string[]): void {
+  const [cmd, full] = pgTool(tool, args);
+  const r = spawnSync(cmd, full, { encoding: 'utf8', cwd: '/' });
+  if (r.status !== 0) throw new Error(`${tool} failed: ${(r.stderr || r.stdout).trim()}`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A second PostgreSQL cluster (initdb in a temporary directory, wal_level=logical) on a free port. */
+async function startSecondCluster(): Promise<{ port: number; stop(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-epoch-pg-'));
+  if (asRoot) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres']).stdout), 0);
+  const data = join(dir, 'data');
+  runPg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
+  const port = await freePort();
+  const opts = [
+    `-c port=${port}`,
+    '-c listen_addresses=127.0.0.1',
+    `-c unix_socket_directories=${dir}`,
+    '-c wal_level=logical',
+    '-c max_replication_slots=4',
+    '-c max_wal_senders=4',
+    '-c fsync=off',
+  ].join(' ');
+  runPg('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', opts, '-w', '-t', '60', 'start']);
+  return {
+    port,
+    stop() {
+      try {
+        runPg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** `cdc --json provision` as the operator runs it, with PG* pointing at `port`. */
+async function cdcProvision(config: PipelineConfig, port: number): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/index.ts', '--json', 'provision'], {
+    cwd: ROOT,
+    env: { ...process.env, ...configToEnv(config), PGPORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  assert.equal(code, 0, `cdc provision failed: ${stderr.slice(-2000)}`);
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+describe('source epoch: versions survive a new timeline (a second PostgreSQL cluster)', function () {
+  this.timeout(300_000);
+  const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+  const sku = `EPOCH-${id}`.toUpperCase();
+  let config: PipelineConfig;
+  let second: { port: number; stop(): void } | undefined;
+  /** Where the pipeline's PostgreSQL connections go: the failover switches it. */
+  const target = { port: 0 };
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let client: TemporalClient | undefined;
+  let first: PgClient | undefined;
+  let probe: ReturnType<typeof probes>;
+
+  before(async function () {
+    this.timeout(240_000);
+    installTestRuntime();
+    await stackUp();
+    applyLocalStackEnv();
+    target.port = Number(process.env.PGPORT);
+    config = loadConfig({
+      ...process.env,
+      CDC_STREAM: `cdc-epoch-${id}`,
+      CDC_CONSUMER: 'test',
+      CDC_TASK_QUEUE: `cdc-epoch-${id}`,
+      CDC_STATE_TABLE: `cdc_state_${id}`,
+      CDC_ENTITIES_TABLE: `cdc_entities_${id}`,
+      CDC_INVENTORY_TABLE: `inventory_realtime_${id}`,
+      CDC_DLQ_TABLE: `cdc_dlq_${id}`,
+      CDC_EVENT_BUS: `cdc-epoch-${id}`,
+      CDC_SLOT: `cdc_epoch_${id}`,
+      CDC_PUBLICATION: `cdc_epoch_${id}`,
+      CDC_SHARD_COUNT: '1',
+      CDC_RESERVATION_EXPIRY: 'off',
+    });
+    second = await startSecondCluster();
+    await provisionAll(config); // the stack's PostgreSQL: the first primary
+    const base = defaultDeps(config);
+    const io = {
+      get keyring() {
+        return base.keyring;
+      },
+      aws: base.aws,
+      pg: (options?: { replication: 'database'; options?: string }) =>
+        new PgClient({ ...(options as ClientConfig | undefined), port: target.port }),
+    };
+    const { connection, namespace, dataConverter } = await workerConnection();
+    worker = await Worker.create({
+      connection,
+      namespace,
+      dataConverter,
+      taskQueue: config.taskQueue,
+      workflowsPath: require.resolve('../../workflows'),
+      activities: createActivities(config, io),
+    });
+    running = worker.run();
+    client = await temporalClient();
+    await startPipeline(client, config, {
+      settings: { idleWaitMs: 1_000 },
+      rescanSeconds: 2,
+      capture: { healthSeconds: 1 },
+    });
+    first = new PgClient();
+    await first.connect();
+    probe = probes({ config, client } as TestPipeline);
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (client) {
+      const query = `TaskQueue = '${config.taskQueue}' AND ExecutionStatus = 'Running'`;
+      for await (const wf of client.workflow.list({ query }))
+        await client.workflow
+          .getHandle(wf.workflowId)
+          .terminate('test finished')
+          .catch(() => undefined);
+    }
+    worker?.shutdown();
+    await running?.catch(() => undefined);
+    await client?.connection.close().catch(() => undefined);
+    // The slot on both clusters (once capture let it go), the publication on the first.
+    const dropSlot = async (c: PgClient) =>
+      waitFor(
+        `slot ${config.slot} released`,
+        async () => {
+          await c.query(
+            'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
+            [config.slot],
+          );
+          return true;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+    if (first) {
+      await dropSlot(first).catch(() => undefined);
+      await first.query(`DROP PUBLICATION IF EXISTS ${config.publication}`).catch(() => undefined);
+      await first.end().catch(() => undefined);
+    }
+    second?.stop();
+    if (config) {
+      const { kinesis, dynamo } = awsClients();
+      await kinesis.send(new DeleteStreamCommand({ StreamName: config.stream })).catch(() => undefined);
+      await deprovisionEvents(config).catch(() => undefined);
+      await deprovisionDeadLetters(config).catch(() => undefined);
+      for (const TableName of Object.values(config.tables))
+        await dynamo.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
+    }
+  });
+
+  const inventoryQueue = () => eventRouting(config.eventBus).queues.inventory;
+  const entity = () => probe.entity('inventory', `${sku}#1`);
+  const published = (onHand: number) =>
+    probe.receiveUntil(
+      inventoryQueue(),
+      (body) => {
+        const d = body.detail as { entityId?: string; changes?: { on_hand?: { new?: unknown } } };
+        return d.entityId === `${sku}#1` && d.changes?.on_hand?.new === onHand;
+      },
+      60_000,
+    );
+
+  it('after a switch to a cluster whose LSNs are lower, its changes of a key DynamoDB holds are applied and published', async () => {
+    const second_ = second!;
+    // The first primary's WAL goes well past where the fresh cluster will be (a few segment
+    // switches on the stack's cluster; a message so each switch has something to end).
+    const fresh = new PgClient({ port: second_.port, database: 'postgres' });
+    await fresh.connect();
+    const startOfSecond = lsnToBigInt(
+      (await fresh.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l,
+    );
+    await fresh.end();
+    for (let i = 0; i < 20; i++) {
+      const l = (await first!.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+      if (lsnToBigInt(l) > startOfSecond + 64n * 1024n * 1024n) break;
+      await first!.query("SELECT pg_logical_emit_message(false, 'cdc-epoch-test', 'advance')");
+      await first!.query('SELECT pg_switch_wal()');
+    }
+
+    // 1. On the first primary: the key, captured, applied, at epoch 0 (the form before epochs).
+    await first!.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 1, 10)', [sku]);
+    await first!.query('UPDATE inventory SET on_hand = 11 WHERE sku = $1 AND warehouse_id = 1', [sku]);
+    const before = await waitFor("the first primary's change in DynamoDB", async () => {
+      const item = await entity();
+      return (item?.row as { on_hand?: number } | undefined)?.on_hand === 11 ? item : undefined;
+    });
+    const held = parseVersion(String(before.version));
+    assert.ok(held, `a version: ${String(before.version)}`);
+    assert.equal(held.epoch, 0, 'epoch 0 on the first source: the version form before epochs');
+    await published(11);
+
+    // 2. The failover: the operator provisions the new primary (schema, publication, slot) ...
+    const provisioned = await cdcProvision(config, second_.port);
+    const source = provisioned.source as { pending: boolean; epoch: number };
+    assert.equal(source.pending, true, 'cdc provision sees that the source is not the recorded one');
+    assert.equal(source.epoch, 1, 'and says capture starts epoch 1');
+    // ... the pipeline's PostgreSQL endpoint now leads to it, and the old primary's connections end.
+    target.port = second_.port;
+    await first!.query(
+      'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL',
+      [config.slot],
+    );
+
+    // 3. On the new primary (restored without the key's last change): the key again, lower LSNs.
+    const newPrimary = new PgClient({ port: second_.port });
+    await newPrimary.connect();
+    await newPrimary.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 1, 20)', [sku]);
+    await newPrimary.query('UPDATE inventory SET on_hand = 21 WHERE sku = $1 AND warehouse_id = 1', [sku]);
+    const commitLsn = lsnToBigInt(
+      (await newPrimary.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l,
+    );
+    await newPrimary.end();
+    assert.ok(
+      commitLsn < BigInt(`0x${held.lsn}`),
+      `the premise: the new primary's LSNs (${commitLsn.toString(16)}) are below the stored version's (${held.lsn})`,
+    );
+
+    let seen: unknown;
+    const after = await waitFor(
+      "the new primary's change in DynamoDB",
+      async () => {
+        const item = await entity();
+        seen = { version: item?.version, row: item?.row };
+        return (item?.row as { on_hand?: number } | undefined)?.on_hand === 21 ? item : undefined;
+      },
+      { timeoutMs: 90_000, lastSeen: () => JSON.stringify(seen) },
+    );
+    const version = parseVersion(String(after.version));
+    assert.equal(version?.epoch, 1, `epoch 1 on the new source: ${String(after.version)}`);
+    assert.ok(String(after.version) > String(before.version));
+    const message = await published(21);
+    const detail = message.detail as { metadata: { version: string } };
+    assert.match(detail.metadata.version, /^e000001\./);
+
+    // 4. Shown: the capture workflow's health query, and the state table's record.
+    const status = await waitFor('capture health with the epoch', async () => {
+      const s = await client!.workflow
+        .getHandle(captureWorkflowId(config.slot))
+        .query<CaptureStatus>(healthQuery);
+      return s.epoch === 1 ? s : undefined;
+    });
+    assert.equal(status.health?.source?.reason, 'identity-changed');
+    assert.equal(status.health?.source?.previous?.epoch, 0);
+    assert.notEqual(status.health?.source?.systemId, status.health?.source?.previous?.systemId);
+  });
+});
