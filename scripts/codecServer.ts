@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   if (!process.env[PAYLOAD_KEYS_VAR] && !process.env[PAYLOAD_KEY_FILE_VAR]) await useEnvironment();
   const keyring = keyringFromEnv();
   // Refuses (one line) a non-loopback CDC_CODEC_HOST or CDC_CODEC_ORIGINS=* without CDC_CODEC_TOKEN.
-  const { host, port, origins, token } = codecServerSettings(process.env, [
+  const { host, port, origins, token, allowUnauthenticated } = codecServerSettings(process.env, [
     `http://127.0.0.1:${PORTS.temporalUi}`,
     `http://localhost:${PORTS.temporalUi}`,
   ]);
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     port,
     origins,
     ...(token ? { token } : {}),
+    ...(allowUnauthenticated ? { allowUnauthenticated } : {}),
     log,
   });
   log(

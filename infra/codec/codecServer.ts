@@ -49,9 +49,11 @@ export function assertSafeCodecSettings(s: {
   host: string;
   origins: readonly string[];
   token?: string;
+  /** A non-loopback address reachable only through a port published on the host's loopback (a container). */
+  allowUnauthenticated?: boolean;
 }): void {
   if (s.token) return;
-  if (!isLoopbackHost(s.host))
+  if (!isLoopbackHost(s.host) && !s.allowUnauthenticated)
     throw new CodecServerRefusal(
       `codec server: refusing to listen on ${s.host} without a token (anyone who reaches it decrypts every payload); ` +
         'set CDC_CODEC_TOKEN, or CDC_CODEC_HOST=127.0.0.1',
@@ -69,6 +71,11 @@ export interface CodecServerOptions {
   origins?: readonly string[];
   /** When set, requests need `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * Listen on a non-loopback address without a token (CDC_CODEC_ALLOW_UNAUTHENTICATED=true): only
+   * where nothing but this machine reaches it, e.g. a container whose port is published on 127.0.0.1.
+   */
+  allowUnauthenticated?: boolean;
   /** Request log (default: none). */
   log?: (line: string) => void;
 }
@@ -82,13 +89,15 @@ export interface RunningCodecServer {
 
 /**
  * The codec server's settings from the environment: CDC_CODEC_HOST (default 127.0.0.1),
- * CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN. Throws a
- * `CodecServerRefusal` for an unsafe combination (assertSafeCodecSettings).
+ * CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN,
+ * CDC_CODEC_ALLOW_UNAUTHENTICATED (`true`: a non-loopback address without a token, for a container
+ * published on loopback). Throws a `CodecServerRefusal` for an unsafe combination
+ * (assertSafeCodecSettings).
  */
 export function codecServerSettings(
   env: NodeJS.ProcessEnv = process.env,
   defaultOrigins: readonly string[] = DEFAULT_UI_ORIGINS,
-): { host: string; port: number; origins: string[]; token?: string } {
+): { host: string; port: number; origins: string[]; token?: string; allowUnauthenticated?: true } {
   const host = (env.CDC_CODEC_HOST ?? '').trim() || '127.0.0.1';
   const rawPort = env.CDC_CODEC_PORT ?? '';
   const port = rawPort === '' ? DEFAULT_CODEC_PORT : Number(rawPort);
@@ -99,11 +108,15 @@ export function codecServerSettings(
     .map((s) => s.trim().replace(/\/+$/, ''))
     .filter(Boolean);
   const token = env.CDC_CODEC_TOKEN ?? '';
+  const rawAllow = (env.CDC_CODEC_ALLOW_UNAUTHENTICATED ?? '').trim().toLowerCase();
+  if (!['', 'true', 'false'].includes(rawAllow))
+    throw new CodecServerRefusal(`CDC_CODEC_ALLOW_UNAUTHENTICATED=${rawAllow} is not true or false`);
   const settings = {
     host,
     port,
     origins: origins.length ? origins : [...defaultOrigins],
     ...(token ? { token } : {}),
+    ...(rawAllow === 'true' ? { allowUnauthenticated: true as const } : {}),
   };
   assertSafeCodecSettings(settings);
   return settings;
@@ -247,7 +260,12 @@ export async function startCodecServer(
   opts: CodecServerOptions & { host?: string; port?: number },
 ): Promise<RunningCodecServer> {
   const host = opts.host ?? '127.0.0.1';
-  assertSafeCodecSettings({ host, origins: opts.origins ?? DEFAULT_UI_ORIGINS, token: opts.token });
+  assertSafeCodecSettings({
+    host,
+    origins: opts.origins ?? DEFAULT_UI_ORIGINS,
+    token: opts.token,
+    allowUnauthenticated: opts.allowUnauthenticated,
+  });
   const handler = codecRequestHandler(opts);
   const server = createServer((req, res) => {
     handler(req, res).catch(() => res.destroy());

@@ -185,6 +185,21 @@ describe('codec server (HTTP)', () => {
     }
     const anyHost = await startCodecServer({ codec, host: '0.0.0.0', token: 't' });
     await anyHost.close();
+    // A container's 0.0.0.0, published on the host's loopback only (docker-compose.yml), says so explicitly.
+    const container = await startCodecServer({ codec, host: '0.0.0.0', allowUnauthenticated: true });
+    await container.close();
+    assert.equal(
+      codecServerSettings({ CDC_CODEC_HOST: '0.0.0.0', CDC_CODEC_ALLOW_UNAUTHENTICATED: 'true' }).host,
+      '0.0.0.0',
+    );
+    assert.throws(
+      () => codecServerSettings({ CDC_CODEC_HOST: '0.0.0.0', CDC_CODEC_ALLOW_UNAUTHENTICATED: 'yes' }),
+      /not true or false/,
+    );
+    await assert.rejects(
+      () => startCodecServer({ codec, origins: ['*'], allowUnauthenticated: true }),
+      /CDC_CODEC_ORIGINS=\*/,
+    );
     assert.equal(codecServerSettings({ CDC_CODEC_HOST: '0.0.0.0', CDC_CODEC_TOKEN: 't' }).host, '0.0.0.0');
   });
 
