@@ -123,6 +123,7 @@ describe('createActivities', () => {
       'reconcileChunk',
       'redactEvents',
       'redriveDeadLetters',
+      'releaseDeletedHold',
       'replayChunk',
       'saveCheckpoint',
       'signalHoldChanges',
