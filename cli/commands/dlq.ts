@@ -6,6 +6,7 @@
  * entry (who, when, why, what happened) on every item they touch.
  */
 import { userInfo } from 'node:os';
+import { temporal } from '@temporalio/proto';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import {
@@ -172,6 +173,11 @@ Examples:
             `${detail.item.pk}`,
             `  consumer ${detail.item.consumer ?? '?'}, status ${detail.item.status}, category ${detail.item.category}, table ${detail.item.table ?? '?'}, parked ${detail.item.parkedAt}, attempts ${detail.item.attempts}`,
             `  reason: ${detail.item.reason}`,
+            ...(detail.item.ttl !== undefined
+              ? [
+                  `  redrive window ends ${new Date(detail.item.ttl * 1000).toISOString()} (after it, a redrive reads the row again from PostgreSQL; DynamoDB deletes the letter)`,
+                ]
+              : []),
             ...(detail.item.lastRedriveError
               ? [`  last redrive error: ${detail.item.lastRedriveError}`]
               : []),
@@ -250,9 +256,15 @@ Examples:
             if (err instanceof RedriveRefused) throw usageError(`nothing redriven: ${err.message}`);
             throw err;
           }
+          const taskQueue = (await handle.describe()).taskQueue;
           cli.out.info(
-            `redrive ${handle.workflowId} started (Web UI: search WorkflowId = "${handle.workflowId}")`,
+            `redrive ${handle.workflowId} started on task queue ${taskQueue} (Web UI: search WorkflowId = "${handle.workflowId}")`,
           );
+          // A consumer whose worker is not running (CDC_ANALYTICS=off) never picks the redrive up.
+          if (!(await polled(client, taskQueue)))
+            cli.out.info(
+              `warning: no worker polls task queue ${taskQueue} now: the redrive waits until that consumer's worker runs`,
+            );
           if (!o.wait) {
             cli.out.result(
               { workflowId: handle.workflowId, started: true },
@@ -349,4 +361,18 @@ async function ofConsumer(s: Session, ids: string[], consumer: string | undefine
       `not letters of consumer ${consumer}: ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}`,
     );
   return ids;
+}
+
+/** Whether any worker polls the task queue for workflow tasks (unknown: assumed so). */
+async function polled(client: Awaited<ReturnType<Session['temporal']>>, taskQueue: string): Promise<boolean> {
+  try {
+    const out = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    return (out.pollers ?? []).length > 0;
+  } catch {
+    return true;
+  }
 }
