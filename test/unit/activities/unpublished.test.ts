@@ -67,7 +67,7 @@ describe('operations a table does not publish (fake DynamoDB and EventBridge)', 
   it('an orders DELETE (orders publish INSERT and UPDATE) is applied to DynamoDB but not sent to EventBridge', async () => {
     const f = fakes();
     const created = await run(f, [record('orders', 'c', { order_id: 'o-1' }, 0x100, null, order)]);
-    assert.deepEqual(created.applied, { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(created.applied, { applied: 1, stale: 0, coalesced: 0, rejected: [], outdated: [] });
     assert.deepEqual(created.published, { published: 1, alerts: 0, rejected: [] });
     assert.equal(f.doc.item(entities, 'orders#o-1')?.deleted, false);
 
@@ -77,7 +77,7 @@ describe('operations a table does not publish (fake DynamoDB and EventBridge)', 
     assert.equal(del?.eventType, 'order.deleted');
     assert.equal(del?.redactionPolicy, 'pii-policy-v2@' + config.redactionKeyId, 'redacted all the same');
     // The current-state store follows the delete…
-    assert.deepEqual(deleted.applied, { applied: 1, stale: 0, coalesced: 0, rejected: [] });
+    assert.deepEqual(deleted.applied, { applied: 1, stale: 0, coalesced: 0, rejected: [], outdated: [] });
     const item = f.doc.item(entities, 'orders#o-1');
     assert.equal(item?.deleted, true);
     assert.equal(item?.version, del?.version);
