@@ -93,13 +93,15 @@ export async function reservationExpiryWorkflow(
     hold = c;
     if (c.status === 'HELD') lastHeld = c;
     changed = true;
-    Object.assign(status, {
-      sku: c.sku,
-      warehouseId: c.warehouseId,
-      quantity: c.quantity,
-      expiresAt: c.expiresAt,
-      version: c.version,
-    });
+    // A delete whose before image has the key only keeps showing the hold it ended.
+    if (c.sku !== '')
+      Object.assign(status, {
+        sku: c.sku,
+        warehouseId: c.warehouseId,
+        quantity: c.quantity,
+        expiresAt: c.expiresAt,
+      });
+    status.version = c.version;
   };
   if (input.hold) apply(input.hold);
   setHandler(reservationChangedSignal, (c) => {

@@ -37,6 +37,8 @@ class StubHolds {
   clockBehindFor = 0;
   /** Awaited inside expireHold before it answers (to deliver a signal while it runs). */
   gate: Promise<void> | undefined;
+  /** The row is gone: expireHold answers `missing`. */
+  deleted = false;
   /** The releases of deleted holds asked for. */
   deletedReleases: DeletedHold[] = [];
   constructor(expiresAt: number) {
@@ -57,6 +59,10 @@ class StubHolds {
       expireHold: async (): Promise<ReleaseOutcome> => {
         const now = Context.current().info.currentAttemptScheduledTimestampMs;
         if (this.gate) await this.gate;
+        if (this.deleted) {
+          this.releases.push({ at: now, outcome: 'missing' });
+          return { outcome: 'missing' };
+        }
         const behind = this.row.status === 'HELD' && this.clockBehindFor > 0;
         if (behind) this.clockBehindFor--;
         const outcome: ReleaseOutcome =
@@ -326,6 +332,11 @@ describe('reservation-expiry workflow (time-skipping, stub release)', function (
       ]);
       assert.equal(store.releases.length, 0, 'no expire');
       assert.match(result.notes.join('\n'), /deleted while held: 3 units back/);
+      assert.deepEqual(
+        [result.sku, result.warehouseId, result.quantity],
+        ['SKU-1', 2, 3],
+        'still shows the hold',
+      );
     });
   });
 
@@ -346,6 +357,41 @@ describe('reservation-expiry workflow (time-skipping, stub release)', function (
       const result = await handle.result();
       assert.equal(result.state, 'GONE');
       assert.deepEqual(store.deletedReleases, []);
+    });
+  });
+
+  it('a row found missing at the deadline: waits for the stream to say what was deleted', async () => {
+    const deadline = (await env.currentTimeMs()) - 1_000;
+    const store = new StubHolds(deadline);
+    store.deleted = true;
+    await withWorker(env, store, async (tq) => {
+      const handle = await start(tq, change(deadline));
+      await waitFor('the release to find the row missing', async () =>
+        store.releases.length ? true : undefined,
+      );
+      assert.deepEqual(store.deletedReleases, [], 'nothing given back before the stream says it was HELD');
+      await handle.signal(
+        reservationChangedSignal,
+        change(deadline, {
+          status: 'DELETED',
+          statusBeforeDelete: 'HELD',
+          version: '0000000000000011.0000000000',
+        }),
+      );
+      const result = await handle.result();
+      assert.equal(result.state, 'GONE');
+      assert.deepEqual(store.deletedReleases, [
+        { reservationId: 'r-1', sku: 'SKU-1', warehouseId: 2, quantity: 3 },
+      ]);
+    });
+    // The stream never tells (expiry switched off meanwhile): after a day, GONE without a release.
+    const silent = new StubHolds(deadline);
+    silent.deleted = true;
+    await withWorker(env, silent, async (tq) => {
+      const result = await (await start(tq, change(deadline))).result();
+      assert.equal(result.state, 'GONE');
+      assert.deepEqual(silent.deletedReleases, []);
+      assert.equal(silent.releases.length, 1);
     });
   });
 });
