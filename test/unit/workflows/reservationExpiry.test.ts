@@ -261,6 +261,12 @@ describe('reservation-expiry workflow (time-skipping, stub release)', function (
       }
       assert.ok(gaps[3]! >= 8_000, `doubling: the 4th retry waited ${gaps[3]} ms`);
       assert.ok(gaps.at(-1)! >= NOT_DUE_MAX_BACKOFF_MS - 50, 'reaches the cap');
+      // Bounded over simulated time: 1 + 6 doublings to the cap, then one a minute at most.
+      const span = store.releases.at(-1)!.at - store.releases[0]!.at;
+      assert.ok(
+        store.releases.length <= 7 + Math.ceil(span / NOT_DUE_MAX_BACKOFF_MS) + 1,
+        `${store.releases.length} calls in ${span} ms of simulated time`,
+      );
     });
   });
 
