@@ -10,6 +10,7 @@ import {
   type SourceEpochRecord,
   type SourceIdentity,
 } from '../../domain/capture/sourceEpoch';
+import type { ActivityDeps } from '../deps';
 
 /**
  * The system identifier and the current timeline (the timeline of the WAL file being written,
@@ -96,4 +97,19 @@ export async function resolveSourceEpoch(
     opts.log?.(describeEpoch(store.slot, decision.record));
     return { record: decision.record, changed: true };
   }
+}
+
+/**
+ * The epoch of the source `pg` is connected to, resolved against the pipeline's record (a new one
+ * when the source changed): for readers of the source other than capture, e.g. a backfill chunk,
+ * whose rows must order like the changes capture streams from the same source.
+ */
+export async function sourceEpochOf(
+  deps: Pick<ActivityDeps, 'aws' | 'config'>,
+  pg: Queryable,
+  log?: (line: string) => void,
+): Promise<number> {
+  const store = { doc: deps.aws.doc, table: deps.config.tables.state, slot: deps.config.slot };
+  const { record } = await resolveSourceEpoch(store, await readSourceIdentity(pg), log ? { log } : {});
+  return record.epoch;
 }

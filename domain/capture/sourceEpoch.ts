@@ -19,6 +19,7 @@
  * is right (its new changes are later than everything stored).
  */
 import { z } from 'zod';
+import type { ChangeEvent } from '../core/changeEvent';
 import { MAX_EPOCH } from '../processing/version';
 
 /** What PostgreSQL says it is: `pg_control_system().system_identifier` and the current timeline. */
@@ -110,4 +111,10 @@ export function describeEpoch(slot: string, r: SourceEpochRecord): string {
     : 'nothing recorded';
   const why = r.reason === 'operator' ? 'bumped by an operator' : 'the source changed';
   return `source epoch of slot ${slot} is now ${r.epoch} (${why}): ${source}, was ${before}; versions of epoch ${r.epoch} order after every earlier one`;
+}
+
+/** The change with the source epoch it was read at (`source.epoch`, left out for epoch 0). */
+export function withEpoch(change: ChangeEvent, epoch: number | undefined): ChangeEvent {
+  if (!epoch) return change;
+  return { ...change, source: { ...change.source, epoch } };
 }

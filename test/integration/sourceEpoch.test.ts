@@ -19,10 +19,12 @@ import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Client as PgClient, type ClientConfig } from 'pg';
 import { createActivities } from '../../activities';
 import { defaultDeps } from '../../activities/deps';
+import type { SnapshotChunkResult } from '../../domain/backfill/chunks';
 import { lsnToBigInt } from '../../domain/core/lsn';
 import { parseVersion } from '../../domain/processing/version';
 import { awsClients } from '../../infra/aws';
@@ -130,6 +132,19 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
   let first: PgClient | undefined;
   let probe: ReturnType<typeof probes>;
 
+  /** The activities' I/O: the process's AWS clients, PostgreSQL at `port` (default: where `target` says). */
+  const ioFor = (port: number | undefined) => {
+    const base = defaultDeps(config);
+    return {
+      get keyring() {
+        return base.keyring;
+      },
+      aws: base.aws,
+      pg: (options?: { replication: 'database'; options?: string }) =>
+        new PgClient({ ...(options as ClientConfig | undefined), port: port ?? target.port }),
+    };
+  };
+
   before(async function () {
     this.timeout(240_000);
     installTestRuntime();
@@ -153,15 +168,7 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
     });
     second = await startSecondCluster();
     await provisionAll(config); // the stack's PostgreSQL: the first primary
-    const base = defaultDeps(config);
-    const io = {
-      get keyring() {
-        return base.keyring;
-      },
-      aws: base.aws,
-      pg: (options?: { replication: 'database'; options?: string }) =>
-        new PgClient({ ...(options as ClientConfig | undefined), port: target.port }),
-    };
+    const io = ioFor(undefined);
     const { connection, namespace, dataConverter } = await workerConnection();
     worker = await Worker.create({
       connection,
@@ -257,6 +264,8 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
     // 1. On the first primary: the key, captured, applied, at epoch 0 (the form before epochs).
     await first!.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 1, 10)', [sku]);
     await first!.query('UPDATE inventory SET on_hand = 11 WHERE sku = $1 AND warehouse_id = 1', [sku]);
+    // A second key, for the backfill below.
+    await first!.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 2, 30)', [sku]);
     const before = await waitFor("the first primary's change in DynamoDB", async () => {
       const item = await entity();
       return (item?.row as { on_hand?: number } | undefined)?.on_hand === 11 ? item : undefined;
@@ -271,6 +280,29 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
     const source = provisioned.source as { pending: boolean; epoch: number };
     assert.equal(source.pending, true, 'cdc provision sees that the source is not the recorded one');
     assert.equal(source.epoch, 1, 'and says capture starts epoch 1');
+    await waitFor('the second key from the first primary', async () =>
+      (await probe.entity('inventory', `${sku}#2`))?.version !== undefined ? true : undefined,
+    );
+    // ... and backfills what the stream cannot carry: a row the new primary holds that was
+    // written before its slot (here: with capture not yet switched). The snapshot chunk reads
+    // the new source, starts epoch 1 itself, and its row wins over the first primary's higher LSN.
+    const onSecond = new PgClient({ port: second_.port });
+    await onSecond.connect();
+    await onSecond.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 2, 31)', [sku]);
+    await onSecond.end();
+    const backfillActivities = createActivities(config, ioFor(second_.port));
+    const chunk: SnapshotChunkResult = await new MockActivityEnvironment().run(
+      backfillActivities.backfillChunk,
+      {
+        backfillId: `epoch-${id}`,
+        table: 'inventory',
+        limit: 100,
+      },
+    );
+    assert.equal(chunk.applied, 1, `the backfilled row is applied: ${JSON.stringify(chunk)}`);
+    const backfilled = await probe.entity('inventory', `${sku}#2`);
+    assert.equal((backfilled?.row as { on_hand?: number }).on_hand, 31);
+    assert.equal(parseVersion(String(backfilled?.version))?.epoch, 1);
     // ... the pipeline's PostgreSQL endpoint now leads to it, and the old primary's connections end.
     target.port = second_.port;
     await first!.query(

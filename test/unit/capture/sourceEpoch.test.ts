@@ -9,6 +9,7 @@ import {
   decideEpoch,
   describeEpoch,
   sourceEpochKey,
+  withEpoch,
   type SourceEpochRecord,
 } from '../../../domain/capture/sourceEpoch';
 
@@ -74,6 +75,21 @@ interface FakeInput {
   ConditionExpression?: string;
   ExpressionAttributeValues: Record<string, unknown>;
 }
+
+describe('withEpoch', () => {
+  const change = {
+    source: { db: 'd', schema: 'public', table: 'inventory', lsn: '0/1', commitTs: NOW, index: 0 },
+    op: 'r' as const,
+    key: { sku: 'S', warehouse_id: 1 },
+    before: null,
+    after: { sku: 'S', warehouse_id: 1 },
+  };
+  it('stamps the epoch a backfill read its rows at; epoch 0 leaves the change as it is', () => {
+    assert.equal(withEpoch(change, 2).source.epoch, 2);
+    assert.equal(withEpoch(change, 0), change);
+    assert.equal(withEpoch(change, undefined), change);
+  });
+});
 
 /** The state table in memory: Get and Put with the two conditions resolveSourceEpoch writes. */
 class FakeStateTable {
