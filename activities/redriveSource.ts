@@ -17,6 +17,8 @@ import { transformChange } from '../domain/processing/transform';
 import { changesAnExistingKey, oneKeyQuery } from '../domain/redrive/sourceRead';
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './backfill/postgres';
 import type { ActivityDeps } from './deps';
+import { withEpoch } from '../domain/capture/sourceEpoch';
+import { sourceEpochOf } from './capture/sourceEpoch';
 import { redactionKeyOf } from './processing';
 
 /**
@@ -56,6 +58,8 @@ export async function readFromSource(
   const redactionKey = redactionKeyOf(deps.config);
   return withPg(deps, async (pg) => {
     const watermark = await waitForWatermark(pg);
+    // The source epoch on the same connection (docs/failover.md): the row orders like capture's changes.
+    const epoch = await sourceEpochOf(deps, pg);
     const readAt = new Date().toISOString();
     const out: PipelineEvent[] = [];
     for (const e of keys.values()) {
@@ -74,7 +78,7 @@ export async function readFromSource(
         const change = first
           ? snapshotChange(ctx, cfg.primaryKey, rowOf(raw.fields, first, names!))
           : tombstoneChange(ctx, Object.fromEntries(cfg.primaryKey.map((c) => [c, e.key[c] ?? null])));
-        out.push(redactEvent(transformChange(change, position), redactionKey));
+        out.push(redactEvent(transformChange(withEpoch(change, epoch), position), redactionKey));
       } catch (err) {
         // A value the decoder or a transformation refuses: the letter cannot go through (not retried).
         throw new SourceRowRefused(`${(err as Error).name}: ${(err as Error).message}`.slice(0, 300));
