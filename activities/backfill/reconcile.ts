@@ -17,6 +17,7 @@ import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
+import { nextWatermark } from './watermark';
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
 import { backfillPosition } from './snapshot';
 
@@ -67,9 +68,10 @@ export async function reconcileChunk(
     const raw = await queryRaw(pg, q);
     const names = await typeNames(pg, raw.fields);
     const present = new Set(raw.rows.map((r) => entityIdOf(rowOf(raw.fields, r, names), cfg.primaryKey)));
-    return { watermark, present, readAt: input.watermark?.readAt ?? new Date().toISOString() };
+    const readAt = input.watermark?.readAt ?? new Date().toISOString();
+    return { watermark, present, readAt, next: await nextWatermark(deps, pg) };
   });
-  const { watermark, present, readAt } = checked;
+  const { watermark, present, readAt, next } = checked;
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
   const redactionKey = redactionKeyOf(deps.config);
   const position = backfillPosition(input.backfillId);
@@ -88,6 +90,7 @@ export async function reconcileChunk(
     ...(last ? { lastKeyLabel: last.entityRef ?? last.entityId } : {}),
     watermark: watermark.lsn,
     waitedMs: watermark.waitedMs,
+    ...(next ? { nextWatermark: next } : {}),
     ...(d.reasons.length ? { reasons: d.reasons } : {}),
   };
 }

@@ -14,6 +14,7 @@ import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
+import { nextWatermark } from './watermark';
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
 
 /** Where backfill events say they come from (a published event's `metadata.sequenceNumber` is '0'). */
@@ -44,9 +45,10 @@ export async function snapshotChunk(
     // One statement, so one snapshot, taken after the wait.
     const raw = await queryRaw(pg, q);
     const readAt = input.watermark?.readAt ?? new Date().toISOString();
-    return { watermark, raw, names: await typeNames(pg, raw.fields), readAt };
+    const names = await typeNames(pg, raw.fields);
+    return { watermark, raw, names, readAt, next: await nextWatermark(deps, pg) };
   });
-  const { watermark, raw, names, readAt } = read;
+  const { watermark, raw, names, readAt, next } = read;
   const keyIdx = cfg.primaryKey.map((k) => raw.fields.findIndex((f) => f.name === k));
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
   const redactionKey = redactionKeyOf(deps.config);
@@ -82,6 +84,7 @@ export async function snapshotChunk(
     ...(lastEvent ? { lastKeyLabel: lastEvent.entityRef ?? lastEvent.entityId } : {}),
     watermark: watermark.lsn,
     waitedMs: watermark.waitedMs,
+    ...(next ? { nextWatermark: next } : {}),
     ...(reasons.length || d.reasons.length ? { reasons: [...reasons, ...d.reasons].slice(0, 5) } : {}),
   };
 }

@@ -6,13 +6,33 @@
  */
 import type { ChunkWatermark, WatermarkInput } from '../../domain/backfill/chunks';
 import { tableConfig } from '../../domain/core/tables';
+import type { Client } from 'pg';
 import type { ActivityDeps } from '../deps';
-import { waitForWatermark, withPg } from './postgres';
+import { waitForWatermark, WatermarkWaitTimeout, withPg } from './postgres';
+
+/** How long a chunk waits for the next chunk's watermark before leaving it to the next chunk. */
+const NEXT_WATERMARK_WAIT_MS = 1_000;
 
 export async function takeWatermark(deps: ActivityDeps, input: WatermarkInput): Promise<ChunkWatermark> {
   tableConfig(input.table); // an unknown table fails here, as the chunk would
-  return withPg(deps, async (pg) => {
-    const w = await waitForWatermark(pg);
-    return { ...w, readAt: new Date().toISOString() };
-  });
+  return withPg(deps, (pg) => watermarkOn(deps, pg));
+}
+
+/**
+ * A watermark for the next chunk, taken on a chunk's connection after its read (the workflow
+ * keeps it: the next chunk needs no `backfillWatermark`); undefined when transactions in flight
+ * would keep this chunk waiting (the next chunk then takes its own).
+ */
+export async function nextWatermark(deps: ActivityDeps, pg: Client): Promise<ChunkWatermark | undefined> {
+  try {
+    return await watermarkOn(deps, pg, NEXT_WATERMARK_WAIT_MS);
+  } catch (err) {
+    if (err instanceof WatermarkWaitTimeout) return undefined;
+    throw err;
+  }
+}
+
+async function watermarkOn(_deps: ActivityDeps, pg: Client, timeoutMs?: number): Promise<ChunkWatermark> {
+  const w = await waitForWatermark(pg, timeoutMs);
+  return { ...w, readAt: new Date().toISOString() };
 }

@@ -59,6 +59,12 @@ export interface ChunkResultBase extends ChunkCounts {
   /** The chunk's watermark (snapshot, reconcile) and how long the wait for it took. */
   watermark?: string;
   waitedMs?: number;
+  /**
+   * Snapshot, reconcile: a watermark for the next chunk, taken right after this one's read (an
+   * earlier watermark is still right for a later read): the workflow keeps it, so the next chunk
+   * needs no `backfillWatermark` of its own. Absent when in-flight transactions kept it waiting.
+   */
+  nextWatermark?: ChunkWatermark;
   /** Why some records were refused (the first few; no values). */
   reasons?: string[];
 }

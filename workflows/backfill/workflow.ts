@@ -252,8 +252,9 @@ function nextTable(s: BackfillRunState): void {
 
 function record(s: BackfillRunState, r: ChunkResultBase): void {
   addCounts(s.counters, r);
-  // The next chunk takes a watermark of its own.
+  // The next chunk's watermark: the one this chunk took after its read, or (absent) its own.
   delete s.chunkWatermark;
+  if (r.nextWatermark) s.chunkWatermark = r.nextWatermark;
   s.chunks++;
   s.chunksThisRun++;
   if (r.lastKeyLabel !== undefined) {

@@ -5,6 +5,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { replayChunk } from '../../../activities/backfill/replay';
 import type { ActivityDeps } from '../../../activities/deps';
 import type { ChangeSink } from '../../../activities/sinks/changeSink';
+import type { ReplayChunkResult } from '../../../domain/backfill/chunks';
 import { loadConfig } from '../../../infra/config';
 import { metrics, registry } from '../../../infra/metrics';
 
@@ -57,7 +58,7 @@ describe('replay backfill metrics', () => {
 
   const replay = (backfillId: string, page: { records: number; behindMs: number }) => {
     const deps = { config, aws: { kinesis: fakeKinesis(page) } } as unknown as ActivityDeps;
-    return env.run(() =>
+    return env.run<[], ReplayChunkResult, () => Promise<ReplayChunkResult>>(() =>
       replayChunk(deps, noSink, {
         backfillId,
         stream,
@@ -92,7 +93,7 @@ describe('replay backfill metrics', () => {
       config,
       aws: { kinesis: fakeKinesis({ records: 0, behindMs: 0 }) },
     } as unknown as ActivityDeps;
-    const done = await env.run(() =>
+    const done = await env.run<[], ReplayChunkResult, () => Promise<ReplayChunkResult>>(() =>
       replayChunk(deps, noSink, {
         backfillId: id,
         stream,

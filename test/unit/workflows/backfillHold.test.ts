@@ -9,7 +9,13 @@ import type {
   SnapshotChunkInput,
   SnapshotChunkResult,
 } from '../../../domain/backfill/chunks';
-import { backfillWorkflow, type BackfillInput, type BackfillReport } from '../../../workflows/backfill';
+import {
+  backfillProgressQuery,
+  backfillWorkflow,
+  resumeBackfillSignal,
+  type BackfillInput,
+  type BackfillReport,
+} from '../../../workflows/backfill';
 import { createTimeSkippingEnv } from '../../support/timeSkipping';
 import { withWorker } from '../../support/workflowHarness';
 
@@ -26,7 +32,21 @@ class OutageTable {
   watermarks: ChunkWatermark[] = [];
   seen = new Map<string, number>();
   failing: (input: SnapshotChunkInput, scheduledMs: number) => boolean = () => false;
+  /** Chunks return a watermark for the next chunk (as the activities do when no transaction holds it). */
+  giveNext = false;
+  nexts: ChunkWatermark[] = [];
   constructor(readonly rows: number) {}
+
+  next(): ChunkWatermark {
+    const w = {
+      lsn: `0/${(0x9000 + this.nexts.length).toString(16)}`,
+      db: 'inventory',
+      readAt: new Date().toISOString(),
+      waitedMs: 0,
+    };
+    this.nexts.push(w);
+    return w;
+  }
 
   activities(): Partial<Activities> {
     const keys = Array.from({ length: this.rows }, (_, i) => `k${String(i).padStart(6, '0')}`);
@@ -63,6 +83,7 @@ class OutageTable {
           done: chunk.length < input.limit,
           ...(chunk.length ? { after: [chunk.at(-1)!], lastKeyLabel: chunk.at(-1)! } : {}),
           ...(input.watermark ? { watermark: input.watermark.lsn } : {}),
+          ...(this.giveNext ? { nextWatermark: this.next() } : {}),
         };
       },
     };
@@ -190,6 +211,63 @@ describe('backfill hold (time-skipping, stub activities)', function () {
       [...byChunk.values()].forEach((calls, i) => {
         for (const c of calls) assert.deepEqual(c.watermark, table.watermarks[i]);
       });
+    });
+  });
+
+  it('`resume` while STUCK retries at once instead of waiting out the backoff', async () => {
+    const table = new OutageTable(150);
+    let down = true;
+    const attempts: { scheduledMs: number; ok: boolean }[] = [];
+    table.failing = (i, scheduledMs) => {
+      const fail = i.after?.[0] === 'k000099' && down;
+      if (i.after?.[0] === 'k000099') attempts.push({ scheduledMs, ok: !fail });
+      return fail;
+    };
+    await withWorker(env, table, async (taskQueue) => {
+      const handle = await env.client.workflow.start(backfillWorkflow, {
+        taskQueue,
+        workflowId: 'cdc-backfill:resume-now',
+        args: [input()],
+      });
+      // Held long enough for the backoff to reach its cap (5 min).
+      for (let i = 0; i < 60; i++) {
+        const p = await handle.query(backfillProgressQuery);
+        if (p.state === 'STUCK' && (p.lastError?.attempts ?? 0) >= 12) break;
+        await env.sleep('1 minute');
+      }
+      assert.ok((await handle.query(backfillProgressQuery)).lastError!.attempts >= 12);
+      down = false;
+      const signalledMs = await env.currentTimeMs();
+      await handle.signal(resumeBackfillSignal);
+      const report = await handle.result();
+      assert.equal(report.state, 'DONE');
+      assert.ok(report.notes.some((n) => n.includes('resume: retrying now')));
+      const ok = attempts.find((a) => a.ok)!;
+      assert.ok(
+        ok.scheduledMs - signalledMs < 30_000,
+        `retried ${ok.scheduledMs - signalledMs} ms after resume`,
+      );
+    });
+  });
+
+  it("takes the next chunk's watermark from the chunk before (no activity of its own), still fixed through retries", async () => {
+    const table = new OutageTable(250);
+    table.giveNext = true;
+    let failures = 4;
+    table.failing = (i) => i.after?.[0] === 'k000099' && failures-- > 0;
+    await withWorker(env, table, async (taskQueue) => {
+      const handle = await env.client.workflow.start(backfillWorkflow, {
+        taskQueue,
+        workflowId: 'cdc-backfill:next-watermark',
+        args: [input()],
+      });
+      const report = await handle.result();
+      assert.equal(report.state, 'DONE');
+      assert.equal(report.counters.read, 250);
+      assert.equal(table.watermarks.length, 1, 'backfillWatermark only for the first chunk');
+      const second = table.chunkCalls.filter((c) => c.after?.[0] === 'k000099');
+      assert.equal(second.length, 5);
+      for (const c of second) assert.deepEqual(c.watermark, table.nexts[0]);
     });
   });
 });
