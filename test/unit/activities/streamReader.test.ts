@@ -106,6 +106,7 @@ describe('createActivities', () => {
     assert.deepEqual(Object.keys(createActivities(config, fakes().io)).sort(), [
       'applyEvents',
       'backfillChunk',
+      'backfillWatermark',
       'captureChanges',
       'deadLetterRecords',
       'endedShards',
