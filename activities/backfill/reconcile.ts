@@ -18,6 +18,8 @@ import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
 import { nextWatermark } from './watermark';
+import { withEpoch } from '../../domain/capture/sourceEpoch';
+import { sourceEpochOf } from '../capture/sourceEpoch';
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
 import { backfillPosition } from './snapshot';
 
@@ -68,16 +70,20 @@ export async function reconcileChunk(
     const raw = await queryRaw(pg, q);
     const names = await typeNames(pg, raw.fields);
     const present = new Set(raw.rows.map((r) => entityIdOf(rowOf(raw.fields, r, names), cfg.primaryKey)));
+    // The source epoch: the one kept with the watermark, else the source's own (same connection).
+    const epoch = input.watermark ? (input.watermark.epoch ?? 0) : await sourceEpochOf(deps, pg);
     const readAt = input.watermark?.readAt ?? new Date().toISOString();
-    return { watermark, present, readAt, next: await nextWatermark(deps, pg) };
+    return { watermark, present, readAt, epoch, next: await nextWatermark(deps, pg) };
   });
-  const { watermark, present, readAt, next } = checked;
+  const { watermark, present, readAt, epoch, next } = checked;
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
   const redactionKey = redactionKeyOf(deps.config);
   const position = backfillPosition(input.backfillId);
   const tombstones: PipelineEvent[] = keyed
     .filter((k) => !present.has(k.entityId))
-    .map((k) => redactEvent(transformChange(tombstoneChange(ctx, k.key), position), redactionKey));
+    .map((k) =>
+      redactEvent(transformChange(withEpoch(tombstoneChange(ctx, k.key), epoch), position), redactionKey),
+    );
   const d = await deliver(deps, sink, tombstones, 'applied');
   const last = tombstones.at(-1);
   return {

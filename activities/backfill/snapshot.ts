@@ -15,6 +15,8 @@ import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
 import { nextWatermark } from './watermark';
+import { withEpoch } from '../../domain/capture/sourceEpoch';
+import { sourceEpochOf } from '../capture/sourceEpoch';
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
 
 /** Where backfill events say they come from (a published event's `metadata.sequenceNumber` is '0'). */
@@ -45,10 +47,12 @@ export async function snapshotChunk(
     // One statement, so one snapshot, taken after the wait.
     const raw = await queryRaw(pg, q);
     const readAt = input.watermark?.readAt ?? new Date().toISOString();
+    // The source epoch: the one kept with the watermark, else the source's own (same connection).
+    const epoch = input.watermark ? (input.watermark.epoch ?? 0) : await sourceEpochOf(deps, pg);
     const names = await typeNames(pg, raw.fields);
-    return { watermark, raw, names, readAt, next: await nextWatermark(deps, pg) };
+    return { watermark, raw, names, readAt, epoch, next: await nextWatermark(deps, pg) };
   });
-  const { watermark, raw, names, readAt, next } = read;
+  const { watermark, raw, names, readAt, epoch, next } = read;
   const keyIdx = cfg.primaryKey.map((k) => raw.fields.findIndex((f) => f.name === k));
   const ctx = { db: watermark.db, schema, table: cfg.table, watermark: watermark.lsn, readAt };
   const redactionKey = redactionKeyOf(deps.config);
@@ -59,7 +63,7 @@ export async function snapshotChunk(
   const reasons: string[] = [];
   for (const r of raw.rows) {
     try {
-      const change = snapshotChange(ctx, cfg.primaryKey, rowOf(raw.fields, r, names));
+      const change = withEpoch(snapshotChange(ctx, cfg.primaryKey, rowOf(raw.fields, r, names)), epoch);
       events.push(redactEvent(transformChange(change, position), redactionKey));
     } catch (err) {
       // A value the decoder or a transformation refuses: that row is refused, the chunk goes on.

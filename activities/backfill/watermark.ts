@@ -8,6 +8,7 @@ import type { ChunkWatermark, WatermarkInput } from '../../domain/backfill/chunk
 import { tableConfig } from '../../domain/core/tables';
 import type { Client } from 'pg';
 import type { ActivityDeps } from '../deps';
+import { sourceEpochOf } from '../capture/sourceEpoch';
 import { waitForWatermark, WatermarkWaitTimeout, withPg } from './postgres';
 
 /** How long a chunk waits for the next chunk's watermark before leaving it to the next chunk. */
@@ -32,7 +33,9 @@ export async function nextWatermark(deps: ActivityDeps, pg: Client): Promise<Chu
   }
 }
 
-async function watermarkOn(_deps: ActivityDeps, pg: Client, timeoutMs?: number): Promise<ChunkWatermark> {
+async function watermarkOn(deps: ActivityDeps, pg: Client, timeoutMs?: number): Promise<ChunkWatermark> {
   const w = await waitForWatermark(pg, timeoutMs);
-  return { ...w, readAt: new Date().toISOString() };
+  // The source epoch on the same connection: the rows' version orders like capture's changes.
+  const epoch = await sourceEpochOf(deps, pg);
+  return { ...w, readAt: new Date().toISOString(), ...(epoch ? { epoch } : {}) };
 }

@@ -84,6 +84,8 @@ export interface ChunkWatermark {
   readAt: string;
   /** How long the wait for the transactions in progress at L took. */
   waitedMs: number;
+  /** The source epoch at L (docs/failover.md), part of the rows' version; absent: 0. */
+  epoch?: number;
 }
 
 /** What `backfillWatermark` takes: the backfill and the table of the chunk it is for. */
