@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '@temporalio/common';
 import { Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import type { ActivityDeps } from '../activities/deps';
 import { assertProductionSecrets, loadConfig, type PipelineConfig } from '../infra/config';
 import { createJsonLogger, logLevelFromEnv } from '../infra/logging';
 import {
@@ -24,6 +25,8 @@ export async function createWorker(
     plainPayloads?: boolean;
     /** The workflows already bundled (several workers in one process bundle once). */
     workflowBundle?: WorkflowBundleWithSourceMap;
+    /** Benchmarks only (`npm run bench -- --sinks simulated`): the activities' clients (default: the process's). */
+    io?: Omit<ActivityDeps, 'config'>;
   } = {},
 ): Promise<Worker> {
   const config = opts.config ?? loadConfig();
@@ -55,7 +58,7 @@ export async function createWorker(
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(config),
+    activities: createActivities(config, opts.io),
     maxConcurrentActivityTaskExecutions: 100,
   });
 }

@@ -9,6 +9,7 @@
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../../activities';
+import type { ActivityDeps } from '../../../activities/deps';
 import type { PipelineConfig } from '../../../infra/config';
 import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../../../domain/shards/shardTypes';
 
@@ -53,8 +54,10 @@ export class DirectConsumer {
   constructor(
     private readonly config: PipelineConfig,
     private readonly settings: DirectSettings,
+    /** The activities' clients (default: the process's; the simulated benchmark passes its fakes). */
+    io?: Omit<ActivityDeps, 'config'>,
   ) {
-    this.acts = createActivities(config);
+    this.acts = createActivities(config, io);
   }
 
   snapshot(): DirectStats {
