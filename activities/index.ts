@@ -1,5 +1,6 @@
 import type { PipelineConfig } from '../infra/config';
 import { createBackfillActivities } from './backfill';
+import { createBatchActivities } from './batches';
 import { createCaptureActivities } from './capture';
 import { createCheckpointActivities } from './checkpoints';
 import { createDeadLetterActivities } from './deadLetters';
@@ -30,7 +31,7 @@ export function createActivities(
 ) {
   const deps: ActivityDeps = { ...io, config };
   const alerts = createAlertPublisher(deps);
-  return {
+  const activities = {
     // Supervisor and shard readers: shards; pull → transform → redact → apply → publish → dead-letter → checkpoint.
     ...createStreamReaderActivities(deps),
     ...createProcessingActivities(deps),
@@ -47,6 +48,8 @@ export function createActivities(
     // Reservation expiry (workflows/reservationExpiry/): signal holds from the stream, release due ones.
     ...createReservationActivities(deps),
   };
+  // The same steps by batch reference (activities/batches.ts): no row value in the shard reader's history.
+  return { ...activities, ...createBatchActivities(deps, activities) };
 }
 
 /**

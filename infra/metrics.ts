@@ -41,6 +41,18 @@ const coalescedWrites = new Counter({
   labelNames: ['consumer'] as const,
   registers,
 });
+const batchRereads = new Counter({
+  name: 'cdc_batch_rereads_total',
+  help: 'Batches a step found in no worker cache and read again (source: kinesis or s3, the copy of a held batch)',
+  labelNames: ['consumer', 'source'] as const,
+  registers,
+});
+const outdatedChanges = new Counter({
+  name: 'cdc_outdated_changes_total',
+  help: 'Changes older than what the sink held (replayed or out of order): not written, not published',
+  labelNames: ['consumer'] as const,
+  registers,
+});
 const eventsPublished = new Counter({
   name: 'cdc_events_published_total',
   help: 'Events EventBridge accepted, by table',
@@ -216,6 +228,16 @@ export const metrics = {
     for (const [table, n] of countBy(stale, (e) => e.table)) staleWrites.inc({ consumer, table }, n);
     coalescedWrites.inc({ consumer }, coalesced); // also 0: the series exists from the first batch on
     observeSinceCommit(commitToApply, consumer, written);
+  },
+
+  /** A batch read back by reference from Kinesis or its S3 copy instead of the worker's cache. */
+  batchReread(consumer: string, source: 'kinesis' | 's3') {
+    batchRereads.inc({ consumer, source });
+  },
+
+  /** Changes the sink found older than what it held (not published). */
+  outdated(consumer: string, n: number) {
+    outdatedChanges.inc({ consumer }, n);
   },
 
   /** Events EventBridge accepted (by table, with their commit-to-publish latency) and rejected for good. */

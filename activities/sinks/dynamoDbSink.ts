@@ -61,6 +61,7 @@ async function applyBatch(deps: ActivityDeps, events: PipelineEvent[]): Promise<
     });
   });
   metrics.applied(deps.config.consumer, outcome.written, outcome.stale, result.coalesced);
+  metrics.outdated(deps.config.consumer, result.outdated!.length);
   return result;
 }
 

@@ -255,6 +255,11 @@ const SERVICES: Record<ServiceName, Service> = {
         'journal_mode=wal',
         '--sqlite-pragma',
         'synchronous=normal',
+        // Eager activity dispatch: an activity the workflow schedules on its own task queue goes
+        // back with the workflow task's response to the same worker, one round trip less, and
+        // a batch's steps find its records in that worker's cache (activities/stream/batchStore.ts).
+        '--dynamic-config-value',
+        'system.enableActivityEagerExecution=true',
         // The Web UI decodes encrypted payloads through the stack's codec server.
         '--ui-codec-endpoint',
         codecEndpoint(),

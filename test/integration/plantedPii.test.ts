@@ -290,7 +290,7 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
     }
     const shownDecoded = withDecodedStrings(shown);
     assert.ok(shownDecoded.includes('binary/encrypted'), 'control: payloads are shown as encrypted');
-    assert.ok(shownDecoded.includes('prepareRecords'), 'control: activity names are readable');
+    assert.ok(shownDecoded.includes('prepareBatch'), 'control: activity names are readable');
     found['temporal workflow show'] = hits(shownDecoded);
 
     const dlq = await scan(p.config.tables.dlq);

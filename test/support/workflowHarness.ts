@@ -2,6 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities';
+import { createBatchActivities, type BatchSteps } from '../../activities/batches';
+import type { ActivityDeps } from '../../activities/deps';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import type { PullInput, PullResult, StreamRecord } from '../../domain/shards/shardTypes';
 import type { DeadLetter } from '../../domain/shards/shardTypes';
@@ -16,6 +18,8 @@ export interface FakeShard {
   records: StreamRecord[];
   /** Closed shard: SHARD_END once every record was read. */
   closed?: boolean;
+  /** The shard it was split from (resharding): read only once that one reached SHARD_END. */
+  parentShardId?: string;
 }
 
 export class StubPipeline {
@@ -62,7 +66,11 @@ export class StubPipeline {
     const stub: Partial<Activities> = {
       listShards: async () => {
         await this.onListShards(++this.listShardsCalls);
-        return [...this.shards.entries()].map(([shardId, s]) => ({ shardId, open: !s.closed }));
+        return [...this.shards.entries()].map(([shardId, s]) => ({
+          shardId,
+          ...(s.parentShardId ? { parentShardId: s.parentShardId } : {}),
+          open: !s.closed,
+        }));
       },
       endedShards: async (ids) => ids.filter((id) => this.ended.has(id)),
       loadCheckpoint: async (shardId) => this.checkpoints.get(shardId),
@@ -145,9 +153,13 @@ export class StubPipeline {
         this.deadLetters.push(...letters);
       },
     };
-    return stub;
+    // The by-reference steps (the shard reader's default) over these stubs: the records stay in this process.
+    return { ...stub, ...createBatchActivities(STUB_DEPS, stub as BatchSteps) };
   }
 }
+
+/** Enough of the activities' dependencies for the by-reference steps over stubs (no I/O: the cache always hits). */
+const STUB_DEPS = { config: { consumer: 'test' } } as unknown as ActivityDeps;
 
 export function record(shardId: string, n: number): StreamRecord {
   return {

@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { FailureType } from '../../domain/core/errors';
 import type { SkipRequest } from '../../domain/shards/operatorRequests';
+import type { BatchRef } from '../../domain/shards/batchRef';
 import type { TroubleRecord } from '../../domain/shards/shardTypes';
 import type { ShardState } from '../names';
 
@@ -21,6 +22,11 @@ export interface BatchSettings {
   localPureSteps: boolean;
   /** Continue-as-new after this many history events even if the server has not suggested it yet. */
   maxHistoryEvents: number;
+  /**
+   * A batch held (a step failing) longer than this share of the stream's retention, counted from
+   * its first record's arrival, is kept in S3 so the retention cannot take it.
+   */
+  keepHeldBatchAfter?: number;
 }
 
 export const DEFAULT_BATCH: BatchSettings = {
@@ -30,6 +36,7 @@ export const DEFAULT_BATCH: BatchSettings = {
   stuckAfterAttempts: 2,
   localPureSteps: true,
   maxHistoryEvents: 10_000,
+  keepHeldBatchAfter: 0.25,
 };
 
 export interface ShardCounters {
@@ -75,6 +82,11 @@ export interface ShardReaderInput {
   retention?: RetentionWatch;
   /** A step that was still failing when the previous run continued as new: shown as STUCK at once. */
   held?: HeldStep;
+  /**
+   * The batch that was held and kept in S3 (it may be trimmed from the stream by now): the next
+   * run processes it instead of pulling.
+   */
+  keptBatch?: BatchRef;
 }
 
 /** What the shard reader knows about the stream's retention (carried across continue-as-new). */

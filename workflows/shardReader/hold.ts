@@ -12,6 +12,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { holdBackoffMs } from '../../domain/core/errors';
+import { inBatch } from '../../domain/shards/batchRef';
+import { io } from './activities';
 import type { HeldStep, LastError, SkipRequest, TroubleRecord } from './definitions';
 import { isPaused, waitWhilePaused } from './pause';
 import { note, type ShardReaderState } from './state';
@@ -76,6 +78,7 @@ export async function hold<T>(
       };
       const stuck = failures >= s.settings.stuckAfterAttempts;
       if (stuck) show.stuck(name);
+      await keepIfHeldLong(s);
       if (historyIsLong(s)) throw new HoldTooLong(s.held);
       const category = s.lastError.category;
       await condition(
@@ -110,6 +113,29 @@ function recordInFailure(err: ActivityFailure): TroubleRecord | undefined {
   };
 }
 
+/**
+ * A batch by reference held past a share of the stream's retention goes to S3 (once): its records
+ * would otherwise be trimmed while the step keeps failing. A failure to keep it is noted and tried
+ * again at the next failure; it never holds the step itself.
+ */
+async function keepIfHeldLong(s: ShardReaderState): Promise<void> {
+  const b = s.batchRef;
+  const share = s.settings.keepHeldBatchAfter;
+  if (!b || s.batchKept || !s.retentionMs || share === undefined) return;
+  if (Date.now() - b.firstArrivalMs < s.retentionMs * share) return;
+  try {
+    await io.keepHeldBatch(b);
+    s.batchKept = true;
+    note(s, `batch ${b.first}…${b.last} held long: kept in S3 until it is processed`);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    note(
+      s,
+      `batch ${b.first}…${b.last} could not be kept in S3 yet: ${(err as Error).message.slice(0, 200)}`,
+    );
+  }
+}
+
 function historyIsLong(s: ShardReaderState): boolean {
   const info = workflowInfo();
   return info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents;
@@ -132,7 +158,13 @@ function lastErrorOf(step: string, err: ActivityFailure, attempts: number): Last
  */
 function takeSkipRequest(s: ShardReaderState, skippable: boolean): SkipRequest | undefined {
   const skip = skippable
-    ? s.skipRequests.find((r) => s.records.some((rec) => rec.sequenceNumber === r.sequenceNumber))
+    ? s.skipRequests.find(
+        (r) =>
+          s.records.some((rec) => rec.sequenceNumber === r.sequenceNumber) ||
+          (s.batchRef !== undefined &&
+            inBatch(s.batchRef, r.sequenceNumber) &&
+            !s.excluded.includes(r.sequenceNumber)),
+      )
     : undefined;
   for (const r of s.skipRequests.splice(0)) {
     if (r !== skip) note(s, `skip of ${r.sequenceNumber} ignored: not in the current batch`);

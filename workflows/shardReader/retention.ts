@@ -13,10 +13,11 @@ import type { ShardVisibility } from './visibility';
 export async function watchRetention(
   s: ShardReaderState,
   show: ShardVisibility,
-  pulled: PullResult,
+  pulled: Pick<PullResult, 'retention' | 'trimmed'>,
 ): Promise<void> {
   const r = pulled.retention;
   if (!r) return;
+  s.retentionMs = r.retentionMs;
   const raise = (kind: 'SHARD_LAG' | 'RETENTION_GAP') =>
     hold(s, show, {
       name: 'alert',

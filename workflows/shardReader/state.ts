@@ -2,6 +2,7 @@
  * The shard reader's whole state in one object (as PeerDB's flow state): signals change it, the
  * loop reacts to it, and what must survive continue-as-new is carried in the next run's input.
  */
+import type { BatchRef } from '../../domain/shards/batchRef';
 import type { StreamRecord } from '../../domain/shards/shardTypes';
 import type { ShardState } from '../names';
 import type {
@@ -34,6 +35,14 @@ export interface ShardReaderState {
   /** The batch in progress and its records (not carried: pulled again after continue-as-new). */
   batch?: BatchRange;
   records: StreamRecord[];
+  /** The batch in progress by reference (patch `batch-references`; `records` stays empty). */
+  batchRef?: BatchRef;
+  /** Records of `batchRef` skipped by an operator: left out of every step. */
+  excluded: string[];
+  /** `batchRef` was kept in S3 (held long): carried across continue-as-new instead of pulled again. */
+  batchKept?: boolean;
+  /** The stream's retention, as the last pull said. */
+  retentionMs?: number;
   trouble?: TroubleRecord;
   /** Skip requests not yet matched against the batch in trouble. */
   skipRequests: SkipRequest[];
@@ -77,6 +86,8 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
         }
       : {}),
     records: [],
+    excluded: [],
+    ...(input.keptBatch ? { batchRef: input.keptBatch, batchKept: true } : {}),
     skipRequests: [],
     notes: [...(input.notes ?? [])].slice(-MAX_NOTES),
     retention: { ...input.retention },
@@ -120,6 +131,7 @@ export function carriedInput(s: ShardReaderState): ShardReaderInput {
     ...(s.pausedReason !== undefined ? { pausedReason: s.pausedReason } : {}),
     ...(settings !== undefined ? { settings } : {}),
     ...(s.held ? { held: s.held } : {}),
+    ...(s.batchKept && s.batchRef ? { keptBatch: s.batchRef } : {}),
     ...(s.notes.length ? { notes: s.notes } : {}),
     ...(Object.keys(s.retention).length ? { retention: s.retention } : {}),
   };

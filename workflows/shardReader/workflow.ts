@@ -7,13 +7,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { parseRequest, SkipRequestSchema } from '../../domain/shards/operatorRequests';
-import type { PullResult } from '../../domain/shards/shardTypes';
+import type { BatchRef } from '../../domain/shards/batchRef';
 import { io } from './activities';
 import { processBatch } from './batch';
+import { processBatchByReference } from './batchByReference';
 import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
 import { hold, HoldTooLong } from './hold';
 import { handlePauseSignals, isPaused, waitWhilePaused } from './pause';
-import { pullUnlessPaused } from './pull';
+import { pullUnlessPaused, type Pulled } from './pull';
 import { watchRetention } from './retention';
 import { carriedInput, initialState, note, statusOf, type ShardReaderState } from './state';
 import { ShardVisibility } from './visibility';
@@ -64,13 +65,14 @@ async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<Sh
   for (;;) {
     if (isPaused(s)) await saveUnsavedCheckpoint(s, show);
     await waitWhilePaused(s, show);
-    const pulled = await pullUnlessPaused(s, show);
+    // A batch held and kept in S3 before continue-as-new is processed before anything is pulled.
+    const pulled = s.batchKept && s.batchRef ? keptBatch(s.batchRef) : await pullUnlessPaused(s, show);
     await saving;
     saving = undefined;
     if (!pulled) continue; // paused while waiting for records
     s.lagMs = pulled.millisBehindLatest;
     await watchRetention(s, show, pulled);
-    if (pulled.records.length === 0) {
+    if (pulled.records.length === 0 && !pulled.batch) {
       if (pulled.shardEnded) {
         await endShard(s, show);
         return statusOf(s);
@@ -88,16 +90,37 @@ async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<Sh
   }
 }
 
+/** A kept batch as if just pulled (its lag is unknown until the next pull). */
+const keptBatch = (batch: BatchRef): Pulled => ({
+  records: [],
+  batch,
+  millisBehindLatest: 0,
+  shardEnded: false,
+});
+
 /** Processes a pulled batch and starts writing its checkpoint; returns that write, to be awaited later. */
 async function processAndCheckpoint(
   s: ShardReaderState,
   show: ShardVisibility,
-  pulled: PullResult,
+  pulled: Pulled,
 ): Promise<{ saving: Promise<unknown> }> {
-  s.records = pulled.records;
-  const last = s.records[s.records.length - 1].sequenceNumber;
-  s.batch = { first: s.records[0].sequenceNumber, last, size: s.records.length };
-  await processBatch(s, show);
+  const ref = pulled.batch;
+  let last: string;
+  let lastArrivalMs: number;
+  if (ref) {
+    last = ref.last;
+    lastArrivalMs = ref.lastArrivalMs;
+    s.batchRef = ref;
+    s.batch = { first: ref.first, last, size: ref.count };
+    await processBatchByReference(s, show);
+  } else {
+    s.records = pulled.records;
+    last = s.records[s.records.length - 1].sequenceNumber;
+    lastArrivalMs = s.records[s.records.length - 1].arrivalMs;
+    s.batch = { first: s.records[0].sequenceNumber, last, size: s.records.length };
+    await processBatch(s, show);
+  }
+  const size = s.batch.size;
   let saving: Promise<unknown> = Promise.resolve();
   if (patched(CHECKPOINT_IN_PULL_PATCH)) s.checkpointUnsaved = true;
   else {
@@ -105,11 +128,14 @@ async function processAndCheckpoint(
     saving.catch(() => undefined); // its failure is thrown where it is awaited
   }
   s.checkpoint = last;
-  s.retention.checkpointArrivalMs = pulled.records[pulled.records.length - 1].arrivalMs;
+  s.retention.checkpointArrivalMs = lastArrivalMs;
   s.counters.batches++;
-  s.counters.records += pulled.records.length;
+  s.counters.records += size;
   s.batch = undefined;
   s.records = [];
+  s.batchRef = undefined;
+  s.excluded = [];
+  s.batchKept = undefined;
   show.publish(s.lagMs > 0 ? 'RUNNING' : 'CAUGHT_UP');
   return { saving };
 }
