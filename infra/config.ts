@@ -78,6 +78,12 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/)
     .default('analytics'),
+  /**
+   * How long a pull keeps reading to fill a batch once it has the first records (milliseconds;
+   * 0: return at once). At low rates a longer linger means fewer, larger batches (fewer Temporal
+   * actions per change) and that much more latency; a full batch returns at once.
+   */
+  CDC_PULL_LINGER_MS: z.coerce.number().int().min(0).max(5_000).default(300),
 });
 
 export type PipelineConfig = {
@@ -105,6 +111,8 @@ export type PipelineConfig = {
   sink: SinkKind;
   /** The analytics sink's database (same PostgreSQL server as PG*). */
   analyticsDatabase: string;
+  /** How long a pull keeps reading to fill a batch after the first records (activities/stream/streamReader.ts). */
+  pullLingerMs: number;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
@@ -155,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
     reservationExpiry: e.CDC_RESERVATION_EXPIRY === 'on' && e.CDC_SINK === 'operational',
     sink: e.CDC_SINK,
     analyticsDatabase: e.CDC_ANALYTICS_DATABASE,
+    pullLingerMs: e.CDC_PULL_LINGER_MS,
   };
 }
 
@@ -185,6 +194,7 @@ export function configToEnv(config: PipelineConfig): Record<keyof z.infer<typeof
     CDC_RESERVATION_EXPIRY: config.reservationExpiry ? 'on' : 'off',
     CDC_SINK: config.sink,
     CDC_ANALYTICS_DATABASE: config.analyticsDatabase,
+    CDC_PULL_LINGER_MS: String(config.pullLingerMs),
   };
 }
 

@@ -21,6 +21,11 @@ const FIRST_IDLE_DELAY_MS = 50;
 const MAX_IDLE_DELAY_MS = 250;
 /** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
 export const MIN_GET_RECORDS_GAP_MS = 200;
+/** A heartbeat goes out this long before the heartbeat timeout would pass (`heartbeatWhenDue`). */
+const HEARTBEAT_MARGIN_MS = 10_000;
+
+/** What reading a shard needs: the Kinesis client, and the linger (`CDC_PULL_LINGER_MS`). */
+export type ReaderDeps = Pick<ActivityDeps, 'aws'> & { config: Pick<ActivityDeps['config'], 'pullLingerMs'> };
 
 /** The Kinesis reading activities: the stream's shards, and the next records of one shard. */
 export function createStreamReaderActivities(deps: ActivityDeps) {
@@ -98,44 +103,132 @@ async function checkpointTrimmed(
   }
 }
 
-async function readAfterCheckpoint(deps: ActivityDeps, input: PullInput): Promise<PullResult> {
+/**
+ * The records after the checkpoint, bounded by `maxRecords` and `maxBytes`. Caught up, it polls
+ * with a bounded backoff for up to `waitMs` and returns as soon as a page has records. With
+ * `deps.config.pullLingerMs` > 0 it then keeps reading (at most 5 GetRecords a second per shard)
+ * until the batch is full or that long has passed since the first records came, so that at low
+ * rates one batch carries several changes (fewer batches, fewer Temporal actions per change).
+ * It heartbeats only when the heartbeat timeout requires it (`keepAlive`): an idle pull within
+ * its heartbeat timeout costs one action, not one per heartbeat.
+ */
+export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): Promise<PullResult> {
   const ctx = Context.current();
-  const deadline = Date.now() + input.waitMs;
+  const lingerMs = deps.config.pullLingerMs;
+  const deadline = Date.now() + Math.min(input.waitMs, longestWaitMs(ctx));
+  const keepAlive = heartbeatWhenDue(ctx);
   let iterator = await iteratorFor(deps, input);
   let idleDelay = FIRST_IDLE_DELAY_MS;
-  let waited = false;
-  const result = (r: PullResult): PullResult => (waited ? { ...r, waited: true } : r);
+  const batch: StreamRecord[] = [];
+  let bytes = 0;
+  let lingerUntil = 0;
+  const result = (r: Omit<PullResult, 'records'>): PullResult => ({
+    records: batch,
+    ...r,
+    ...(keepAlive.beats > 0 ? { waited: true as const } : {}),
+  });
   for (;;) {
-    if (!iterator) return result({ records: [], millisBehindLatest: 0, shardEnded: true });
-    const out = await getRecords(deps, iterator, input.maxRecords);
+    if (!iterator)
+      return batch.length > 0
+        ? result({ millisBehindLatest: 0, shardEnded: false })
+        : result({ millisBehindLatest: 0, shardEnded: true });
+    const lastGetAt = Date.now();
+    const out = await getRecords(deps, iterator, input.maxRecords - batch.length);
     if (!out) {
+      if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false }); // read the rest next time
       iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
       continue;
     }
-    const records = leadingRecords(out.Records ?? [], input.maxBytes);
+    const page = out.Records ?? [];
+    const taken = leadingRecords(page, input.maxBytes - bytes, batch.length === 0);
     const behind = out.MillisBehindLatest ?? 0;
-    if (records.length > 0) return result({ records, millisBehindLatest: behind, shardEnded: false });
-    if (!out.NextShardIterator) return result({ records: [], millisBehindLatest: 0, shardEnded: true });
+    if (taken.records.length > 0) {
+      if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
+      batch.push(...taken.records);
+      bytes += taken.bytes;
+    }
+    if (batch.length > 0) {
+      // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
+      // cancellation: return what is in hand (the rest is read from the new checkpoint next time).
+      const full = batch.length >= input.maxRecords || taken.records.length < page.length;
+      const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
+      if (full || !out.NextShardIterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
+        return result({ millisBehindLatest: behind, shardEnded: false });
+      iterator = out.NextShardIterator;
+      // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
+      await sleepUntil(behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= lingerUntil ? nextGet : lingerUntil);
+      keepAlive();
+      continue;
+    }
+    if (!out.NextShardIterator) return result({ millisBehindLatest: 0, shardEnded: true });
     iterator = out.NextShardIterator;
     if (behind > 0) {
       // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
-      // (Kinesis' limit), heartbeating while doing so.
-      ctx.heartbeat();
-      waited = true;
-      await sleep(MIN_GET_RECORDS_GAP_MS);
+      // (Kinesis' limit).
+      keepAlive();
+      await sleepUntil(lastGetAt + MIN_GET_RECORDS_GAP_MS);
       continue;
     }
     if (Date.now() >= deadline || ctx.cancellationSignal.aborted) {
-      return result({ records: [], millisBehindLatest: 0, shardEnded: false });
+      return result({ millisBehindLatest: 0, shardEnded: false });
     }
-    ctx.heartbeat();
-    waited = true;
+    keepAlive();
     await sleep(idleDelay);
     idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
   }
 }
 
-async function iteratorFor({ aws }: ActivityDeps, input: PullInput): Promise<string | undefined> {
+/**
+ * When lingering ends: `lingerMs` after the first record reached the stream (its arrival time),
+ * but never before it was read nor more than `lingerMs` after (clocks may differ).
+ */
+export function lingerEnd(arrivalMs: number, readAtMs: number, lingerMs: number): number {
+  const sinceArrival = arrivalMs > 0 ? arrivalMs + lingerMs - readAtMs : lingerMs;
+  return readAtMs + Math.min(lingerMs, Math.max(0, sinceArrival));
+}
+
+async function sleepUntil(ms: number): Promise<void> {
+  const wait = ms - Date.now();
+  if (wait > 0) await sleep(wait);
+}
+
+/**
+ * The longest a pull may wait for records: its start-to-close timeout less a margin for the
+ * checkpoint write and the last page (a larger `waitMs` would make the pull time out).
+ */
+function longestWaitMs(ctx: Context): number {
+  const timeout = ctx.info.startToCloseTimeoutMs;
+  return timeout - Math.min(HEARTBEAT_MARGIN_MS, timeout / 4);
+}
+
+/**
+ * A heartbeat only when one is needed to stay within the heartbeat timeout: once
+ * max(timeout / 2, timeout − 10 s) passed since the start or the last one. Each heartbeat that
+ * reaches the server is a billed action; with a heartbeat timeout longer than the idle wait, an
+ * idle pull sends none. A lost worker is still noticed within the heartbeat timeout. (A
+ * cancellation reaches a waiting pull at its next heartbeat, or when its wait ends; the workflow
+ * does not wait for it: the pull is cancelled with TRY_CANCEL.)
+ */
+export function heartbeatWhenDue(ctx: Pick<Context, 'heartbeat' | 'info'>, now = () => Date.now()) {
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  const every = timeout ? Math.max(timeout / 2, timeout - HEARTBEAT_MARGIN_MS) : Infinity;
+  let last = now();
+  const beat = Object.assign(
+    () => {
+      if (now() - last < every) return;
+      ctx.heartbeat();
+      last = now();
+      beat.beats++;
+    },
+    { beats: 0 },
+  );
+  return beat;
+}
+
+async function iteratorFor(
+  { aws }: Pick<ActivityDeps, 'aws'>,
+  input: PullInput,
+): Promise<string | undefined> {
   const out = await aws.kinesis.send(
     new GetShardIteratorCommand({
       StreamName: input.stream,
@@ -150,7 +243,7 @@ async function iteratorFor({ aws }: ActivityDeps, input: PullInput): Promise<str
 
 /** One GetRecords page; undefined when the iterator expired. */
 async function getRecords(
-  { aws }: ActivityDeps,
+  { aws }: Pick<ActivityDeps, 'aws'>,
   iterator: string,
   limit: number,
 ): Promise<GetRecordsCommandOutput | undefined> {
@@ -162,18 +255,25 @@ async function getRecords(
   }
 }
 
-/** The page's leading records within `maxBytes` (at least one): the rest is read next time. */
-function leadingRecords(page: KinesisRecord[], maxBytes: number): StreamRecord[] {
+/**
+ * The page's leading records within `maxBytes` (at least one when `atLeastOne`, so that a record
+ * larger than the bound is still read): the rest is read next time.
+ */
+function leadingRecords(
+  page: KinesisRecord[],
+  maxBytes: number,
+  atLeastOne: boolean,
+): { records: StreamRecord[]; bytes: number } {
   const records: StreamRecord[] = [];
   let bytes = 0;
   for (const r of page) {
     const rec = toStreamRecord(r);
     const size = Buffer.byteLength(rec.data) + rec.partitionKey.length + rec.sequenceNumber.length;
-    if (records.length > 0 && bytes + size > maxBytes) break;
+    if ((records.length > 0 || !atLeastOne) && bytes + size > maxBytes) break;
     records.push(rec);
     bytes += size;
   }
-  return records;
+  return { records, bytes };
 }
 
 /** A Kinesis record as the pipeline carries it: UTF-8 text, or base64 when the bytes are not UTF-8. */

@@ -21,8 +21,16 @@ export const ACTIVITY_OPTIONS: ActivityOptions = {
 /** Activities doing I/O. */
 export const io = proxyActivities<Activities>(ACTIVITY_OPTIONS);
 
-/** The pull heartbeats while it waits for records, so a lost worker is noticed within 20 s. */
-export const pulling = proxyActivities<Activities>({ ...ACTIVITY_OPTIONS, heartbeatTimeout: '20 seconds' });
+/**
+ * The pull waits up to `idleWaitMs` (60 s) for records and heartbeats only when its heartbeat
+ * timeout requires it (activities/stream/streamReader.ts): an idle pull sends none, one action a
+ * minute. A lost worker is noticed within the heartbeat timeout.
+ */
+export const pulling = proxyActivities<Activities>({
+  ...ACTIVITY_OPTIONS,
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '75 seconds',
+});
 
 /** The pure CPU steps (transform, redact) as local activities: fewer history events per batch. */
 export const local = proxyLocalActivities<Activities>({

@@ -32,7 +32,7 @@ export interface BatchSettings {
 export const DEFAULT_BATCH: BatchSettings = {
   maxRecords: 500,
   maxBytes: 512 * 1024,
-  idleWaitMs: 10_000,
+  idleWaitMs: 60_000,
   stuckAfterAttempts: 2,
   localPureSteps: true,
   maxHistoryEvents: 10_000,

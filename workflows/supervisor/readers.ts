@@ -41,11 +41,18 @@ export async function startReaders(st: SupervisorState): Promise<void> {
   }
 }
 
-/** When a shard reader closes other than by reading its shard to the end, scan now: it is restarted. */
+/**
+ * When a shard reader closes other than by reading its shard to the end, scan now: it is
+ * restarted. When it read its shard to the end (a reshard closed it), scan now too (sparse-scan
+ * runs): the shards split or merged from it start without waiting for the next scan.
+ */
 function watch(st: SupervisorState, shardId: string, result: Promise<unknown>): void {
   st.watched.add(shardId);
   result.then(
-    () => st.watched.delete(shardId),
+    () => {
+      st.watched.delete(shardId);
+      if (st.sparseScans) st.rescanNow = true;
+    },
     (err: unknown) => {
       st.watched.delete(shardId);
       note(

@@ -19,12 +19,15 @@ export interface SupervisorState {
   /** Behaviours behind patch markers: histories recorded before them replay without them. */
   readonly watchShards: boolean;
   readonly showState: boolean;
+  /** Scans every 5 minutes, not 30 s, and at once when a watched shard reader ends (the reshard path). */
+  readonly sparseScans: boolean;
 }
 
 /** The run's state; the patch markers are taken here, in the order recorded histories expect. */
 export function initialState(input: SupervisorInput): SupervisorState {
   const watchShards = patched('restart-closed-shard-readers');
   const showState = patched('supervisor-search-attributes');
+  const sparseScans = patched(SPARSE_SCANS_PATCH);
   return {
     input,
     ...(input.pausedReason !== undefined ? { pausedReason: input.pausedReason } : {}),
@@ -35,8 +38,20 @@ export function initialState(input: SupervisorInput): SupervisorState {
     watched: new Set(),
     watchShards,
     showState,
+    sparseScans,
   };
 }
+
+/** Marks the runs that scan sparsely (idle cost) and rescan when a shard reader ends. */
+export const SPARSE_SCANS_PATCH = 'supervisor-sparse-scans';
+
+/**
+ * Seconds between two scans when nothing asks for one: `rescanSeconds` if given, else 300 (30
+ * before the patch). A reshard is noticed sooner: the parent shards' readers end, and each end
+ * triggers a scan that starts the children (readers.ts).
+ */
+export const rescanSecondsOf = (st: SupervisorState): number =>
+  st.input.rescanSeconds ?? (st.sparseScans ? 300 : 30);
 
 export const readerId = (st: SupervisorState, shardId: string) =>
   shardWorkflowId(st.input.stream, st.input.consumer, shardId);

@@ -10,7 +10,7 @@ import { planShards } from '../../domain/shards/reshardPlan';
 import type { SupervisorInput } from './definitions';
 import { startReaders } from './readers';
 import { handleSignals } from './signals';
-import { initialState, showIdentity, showState } from './state';
+import { initialState, rescanSecondsOf, showIdentity, showState } from './state';
 
 const { listShards, endedShards } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -36,7 +36,7 @@ export async function streamSupervisorWorkflow(input: SupervisorInput): Promise<
     await startReaders(st);
     if (workflowInfo().continueAsNewSuggested || round >= (input.scansPerRun ?? 500)) break;
     st.rescanNow = false;
-    await condition(() => st.rescanNow, `${input.rescanSeconds ?? 30} seconds`);
+    await condition(() => st.rescanNow, `${rescanSecondsOf(st)} seconds`);
   }
   // A pause or resume being forwarded to the shards finishes first: continue-as-new would cut it off.
   await condition(allHandlersFinished);

@@ -132,4 +132,42 @@ describe('supervisor workflow (dev server, stub activities)', function () {
       await supervisor.terminate('test done');
     });
   });
+
+  it('starts the child shards as soon as their parent reader reaches SHARD_END, not at the next scan', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shardId-200', 0, { closed: true }); // read to its end
+    stub.addShard('shardId-201', 1);
+    stub.shards.get('shardId-201')!.parentShardId = 'shardId-200';
+    const stream = 'test-stream-3';
+    const consumer = `reshard-test-${Date.now()}`;
+    // The parent's pull finds SHARD_END at once (by records or by reference, whichever the reader asks for).
+    const stubbed = {
+      activities: () => {
+        const base = stub.activities();
+        const pullEnd = async (input: Parameters<NonNullable<typeof base.pullRecords>>[0]) => {
+          const { records: _none, ...rest } = await base.pullRecords!(input);
+          return rest;
+        };
+        return { pullBatch: pullEnd, ...base } as typeof base;
+      },
+    };
+    await withWorker(env, stubbed, async (taskQueue) => {
+      const supervisor = await env.client.workflow.start(streamSupervisorWorkflow, {
+        taskQueue,
+        workflowId: `cdc-supervisor:${stream}:${consumer}`,
+        args: [{ stream, consumer, rescanSeconds: 3600 }],
+      });
+      const child = env.client.workflow.getHandle(shardWorkflowId(stream, consumer, 'shardId-201'));
+      let described: Awaited<ReturnType<typeof child.describe>> | undefined;
+      for (let i = 0; i < 150 && described?.status.name !== 'RUNNING'; i++) {
+        described = await child.describe().catch(() => undefined);
+        if (described?.status.name !== 'RUNNING') await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(described?.status.name, 'RUNNING', 'the child shard reader runs');
+      assert.ok(stub.ended.has('shardId-200'), 'after its parent was read to the end');
+      assert.equal(stub.listShardsCalls, 2, 'one scan at start, one when the parent ended');
+      await child.terminate('test done');
+      await supervisor.terminate('test done');
+    });
+  });
 });

@@ -1,0 +1,87 @@
+/**
+ * What an idle pipeline costs in Temporal (issue 20, item 3): capture, the supervisor and the
+ * shard readers of a pipeline of its own on the local stack, with their default settings and no
+ * load, counted per workflow from their histories (scripts/bench/lib/idleCost.ts).
+ *
+ *   npm run bench:idle -- [--minutes 5] [--warmup 60] [--shards 2]
+ *
+ * The pipeline's publication is narrowed to the heartbeat table, so other jobs' changes on the
+ * shared stack do not reach it. After --warmup seconds (start-up: first scans, first pulls) it
+ * counts events and actions over --minutes, and prints them per workflow and per hour. Results
+ * also go to .cache/bench/idle-<time>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HEARTBEAT_TABLE } from '../../domain/capture/walChange';
+import { startPipeline } from '../../infra/pipelineClient';
+import { startTestPipeline } from '../../test/support/testPipeline';
+import { useEnvironment } from '../lib/environment';
+import { ROOT } from '../lib/localStack';
+import { costByWorkflowType } from './lib/idleCost';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i > 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+
+async function main(): Promise<void> {
+  const minutes = arg('minutes', 5);
+  const warmupSeconds = arg('warmup', 60);
+  const shards = arg('shards', 2);
+  await useEnvironment({ localStack: 'start' });
+  // Capture first (the test pipeline's readers use test settings); the supervisor with the defaults.
+  const p = await startTestPipeline({}, { readers: false, shardCount: shards });
+  try {
+    await p.pg.query(
+      `ALTER PUBLICATION ${p.config.publication} SET TABLE ${p.config.pgSchema}.${HEARTBEAT_TABLE}`,
+    );
+    await startPipeline(p.client, p.config, {});
+    console.error(`idle pipeline ${p.config.stream} (${shards} shards): warm-up ${warmupSeconds} s …`);
+    await sleep(warmupSeconds * 1000);
+    const window = { startMs: Date.now(), endMs: Date.now() + minutes * 60_000 };
+    console.error(`counting over ${minutes} min …`);
+    await sleep(minutes * 60_000 + 2_000);
+    const cost = await costByWorkflowType(p.client, { taskQueue: p.config.taskQueue, window });
+    const perHour = 60 / minutes;
+    const rows = Object.entries(cost).map(([type, c]) => ({
+      workflow: type,
+      workflows: c.workflows,
+      actionsPerHourEach: Math.round((c.actions * perHour) / c.workflows),
+      eventsPerHourEach: Math.round((c.events * perHour) / c.workflows),
+      actionsByKindPerHourEach: Object.fromEntries(
+        Object.entries(c.actionsByKind).map(([k, n]) => [k, Math.round((n * perHour) / c.workflows)]),
+      ),
+    }));
+    console.log(`\nIdle cost per workflow, per hour (measured over ${minutes} min, ${shards} shards):\n`);
+    console.log(
+      '| workflow | count | actions/hour each | history events/hour each | actions by kind (per hour each) |',
+    );
+    console.log('|---|---:|---:|---:|---|');
+    for (const r of rows)
+      console.log(
+        `| ${r.workflow} | ${r.workflows} | ${r.actionsPerHourEach} | ${r.eventsPerHourEach} | ${Object.entries(
+          r.actionsByKindPerHourEach,
+        )
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')} |`,
+      );
+    const dir = join(ROOT, '.cache', 'bench');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `idle-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify({ minutes, shards, window, cost, rows }, null, 2));
+    console.log(`\n${file}`);
+  } finally {
+    await p.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
