@@ -24,8 +24,10 @@ export const MIN_GET_RECORDS_GAP_MS = 200;
 /** A heartbeat goes out this long before the heartbeat timeout would pass (`heartbeatWhenDue`). */
 const HEARTBEAT_MARGIN_MS = 10_000;
 
-/** What reading a shard needs: the Kinesis client, and the linger (`CDC_PULL_LINGER_MS`). */
-export type ReaderDeps = Pick<ActivityDeps, 'aws'> & { config: Pick<ActivityDeps['config'], 'pullLingerMs'> };
+/** What reading a shard needs: the Kinesis client, the linger (`CDC_PULL_LINGER_MS`) and the consumer. */
+export type ReaderDeps = Pick<ActivityDeps, 'aws'> & {
+  config: Pick<ActivityDeps['config'], 'pullLingerMs' | 'consumer'>;
+};
 
 /** The Kinesis reading activities: the stream's shards, and the next records of one shard. */
 export function createStreamReaderActivities(deps: ActivityDeps) {
@@ -117,66 +119,101 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
   const lingerMs = deps.config.pullLingerMs;
   const deadline = Date.now() + Math.min(input.waitMs, longestWaitMs(ctx));
   const keepAlive = heartbeatWhenDue(ctx);
-  let iterator = await iteratorFor(deps, input);
-  let idleDelay = FIRST_IDLE_DELAY_MS;
-  const batch: StreamRecord[] = [];
-  let bytes = 0;
-  let lingerUntil = 0;
-  const result = (r: Omit<PullResult, 'records'>): PullResult => ({
-    records: batch,
-    ...r,
-    ...(keepAlive.beats > 0 ? { waited: true as const } : {}),
-  });
-  for (;;) {
-    if (!iterator)
-      return batch.length > 0
-        ? result({ millisBehindLatest: 0, shardEnded: false })
-        : result({ millisBehindLatest: 0, shardEnded: true });
-    const lastGetAt = Date.now();
-    const out = await getRecords(deps, iterator, input.maxRecords - batch.length);
-    if (!out) {
-      if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false }); // read the rest next time
-      iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
-      continue;
-    }
-    const page = out.Records ?? [];
-    const taken = leadingRecords(page, input.maxBytes - bytes, batch.length === 0);
-    const behind = out.MillisBehindLatest ?? 0;
-    if (taken.records.length > 0) {
-      if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
-      batch.push(...taken.records);
-      bytes += taken.bytes;
-    }
-    if (batch.length > 0) {
-      // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
-      // cancellation: return what is in hand (the rest is read from the new checkpoint next time).
-      const full = batch.length >= input.maxRecords || taken.records.length < page.length;
-      const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
-      if (full || !out.NextShardIterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
-        return result({ millisBehindLatest: behind, shardEnded: false });
+  const superseded = waitingPulls.enter(`${deps.config.consumer}/${input.stream}/${input.shardId}`);
+  try {
+    return await read();
+  } finally {
+    superseded.leave();
+  }
+
+  async function read(): Promise<PullResult> {
+    let iterator = await iteratorFor(deps, input);
+    let idleDelay = FIRST_IDLE_DELAY_MS;
+    const batch: StreamRecord[] = [];
+    let bytes = 0;
+    let lingerUntil = 0;
+    const result = (r: Omit<PullResult, 'records'>): PullResult => ({
+      records: batch,
+      ...r,
+      ...(keepAlive.beats > 0 ? { waited: true as const } : {}),
+    });
+    for (;;) {
+      if (!iterator)
+        return batch.length > 0
+          ? result({ millisBehindLatest: 0, shardEnded: false })
+          : result({ millisBehindLatest: 0, shardEnded: true });
+      const lastGetAt = Date.now();
+      const out = await getRecords(deps, iterator, input.maxRecords - batch.length);
+      if (!out) {
+        if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false }); // read the rest next time
+        iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
+        continue;
+      }
+      const page = out.Records ?? [];
+      const taken = leadingRecords(page, input.maxBytes - bytes, batch.length === 0);
+      const behind = out.MillisBehindLatest ?? 0;
+      if (taken.records.length > 0) {
+        if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
+        batch.push(...taken.records);
+        bytes += taken.bytes;
+      }
+      if (batch.length > 0) {
+        // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
+        // cancellation: return what is in hand (the rest is read from the new checkpoint next time).
+        const full = batch.length >= input.maxRecords || taken.records.length < page.length;
+        const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
+        if (full || !out.NextShardIterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
+          return result({ millisBehindLatest: behind, shardEnded: false });
+        iterator = out.NextShardIterator;
+        // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
+        await sleepUntil(
+          behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= lingerUntil ? nextGet : lingerUntil,
+        );
+        keepAlive();
+        continue;
+      }
+      if (!out.NextShardIterator) return result({ millisBehindLatest: 0, shardEnded: true });
       iterator = out.NextShardIterator;
-      // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
-      await sleepUntil(behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= lingerUntil ? nextGet : lingerUntil);
+      if (behind > 0) {
+        // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
+        // (Kinesis' limit).
+        keepAlive();
+        await sleepUntil(lastGetAt + MIN_GET_RECORDS_GAP_MS);
+        continue;
+      }
+      if (Date.now() >= deadline || ctx.cancellationSignal.aborted || superseded.now) {
+        return result({ millisBehindLatest: 0, shardEnded: false });
+      }
       keepAlive();
-      continue;
+      await sleep(idleDelay);
+      idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
     }
-    if (!out.NextShardIterator) return result({ millisBehindLatest: 0, shardEnded: true });
-    iterator = out.NextShardIterator;
-    if (behind > 0) {
-      // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
-      // (Kinesis' limit).
-      keepAlive();
-      await sleepUntil(lastGetAt + MIN_GET_RECORDS_GAP_MS);
-      continue;
-    }
-    if (Date.now() >= deadline || ctx.cancellationSignal.aborted) {
-      return result({ millisBehindLatest: 0, shardEnded: false });
-    }
-    keepAlive();
-    await sleep(idleDelay);
-    idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
   }
 }
+
+/**
+ * The pulls waiting in this process, one per consumer and shard: a new pull ends the wait of the one
+ * before it. A pause cancels a waiting pull in the workflow at once, but the pull itself hears of
+ * it only at a heartbeat, which an idle pull does not send; without this, the pull after a resume
+ * would poll the shard beside the cancelled one (Kinesis allows 5 GetRecords a second per shard).
+ */
+const waitingPulls = {
+  byShard: new Map<string, { now: boolean }>(),
+  enter(key: string) {
+    const before = this.byShard.get(key);
+    if (before) before.now = true;
+    const mine = { now: false };
+    this.byShard.set(key, mine);
+    return {
+      get now() {
+        return mine.now;
+      },
+      leave: () => {
+        if (waitingPulls.byShard.get(key) === mine) waitingPulls.byShard.delete(key);
+      },
+    };
+  },
+};
 
 /**
  * When lingering ends: `lingerMs` after the first record reached the stream (its arrival time),

@@ -182,3 +182,29 @@ describe('pull heartbeats (idle cost)', () => {
     assert.equal(long.beats, 2);
   });
 });
+
+describe('pull superseded (pause, then resume)', () => {
+  it('a new pull of the same shard ends the wait of the one before it on this worker (cancelled in the workflow, it heard nothing)', async () => {
+    const first = pull(0, () => undefined, {
+      input: { ...input, waitMs: 30_000 },
+      info: { heartbeatTimeoutMs: 75_000, startToCloseTimeoutMs: 120_000 },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const second = pull(0, (n) => (n === 0 ? { Records: [record(11)], MillisBehindLatest: 0 } : undefined));
+    assert.deepEqual(seqs(await second.result), ['11']);
+    const out = await first.result;
+    assert.deepEqual(out.records, []);
+    assert.ok(Date.now() - first.started < 2_000, 'the first pull stopped waiting');
+    // Another shard's pull does not end it.
+    const third = pull(0, () => undefined, {
+      input: { ...input, waitMs: 700 },
+      info: { heartbeatTimeoutMs: 75_000, startToCloseTimeoutMs: 120_000 },
+    });
+    const other = pull(0, (n) => (n === 0 ? { Records: [record(11)], MillisBehindLatest: 0 } : undefined), {
+      input: { ...input, shardId: 'shardId-000000000001' },
+    });
+    await other.result;
+    await third.result;
+    assert.ok(Date.now() - third.started >= 650, 'a pull of another shard left it waiting');
+  });
+});
