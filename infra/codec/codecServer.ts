@@ -180,6 +180,13 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
+/** The host name of a Host header (`127.0.0.1:18233`, `[::1]:18233`, `localhost`). */
+function hostnameOf(header: string | undefined): string {
+  const h = (header ?? '').trim();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') > 0 ? h.indexOf(']') : undefined);
+  return h.replace(/:\d+$/, '');
+}
+
 /** The request handler (exported for embedding in another server). */
 export function codecRequestHandler(opts: CodecServerOptions) {
   const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/+$/, '')));
@@ -219,6 +226,13 @@ export function codecRequestHandler(opts: CodecServerOptions) {
       const op = path.endsWith('/encode') ? 'encode' : path.endsWith('/decode') ? 'decode' : undefined;
       if (!op) throw new HttpError(404, `no route ${req.method} ${path || '/'}; use POST /encode or /decode`);
       if (req.method !== 'POST') throw new HttpError(405, `${op} takes POST`);
+      // Without a token, only requests addressed to this machine by name: a page on another
+      // origin that rebinds its own host name to 127.0.0.1 (DNS rebinding) sends its own Host.
+      if (opts.token === undefined && !isLoopbackHost(hostnameOf(req.headers.host)))
+        throw new HttpError(
+          403,
+          'without a token the codec server answers only requests to a loopback host name',
+        );
       if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new HttpError(401, 'missing or wrong bearer token');

@@ -102,7 +102,9 @@ describe('capture failure paths', function () {
           .join(', ')}`,
       );
       assert.ok(during.length >= 4, 'the backlog took a few samples to work through');
-      assert.ok(advances >= 3, `the slot was confirmed while busy (advanced ${advances} times)`);
+      // Confirmed before the end at all is the behaviour (a decode queue that never drains must not
+      // hold the slot back until it does); how often depends on the status interval and the machine.
+      assert.ok(advances >= 1, `the slot was confirmed while busy (advanced ${advances} times)`);
       for (let i = 1; i < samples.length; i++)
         assert.ok(samples[i]!.lag <= samples[i - 1]!.lag, 'the confirmed position only moves forward');
       const onStream = (await probes(p).streamChanges()).filter((c) => c.event.key.order_id === order);

@@ -67,6 +67,8 @@ const act = proxyActivities<Activities>(CHUNK);
 /** Changes of commands, so that histories recorded before them still replay. */
 const PATCH_FIXED_WATERMARK = 'backfill-fixed-watermark';
 const PATCH_HISTORY_LIMIT = 'backfill-history-limit';
+/** A signal ends a held step's wait (resume while STUCK retries at once). */
+const PATCH_HOLD_WAKE = 'backfill-hold-wake';
 /** A replay chunk that found nothing yet before its end waits this long before asking again. */
 const IDLE_MS = 1_000;
 
@@ -315,8 +317,11 @@ async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<
         note(s, `${what} held for ${s.failures} attempts: continuing as new`, Date.now());
         await continueRun(s);
       }
+      // A signal (resume: retry now) ends the wait early; histories recorded before the patch waited
+      // for the timer whatever came, and must replay that way.
+      const wakeable = patched(PATCH_HOLD_WAKE);
       const wake = s.wake;
-      await condition(() => s.cancelRequested || s.wake !== wake, holdDelayMs(s.failures));
+      await condition(() => s.cancelRequested || (wakeable && s.wake !== wake), holdDelayMs(s.failures));
       await condition(() => !s.paused || s.cancelRequested);
       if (s.cancelRequested) return undefined;
     }
@@ -338,7 +343,7 @@ function handleSignals(s: BackfillRunState): void {
     wake();
   });
   setHandler(resumeBackfillSignal, () => {
-    if (!s.paused && s.state === 'STUCK') {
+    if (!s.paused && s.state === 'STUCK' && patched(PATCH_HOLD_WAKE)) {
       note(s, 'resume: retrying now', Date.now());
       return wake();
     }

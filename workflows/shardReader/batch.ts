@@ -47,7 +47,9 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   const rejectedSeq = new Set(applied.rejected.map((r) => r.sequenceNumber));
   // A change older than what DynamoDB held is not news: consumers never hear the old state after
   // the new one (absent in results recorded before it existed).
-  const outdated = new Set(applied.outdated ?? []);
+  // Behind a patch: during a rolling deploy an old worker's workflow code may have run with a new
+  // worker's apply result, and told the holds of changes this code would leave out.
+  const outdated = new Set(applied.outdated?.length && patched(STALE_NOT_NEWS_PATCH) ? applied.outdated : []);
   s.counters.outdated = (s.counters.outdated ?? 0) + outdated.size;
   const toPublish = redacted.filter(
     (e) => !rejectedSeq.has(e.position.sequenceNumber) && !outdated.has(e.eventId),
@@ -102,6 +104,9 @@ async function prepare(
     inTrouble: () => firstTrouble(s),
   });
 }
+
+/** Marks the histories in which apply's outdated changes are left out of the holds and publish. */
+const STALE_NOT_NEWS_PATCH = 'stale-not-news';
 
 /** Marks the histories whose batches transform and redact in one local activity. */
 const PREPARE_IN_ONE_STEP_PATCH = 'prepare-in-one-step';

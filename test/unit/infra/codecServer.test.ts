@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -160,6 +161,39 @@ describe('codec server (HTTP)', () => {
     assert.equal((await post(open, '/decode', [])).status, 400);
     // The token is still required for an empty request.
     assert.equal((await post(locked, '/decode', {})).status, 401);
+  });
+
+  it('without a token, answers only requests to a loopback host name (no DNS rebinding)', async () => {
+    const status = (server: RunningCodecServer, host: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(`${server.url}/decode`);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', Host: host, ...headers },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ payloads: [] }));
+      });
+    const port = new URL(open.url).port;
+    assert.equal(await status(open, `127.0.0.1:${port}`), 200);
+    assert.equal(await status(open, `localhost:${port}`), 200);
+    assert.equal(await status(open, `[::1]:${port}`), 200);
+    assert.equal(await status(open, `evil.example.com:${port}`), 403, 'a rebound name is refused');
+    // With a token the token decides, whatever the Host.
+    assert.equal(
+      await status(locked, `codec.example.com`, { Authorization: 'Bearer s3cret' }),
+      200,
+      'a token server behind a proxy',
+    );
   });
 
   it('refuses to start on a non-loopback address without a token (one line naming CDC_CODEC_TOKEN)', async () => {
