@@ -5,7 +5,9 @@
  *   npm run bench -- [--rates 10,25,50,100,200,400 | --rate N] [--seconds 15] [--backlog 1500]
  *                    [--shards 4] [--workers 2] [--scale-rate N] [--scale-backlog N] [--no-scale-out]
  *                    [--ceiling-seconds 4] [--max-records 500] [--local-steps 1|0] [--codec on|off]
- *                    [--smoke]
+ *                    [--smoke] [--linger 0,100,200,300,500]
+ *   npm run bench -- --sinks simulated …   (= npm run bench:simulated: scripts/bench/simulated.ts,
+ *                    in-process AWS fakes at AWS-like latencies: the pipeline's own ceiling)
  *   npm run bench:smoke          (= --smoke: every part, tiny sizes, one rate; CI runs it as a test)
  *
  * Method. A load process (scripts/bench/lib/loadProcess.ts) holds the load generator, the SQS
@@ -133,6 +135,7 @@ import {
   type RecordTemplate,
 } from './lib/sinkCeilings';
 import { shardReaderCost, type CostBucket, type ShardCheck, type ShardReaderCost } from './lib/temporalCost';
+import { parseSimulatedArgs, runSimulatedBench } from './simulated';
 import { diffRecord, stepSeconds, UsageMeter, type MeterResult } from './lib/usage';
 
 export interface BenchOptions {
@@ -159,6 +162,12 @@ export interface BenchOptions {
   applyConcurrency: number;
   generatorConcurrency: number;
   smoke: boolean;
+  /**
+   * `--linger`: the pipeline's rates are run once per value (CDC_PULL_LINGER_MS, set on the
+   * in-process worker's configuration between phases): the latency/actions curve. Default: the
+   * worker's configured linger only.
+   */
+  lingers?: number[];
   outDir: string;
   log: (line: string) => void;
 }
@@ -230,6 +239,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (has('no-scale-out')) o.scaleOut = false;
   if (value('local-steps') !== undefined) o.localPureSteps = value('local-steps') !== '0';
   if (value('codec') !== undefined) o.plainPayloads = value('codec') === 'off';
+  const lingers = value('linger');
+  if (lingers !== undefined) {
+    o.lingers = lingers.split(',').map(Number);
+    if (o.lingers.some((l) => !Number.isInteger(l) || l < 0 || l > 5_000))
+      throw new Error(`--linger takes milliseconds from 0 to 5000, comma-separated, got ${lingers}`);
+  }
   return o;
 }
 
@@ -493,22 +508,26 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
 
       // The pipeline at stepped rates.
       await load.call('target', { queues, entitiesTable: x.config.tables.entities });
-      for (const rate of o.rates) {
-        log(`pipeline: ${rate} changes/s for ${o.seconds} s …`);
-        const ph = await ratePhase(ctx, {
-          section: 'pipeline',
-          name: `pipeline @ ${rate}/s`,
-          probe: pipeProbe,
-          rate,
-          temporal: xKey,
-          tail,
-        });
-        if (behind(ph)) {
-          firstBehindRate = rate;
-          log(`  fell behind at ${rate}/s: stepping stops`);
-          break;
+      // The in-process worker's activities read the linger from this configuration object at each pull.
+      for (const linger of o.lingers ?? [x.config.pullLingerMs])
+        for (const rate of o.rates) {
+          x.config.pullLingerMs = linger;
+          const lingerTag = o.lingers ? `, linger ${linger} ms` : '';
+          log(`pipeline: ${rate} changes/s for ${o.seconds} s${lingerTag} …`);
+          const ph = await ratePhase(ctx, {
+            section: 'pipeline',
+            name: `pipeline @ ${rate}/s${lingerTag}`,
+            probe: pipeProbe,
+            rate,
+            temporal: xKey,
+            tail,
+          });
+          if (behind(ph)) {
+            firstBehindRate = rate;
+            log(`  fell behind at ${rate}/s: stepping stops`);
+            break;
+          }
         }
-      }
 
       // Stop the shard readers; the direct consumer starts at the stream's end.
       await stopReaders(x);
@@ -1280,7 +1299,17 @@ function withoutFunctions(o: BenchOptions): BenchReport['settings'] {
 }
 
 async function main(): Promise<void> {
-  const report = await runBench(parseBenchArgs(process.argv.slice(2)));
+  const argv = process.argv.slice(2);
+  const sinks = argv.includes('--sinks') ? argv[argv.indexOf('--sinks') + 1] : 'local';
+  if (sinks === 'simulated') {
+    // In-process fakes of the AWS services at AWS-like latencies: the pipeline's own ceiling (scripts/bench/simulated.ts).
+    const simulated = await runSimulatedBench(parseSimulatedArgs(argv));
+    if (simulated.rows.length === 0) process.exitCode = 1;
+    return;
+  }
+  if (sinks !== 'local')
+    throw new Error(`--sinks takes local (the stack's emulators) or simulated, got ${sinks}`);
+  const report = await runBench(parseBenchArgs(argv));
   if (report.rows.length === 0) process.exitCode = 1;
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBench, SMOKE_OPTIONS, type BenchReport } from '../../scripts/bench/pipeline';
+import { runSimulatedBench, SIM_SMOKE_OPTIONS, type SimBenchReport } from '../../scripts/bench/simulated';
 import { ROOT } from '../../scripts/lib/localStack';
 
 /**
@@ -91,5 +92,60 @@ describe('benchmark smoke run (npm run bench -- --smoke)', function () {
     const png = readFileSync(report.files.png);
     assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG file');
     assert.ok(png.length > 5_000, `PNG of ${png.length} bytes`);
+  });
+});
+
+/**
+ * `npm run bench:simulated -- --smoke`: the simulated-sinks benchmark (in-process AWS fakes at
+ * AWS-like latencies, the real Temporal dev server) with one and two shards, a small backlog and
+ * rate, pipeline and direct consumer. Figures are not judged; only that each run measured them and
+ * that every change arrived once, in per-key order, with DynamoDB at each key's newest version.
+ */
+describe('simulated-sinks benchmark smoke run (npm run bench:simulated -- --smoke)', function () {
+  this.timeout(240_000);
+  let report: SimBenchReport;
+  const lines: string[] = [];
+
+  before(async () => {
+    report = await runSimulatedBench({
+      ...SIM_SMOKE_OPTIONS,
+      outDir: join(ROOT, '.cache', 'test-artifacts', 'bench'),
+      log: (line) => lines.push(line),
+    });
+  });
+
+  const positive = (v: number | null | undefined, what: string) =>
+    assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${what}: ${v}\n${lines.join('\n')}`);
+
+  it('measures the pipeline and the direct consumer on a backlog and at a rate, one and two shards', () => {
+    for (const consumer of ['pipeline', 'direct'] as const)
+      for (const shards of [1, 2])
+        for (const phase of ['backlog', 'rate'] as const) {
+          const r = report.rows.find(
+            (x) => x.consumer === consumer && x.shards === shards && x.phase === phase,
+          );
+          assert.ok(r, `${consumer} ${shards} ${phase}\n${lines.join('\n')}`);
+          assert.ok(r.drained, `${consumer} ${shards} ${phase} drained\n${lines.join('\n')}`);
+          positive(r.delivered, `${consumer} ${shards} ${phase} delivered/s`);
+          if (phase === 'rate') positive(r.latency?.p99, `${consumer} ${shards} commit→publish p99`);
+          if (consumer === 'pipeline') {
+            positive(r.actionsPer1k, `${consumer} ${shards} ${phase} actions/1k`);
+            positive(r.historyPer1k, `${consumer} ${shards} ${phase} history events/1k`);
+          }
+        }
+  });
+
+  it('checks that every change arrived once, in per-key order, and DynamoDB holds the newest', () => {
+    assert.equal(report.checks.length, 4);
+    for (const c of report.checks) {
+      const what = `${c.consumer}, ${c.shards} shard(s): ${JSON.stringify(c)}`;
+      assert.ok(c.written > 0, what);
+      assert.equal(c.missing, 0, what);
+      assert.equal(c.orderViolations, 0, what);
+      assert.equal(c.stateMismatches, 0, what);
+      assert.deepEqual(c.unsupported, {}, what);
+    }
+    assert.equal(report.targets.length, 2);
+    assert.ok(existsSync(report.file), report.file);
   });
 });
