@@ -18,7 +18,7 @@ import { changesAnExistingKey, oneKeyQuery } from '../domain/redrive/sourceRead'
 import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './backfill/postgres';
 import type { ActivityDeps } from './deps';
 import { withEpoch } from '../domain/capture/sourceEpoch';
-import { sourceEpochOf } from './capture/sourceEpoch';
+import { recordedEpochOf } from './capture/sourceEpoch';
 import { redactionKeyOf } from './processing';
 
 /**
@@ -57,9 +57,10 @@ export async function readFromSource(
   const schema = deps.config.pgSchema;
   const redactionKey = redactionKeyOf(deps.config);
   return withPg(deps, async (pg) => {
+    // The source epoch on the same connection (docs/failover.md): the row orders like capture's
+    // changes. A connection that reached another source than the recorded one fails (retried).
+    const epoch = await recordedEpochOf(deps, pg, 'redrive source read');
     const watermark = await waitForWatermark(pg);
-    // The source epoch on the same connection (docs/failover.md): the row orders like capture's changes.
-    const epoch = await sourceEpochOf(deps, pg);
     const readAt = new Date().toISOString();
     const out: PipelineEvent[] = [];
     for (const e of keys.values()) {

@@ -17,10 +17,9 @@ import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
-import { nextWatermark } from './watermark';
+import { chunkWatermark, nextWatermark } from './watermark';
 import { withEpoch } from '../../domain/capture/sourceEpoch';
-import { sourceEpochOf } from '../capture/sourceEpoch';
-import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
+import { queryRaw, rowOf, tableColumns, typeNames, withPg } from './postgres';
 import { backfillPosition } from './snapshot';
 
 export async function reconcileChunk(
@@ -65,14 +64,18 @@ export async function reconcileChunk(
       shape,
       keyed.map((k) => cfg.primaryKey.map((c) => String(k.key[c]))),
     );
-    // The page's watermark from before its first attempt, when the workflow gave one (same tombstones on a retry).
-    const watermark = input.watermark ?? (await waitForWatermark(pg));
+    // The page's watermark from before its first attempt, when the workflow gave one (same
+    // tombstones on a retry), with the source's recorded epoch (same connection); a kept
+    // watermark of another epoch is ignored.
+    const { watermark, readAt, epoch } = await chunkWatermark(
+      deps,
+      pg,
+      input.watermark,
+      `reconcile page of ${cfg.table}`,
+    );
     const raw = await queryRaw(pg, q);
     const names = await typeNames(pg, raw.fields);
     const present = new Set(raw.rows.map((r) => entityIdOf(rowOf(raw.fields, r, names), cfg.primaryKey)));
-    // The source epoch: the one kept with the watermark, else the source's own (same connection).
-    const epoch = input.watermark ? (input.watermark.epoch ?? 0) : await sourceEpochOf(deps, pg);
-    const readAt = input.watermark?.readAt ?? new Date().toISOString();
     return { watermark, present, readAt, epoch, next: await nextWatermark(deps, pg) };
   });
   const { watermark, present, readAt, epoch, next } = checked;

@@ -14,10 +14,9 @@ import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
 import type { ChangeSink } from '../sinks/changeSink';
 import { deliver } from './deliver';
-import { nextWatermark } from './watermark';
+import { chunkWatermark, nextWatermark } from './watermark';
 import { withEpoch } from '../../domain/capture/sourceEpoch';
-import { sourceEpochOf } from '../capture/sourceEpoch';
-import { queryRaw, rowOf, tableColumns, typeNames, waitForWatermark, withPg } from './postgres';
+import { queryRaw, rowOf, tableColumns, typeNames, withPg } from './postgres';
 
 /** Where backfill events say they come from (a published event's `metadata.sequenceNumber` is '0'). */
 export const backfillPosition = (backfillId: string) => ({
@@ -42,13 +41,16 @@ export async function snapshotChunk(
     const q = chunkQuery(shape, { filter: input.filter, after: input.after, limit: input.limit });
     // The chunk's watermark from before its first attempt (the workflow keeps it): every attempt
     // gives its rows the same version and event ids. A read after an earlier watermark's wait is
-    // still right: its snapshot holds every change below that watermark.
-    const watermark = input.watermark ?? (await waitForWatermark(pg));
+    // still right: its snapshot holds every change below that watermark. With the source's
+    // recorded epoch (same connection); a kept watermark of another epoch is ignored.
+    const { watermark, readAt, epoch } = await chunkWatermark(
+      deps,
+      pg,
+      input.watermark,
+      `snapshot chunk of ${cfg.table}`,
+    );
     // One statement, so one snapshot, taken after the wait.
     const raw = await queryRaw(pg, q);
-    const readAt = input.watermark?.readAt ?? new Date().toISOString();
-    // The source epoch: the one kept with the watermark, else the source's own (same connection).
-    const epoch = input.watermark ? (input.watermark.epoch ?? 0) : await sourceEpochOf(deps, pg);
     const names = await typeNames(pg, raw.fields);
     return { watermark, raw, names, readAt, epoch, next: await nextWatermark(deps, pg) };
   });

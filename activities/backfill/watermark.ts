@@ -4,12 +4,14 @@
  * it and gives it to every attempt of the chunk, so the version and the event ids of the chunk's
  * rows are fixed at its first attempt (docs/backfill.md).
  */
+import { Context } from '@temporalio/activity';
 import type { ChunkWatermark, WatermarkInput } from '../../domain/backfill/chunks';
+import { keptWatermark } from '../../domain/capture/sourceEpoch';
 import { tableConfig } from '../../domain/core/tables';
 import type { Client } from 'pg';
 import type { ActivityDeps } from '../deps';
-import { sourceEpochOf } from '../capture/sourceEpoch';
-import { waitForWatermark, WatermarkWaitTimeout, withPg } from './postgres';
+import { recordedEpochOf } from '../capture/sourceEpoch';
+import { waitForWatermark, WatermarkWaitTimeout, withPg, type Watermark } from './postgres';
 
 /** How long a chunk waits for the next chunk's watermark before leaving it to the next chunk. */
 const NEXT_WATERMARK_WAIT_MS = 1_000;
@@ -34,8 +36,39 @@ export async function nextWatermark(deps: ActivityDeps, pg: Client): Promise<Chu
 }
 
 async function watermarkOn(deps: ActivityDeps, pg: Client, timeoutMs?: number): Promise<ChunkWatermark> {
+  // The source epoch on the same connection: the rows' version orders like capture's changes. A
+  // connection that reached another source than the recorded one fails here (retried).
+  const epoch = await recordedEpochOf(deps, pg, 'backfill watermark');
   const w = await waitForWatermark(pg, timeoutMs);
-  // The source epoch on the same connection: the rows' version orders like capture's changes.
-  const epoch = await sourceEpochOf(deps, pg);
   return { ...w, readAt: new Date().toISOString(), ...(epoch ? { epoch } : {}) };
+}
+
+/**
+ * The watermark and the source epoch a chunk reads under, on the chunk's connection: the source's
+ * recorded epoch (`SourceEpochMismatchError`, retried, when the connection reached another source
+ * than the recorded one), and the watermark the workflow kept for the chunk when it was taken at
+ * that epoch; a kept watermark of another epoch (taken on the cluster before a failover, restore
+ * or bump: its LSN and epoch no longer order like the source's changes) is ignored, in one log
+ * line, and a fresh one is taken.
+ */
+export async function chunkWatermark(
+  deps: ActivityDeps,
+  pg: Client,
+  kept: ChunkWatermark | undefined,
+  reader: string,
+): Promise<{ watermark: Watermark; readAt: string; epoch: number }> {
+  const epoch = await recordedEpochOf(deps, pg, reader);
+  const usable = keptWatermark(kept, epoch, deps.config.slot);
+  if (usable.dropped) logLine(`${reader}: ${usable.dropped}`);
+  if (usable.watermark) return { watermark: usable.watermark, readAt: usable.watermark.readAt, epoch };
+  const watermark = await waitForWatermark(pg);
+  return { watermark, readAt: new Date().toISOString(), epoch };
+}
+
+function logLine(line: string): void {
+  try {
+    Context.current().log.warn(line);
+  } catch {
+    console.warn(line); // called outside an activity (a script, a test)
+  }
 }

@@ -4,6 +4,8 @@ import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/li
 import {
   decideEpoch,
   describeEpoch,
+  readerEpoch,
+  SourceEpochMismatchError,
   SourceEpochRecordSchema,
   sourceEpochKey,
   SourceIdentitySchema,
@@ -63,11 +65,13 @@ export interface ResolvedEpoch {
 const WRITE_ATTEMPTS = 5;
 
 /**
- * The epoch for a source that shows `identity`: the recorded one when the identity is the same,
- * else recorded + 1, written with a condition on what was read (no item, or the recorded epoch),
- * so readers that see a new source at once agree: the one whose write lost reads the winner's
- * record, finds the same identity and uses its epoch. `force` (the operator's bump) always writes
- * recorded + 1. A new epoch is logged in one line.
+ * Capture's and the operator's: the epoch for a source that shows `identity`: the recorded one
+ * when the identity is the same, else recorded + 1, written with a condition on what was read (no
+ * item, or the recorded epoch), so two writers that see a new source at once agree: the one whose
+ * write lost reads the winner's record, finds the same identity and uses its epoch. `force` (the
+ * operator's bump) always writes recorded + 1. A source that is the record's `previous` (the
+ * cluster of the epoch before) is refused, `SourceEpochMismatchError`, unless `force`. A new
+ * epoch is logged in one line. Readers other than capture use `recordedEpochOf`: they never write.
  */
 export async function resolveSourceEpoch(
   store: EpochStore,
@@ -77,8 +81,9 @@ export async function resolveSourceEpoch(
   const now = opts.now ?? (() => new Date());
   for (let attempt = 1; ; attempt++) {
     const recorded = await readSourceEpoch(store);
-    const decision = decideEpoch(recorded, identity, now().toISOString(), opts.force);
+    const decision = decideEpoch(recorded, identity, now().toISOString(), opts.force, store.slot);
     if (decision.kind === 'same') return { record: decision.record, changed: false };
+    if (decision.kind === 'refuse') throw new SourceEpochMismatchError(decision.message);
     try {
       await store.doc.send(
         new PutCommand({
@@ -100,16 +105,18 @@ export async function resolveSourceEpoch(
 }
 
 /**
- * The epoch of the source `pg` is connected to, resolved against the pipeline's record (a new one
- * when the source changed): for readers of the source other than capture, e.g. a backfill chunk,
- * whose rows must order like the changes capture streams from the same source.
+ * The epoch of the source `pg` is connected to, for readers of the source other than capture
+ * (a backfill chunk, a redrive's one-key read), whose rows must order like the changes capture
+ * streams from the same source: the recorded epoch when `pg` reached the recorded source, 0 with
+ * nothing recorded; else `SourceEpochMismatchError` (retried: capture records the new source's
+ * epoch). Never writes: only capture and the operator's bump move the epoch.
  */
-export async function sourceEpochOf(
+export async function recordedEpochOf(
   deps: Pick<ActivityDeps, 'aws' | 'config'>,
   pg: Queryable,
-  log?: (line: string) => void,
+  reader: string,
 ): Promise<number> {
   const store = { doc: deps.aws.doc, table: deps.config.tables.state, slot: deps.config.slot };
-  const { record } = await resolveSourceEpoch(store, await readSourceIdentity(pg), log ? { log } : {});
-  return record.epoch;
+  const identity = await readSourceIdentity(pg);
+  return readerEpoch(await readSourceEpoch(store), identity, store.slot, reader);
 }

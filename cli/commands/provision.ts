@@ -3,7 +3,8 @@
  * (scripts/provision.ts), through the same functions: every resource of the pipeline,
  * idempotently, after the PostgreSQL schema check; or only the (read-only) schema check. Then it
  * shows the source's identity against the one capture recorded (the source epoch,
- * docs/failover.md), and with `--bump-epoch` starts a new epoch.
+ * docs/failover.md), and with `--bump-epoch` starts a new epoch and ends the slot's active
+ * replication connection, so the running capture's next run stamps the new epoch at once.
  */
 import type { Command } from 'commander';
 import {
@@ -32,7 +33,9 @@ export const registerProvision: RegisterCommands = (program: Command, cli: Cli) 
       `
 Connects where the standard variables point (real AWS, your PostgreSQL), else to the local stack.
 Capture starts a new epoch by itself when the source's system identifier or timeline differs from
-the recorded one; --bump-epoch is for a switch it cannot see.
+the recorded one; --bump-epoch is for a switch it cannot see, or to go back to the cluster of the
+epoch before (capture refuses that by itself). The bump ends the slot's active replication
+connection (capture's), so capture's next run, a few seconds later, stamps the new epoch.
 Exit codes: 0 ready, 1 error (a schema error stops provisioning).
 
 Examples:
@@ -78,6 +81,8 @@ interface SourceEpochReport {
   /** The source differs from the recorded one: capture starts `epoch` at its next run. */
   pending: boolean;
   bumped: boolean;
+  /** With --bump-epoch: the slot's active replication connection (capture's) that was ended. */
+  endedCapture?: { pid: number } | { error: string } | null;
   summary: string;
 }
 
@@ -88,13 +93,25 @@ async function sourceEpoch(s: Session, bump: boolean, line: (l: string) => void)
   const shown = `system ${identity.systemId} timeline ${identity.timeline}`;
   if (bump) {
     const { record } = await resolveSourceEpoch(store, identity, { force: true, log: line });
+    // The running capture stamps the epoch it read at the start of its run: end its replication
+    // connection so its next run (capture retries by itself) stamps the new one. Else backfill and
+    // redrive would write at the new epoch while capture's changes still carry the old one (stale).
+    const ended = await endCaptureConnection(s, s.config.slot);
+    const what =
+      ended === null
+        ? `no replication connection was active on slot ${s.config.slot}: capture's next run stamps epoch ${record.epoch}`
+        : 'pid' in ended
+          ? `ended capture's replication connection on slot ${s.config.slot} (pid ${ended.pid}): its next run, in a few seconds, stamps epoch ${record.epoch}`
+          : `could not end the replication connection on slot ${s.config.slot} (${ended.error}): the running capture notices the new epoch within its status interval (10 s) and starts a new run`;
+    line(what);
     return {
       identity,
       recorded: record,
       epoch: record.epoch,
       pending: false,
       bumped: true,
-      summary: `source ${shown}: epoch bumped to ${record.epoch}`,
+      endedCapture: ended,
+      summary: `source ${shown}: epoch bumped to ${record.epoch}; ${what}`,
     };
   }
   const recorded = await readSourceEpoch(store);
@@ -107,4 +124,27 @@ async function sourceEpoch(s: Session, bump: boolean, line: (l: string) => void)
       : `source ${shown}, epoch ${epoch}`;
   line(summary);
   return { identity, ...(recorded ? { recorded } : {}), epoch, pending, bumped: false, summary };
+}
+
+/** Ends the slot's active walsender (capture's connection); null when none is active. */
+async function endCaptureConnection(
+  s: Session,
+  slot: string,
+): Promise<{ pid: number } | { error: string } | null> {
+  try {
+    const r = await (
+      await s.pg()
+    ).query<{ pid: number; ended: boolean }>(
+      `SELECT active_pid AS pid, pg_terminate_backend(active_pid) AS ended
+         FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,
+      [slot],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    return row.ended
+      ? { pid: Number(row.pid) }
+      : { error: `pg_terminate_backend(${row.pid}) returned false` };
+  } catch (err) {
+    return { error: (err as Error).message.slice(0, 200) };
+  }
 }

@@ -7,19 +7,30 @@
  * blue/green switch can start writing at LSNs below the ones already stored in DynamoDB, and the
  * version guard would then drop every new change as stale. So the pipeline records the identity
  * of the source it reads, PostgreSQL's (system identifier, timeline), in one item of the state
- * table (`SOURCE#<slot>`: one capture, one source) with the epoch in use; whoever reads the
- * source (capture at the start of every run, a backfill chunk) compares the source's identity with
- * the recorded one, and when it differs the epoch becomes recorded + 1 (a conditional write, so
- * two readers that see the change at once agree on one new epoch). An operator can force a new
- * epoch (`cdc provision --bump-epoch`), e.g. after a switch this cannot see (a logical copy
- * behind the same identity). A source seen for the first time is recorded with epoch 0: the
- * versions stored before epochs existed are epoch 0 too.
+ * table (`SOURCE#<slot>`: one capture, one source) with the epoch in use.
  *
- * Epochs only go up: pointing the pipeline back at an old cluster is a new epoch as well, which
- * is right (its new changes are later than everything stored).
+ * Only two writers move the epoch: **capture** (at the start of every run it compares the
+ * identity of the server it streams from with the recorded one; another identity makes the epoch
+ * recorded + 1, a conditional write) and **the operator** (`cdc provision --bump-epoch`, e.g.
+ * after a switch capture cannot see: a logical copy behind the same identity). Every other reader
+ * of the source (a backfill chunk, a redrive's one-key read) only reads the record: when the
+ * server it reached is not the recorded one, it fails, retryably, and waits for capture to
+ * establish the new epoch. Else, at a failover, a reader whose connection still reached the old
+ * primary would record an epoch for the old cluster above the one capture streams the new
+ * primary at, and the epoch would ping-pong between the two clusters.
+ *
+ * Capture refuses, retryably, a source whose identity is the record's `previous` (the cluster of
+ * the epoch before: an old primary still reachable after a failover) unless an operator bumps
+ * the epoch for it: going back to an old cluster is almost always a stale endpoint, rarely a
+ * deliberate failback, and only the operator can tell which.
+ *
+ * A source seen for the first time is recorded (by capture) with epoch 0: the versions stored
+ * before epochs existed are epoch 0 too; a reader that finds nothing recorded reads at epoch 0.
+ * Epochs only go up.
  */
 import { z } from 'zod';
 import type { ChangeEvent } from '../core/changeEvent';
+import { PipelineError } from '../core/errors';
 import { MAX_EPOCH } from '../processing/version';
 
 /** What PostgreSQL says it is: `pg_control_system().system_identifier` and the current timeline. */
@@ -62,20 +73,27 @@ export const sourceEpochKey = (slot: string) => `SOURCE#${slot}`;
 export type EpochDecision =
   | { kind: 'same'; record: SourceEpochRecord }
   /** Write `record`: conditional on no item (`first-seen`) or on the recorded epoch (`expectEpoch`). */
-  | { kind: 'write'; record: SourceEpochRecord; expectEpoch?: number };
+  | { kind: 'write'; record: SourceEpochRecord; expectEpoch?: number }
+  /** The source is the cluster of the epoch before: refused until an operator bumps (`message`). */
+  | { kind: 'refuse'; message: string };
 
 export const sameIdentity = (a: SourceIdentity, b: SourceIdentity) =>
   a.systemId === b.systemId && a.timeline === b.timeline;
 
+const shown = (i: SourceIdentity) => `system ${i.systemId} timeline ${i.timeline}`;
+
 /**
- * The epoch for `current`: the recorded one when the identity is the same (and no bump is
- * asked), else a new record. `force` (the operator's bump) always makes recorded + 1.
+ * Capture's (and the operator's) decision for `current`: the recorded epoch when the identity is
+ * the same (and no bump is asked), else a new record; refused when `current` is the record's
+ * `previous` (going back to the old cluster) unless `force`. `force` (the operator's bump)
+ * always makes recorded + 1.
  */
 export function decideEpoch(
   recorded: SourceEpochRecord | undefined,
   current: SourceIdentity,
   now: string,
   force = false,
+  slot = '?',
 ): EpochDecision {
   const identity = { systemId: current.systemId, timeline: current.timeline };
   if (!recorded) {
@@ -87,6 +105,15 @@ export function decideEpoch(
     };
   }
   if (!force && sameIdentity(recorded, current)) return { kind: 'same', record: recorded };
+  if (!force && recorded.previous && sameIdentity(recorded.previous, current))
+    return {
+      kind: 'refuse',
+      message:
+        `source of slot ${slot} is ${shown(current)}, the source of epoch ${recorded.previous.epoch} ` +
+        `before the recorded ${shown(recorded)} (epoch ${recorded.epoch}): an old primary still ` +
+        `reachable? Capture does not go back to it by itself (retried); if the switch back is ` +
+        `deliberate, run \`cdc provision --bump-epoch\` against it (docs/failover.md)`,
+    };
   const epoch = recorded.epoch + 1;
   if (epoch > MAX_EPOCH) throw new RangeError(`source epoch would pass ${MAX_EPOCH}`);
   return {
@@ -99,6 +126,63 @@ export function decideEpoch(
       reason: force ? 'operator' : 'identity-changed',
       previous: { systemId: recorded.systemId, timeline: recorded.timeline, epoch: recorded.epoch },
     },
+  };
+}
+
+/**
+ * The source is not the one the epoch was recorded for (a reader reached another server than
+ * capture's, or capture has not yet recorded the new one; or capture reached the cluster of the
+ * epoch before). Transient: retried until capture (or an operator) records the source's epoch.
+ * The message names the slot and both identities, never a row value.
+ */
+export class SourceEpochMismatchError extends PipelineError {
+  override readonly name = 'SourceEpochMismatchError';
+  readonly failureType = 'transient';
+}
+
+/**
+ * The epoch a reader other than capture (backfill, redrive) stamps on rows read from `current`:
+ * the recorded one when the identity is the recorded one; 0 with nothing recorded (capture
+ * records the source at its first run; everything stored is epoch 0 until then). Throws
+ * `SourceEpochMismatchError` when the identity differs: readers never move the epoch.
+ */
+export function readerEpoch(
+  recorded: SourceEpochRecord | undefined,
+  current: SourceIdentity,
+  slot: string,
+  reader: string,
+): number {
+  if (!recorded) return 0;
+  if (sameIdentity(recorded, current)) return recorded.epoch;
+  const old =
+    recorded.previous && sameIdentity(recorded.previous, current)
+      ? `, the source of epoch ${recorded.previous.epoch} before it (an old primary still reachable?)`
+      : '';
+  throw new SourceEpochMismatchError(
+    `${reader} reached source ${shown(current)}${old}, not the recorded source of slot ${slot}, ` +
+      `${shown(recorded)} (epoch ${recorded.epoch}): it waits for capture to record the source's ` +
+      `epoch (retried; only capture or \`cdc provision --bump-epoch\` moves it)`,
+  );
+}
+
+/**
+ * A kept watermark (a chunk's own from its first attempt, or the one the chunk before handed on)
+ * is used only when it was taken at the source's current epoch: one of an earlier epoch holds
+ * another cluster's LSN, and rows read now under it would carry the old epoch. Returns the
+ * watermark to use (undefined: take a fresh one) and, when one was dropped, a line to log.
+ */
+export function keptWatermark<W extends { epoch?: number; lsn: string }>(
+  watermark: W | undefined,
+  epoch: number,
+  slot: string,
+): { watermark?: W; dropped?: string } {
+  if (!watermark) return {};
+  const kept = watermark.epoch ?? 0;
+  if (kept === epoch) return { watermark };
+  return {
+    dropped:
+      `kept watermark ${watermark.lsn} of source epoch ${kept} ignored: the source of slot ${slot} ` +
+      `is at epoch ${epoch} now; a fresh watermark is taken`,
   };
 }
 

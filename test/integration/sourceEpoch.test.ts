@@ -24,7 +24,7 @@ import { Worker } from '@temporalio/worker';
 import { Client as PgClient, type ClientConfig } from 'pg';
 import { createActivities } from '../../activities';
 import { defaultDeps } from '../../activities/deps';
-import type { SnapshotChunkResult } from '../../domain/backfill/chunks';
+import type { ChunkWatermark, SnapshotChunkInput, SnapshotChunkResult } from '../../domain/backfill/chunks';
 import { lsnToBigInt } from '../../domain/core/lsn';
 import { parseVersion } from '../../domain/processing/version';
 import { awsClients } from '../../infra/aws';
@@ -103,8 +103,12 @@ async function startSecondCluster(): Promise<{ port: number; stop(): void }> {
 }
 
 /** `cdc --json provision` as the operator runs it, with PG* pointing at `port`. */
-async function cdcProvision(config: PipelineConfig, port: number): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/index.ts', '--json', 'provision'], {
+async function cdcProvision(
+  config: PipelineConfig,
+  port: number,
+  args: string[] = [],
+): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/index.ts', '--json', 'provision', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...configToEnv(config), PGPORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -284,25 +288,43 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
       (await probe.entity('inventory', `${sku}#2`))?.version !== undefined ? true : undefined,
     );
     // ... and backfills what the stream cannot carry: a row the new primary holds that was
-    // written before its slot (here: with capture not yet switched). The snapshot chunk reads
-    // the new source, starts epoch 1 itself, and its row wins over the first primary's higher LSN.
+    // written before its slot. A backfill is not capture: while capture still streams the old
+    // primary (the recorded source), a chunk that reaches the new one does not move the epoch; it
+    // fails, retryably, and waits for capture to establish the new epoch.
     const onSecond = new PgClient({ port: second_.port });
     await onSecond.connect();
     await onSecond.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 2, 31)', [sku]);
     await onSecond.end();
     const backfillActivities = createActivities(config, ioFor(second_.port));
-    const chunk: SnapshotChunkResult = await new MockActivityEnvironment().run(
-      backfillActivities.backfillChunk,
-      {
+    const oldPrimaryActivities = createActivities(config, ioFor(Number(process.env.PGPORT)));
+    const chunkOn = (activities: typeof backfillActivities, watermark?: ChunkWatermark) =>
+      new MockActivityEnvironment().run<
+        [SnapshotChunkInput],
+        SnapshotChunkResult,
+        typeof activities.backfillChunk
+      >(activities.backfillChunk, {
         backfillId: `epoch-${id}`,
         table: 'inventory',
         limit: 100,
-      },
+        ...(watermark ? { watermark } : {}),
+      });
+    const recorded = async () =>
+      (await probe.state(`SOURCE#${config.slot}`)) as { epoch?: number; timeline?: number } | undefined;
+    await assert.rejects(chunkOn(backfillActivities), (err: Error) => {
+      assert.match(
+        err.message,
+        /SourceEpochMismatchError: snapshot chunk of inventory reached source system \d+ timeline 1, not the recorded source of slot cdc_epoch_\w+, system \d+ timeline 1 \(epoch 0\): it waits for capture/,
+      );
+      assert.ok(!err.message.includes(sku), 'no row values');
+      return true;
+    });
+    assert.equal((await recorded())?.epoch, 0, 'the backfill did not move the epoch');
+    // A watermark the workflow keeps for a chunk, taken on the old primary (epoch 0).
+    const keptOnOld: ChunkWatermark = await new MockActivityEnvironment().run(
+      oldPrimaryActivities.backfillWatermark,
+      { backfillId: `epoch-${id}`, table: 'inventory' },
     );
-    assert.equal(chunk.applied, 1, `the backfilled row is applied: ${JSON.stringify(chunk)}`);
-    const backfilled = await probe.entity('inventory', `${sku}#2`);
-    assert.equal((backfilled?.row as { on_hand?: number }).on_hand, 31);
-    assert.equal(parseVersion(String(backfilled?.version))?.epoch, 1);
+    assert.equal(keptOnOld.epoch ?? 0, 0);
     // ... the pipeline's PostgreSQL endpoint now leads to it, and the old primary's connections end.
     target.port = second_.port;
     await first!.query(
@@ -351,5 +373,52 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
     assert.equal(status.health?.source?.reason, 'identity-changed');
     assert.equal(status.health?.source?.previous?.epoch, 0);
     assert.notEqual(status.health?.source?.systemId, status.health?.source?.previous?.systemId);
+
+    // 5. The backfill, now that capture established epoch 1. The chunk is given the watermark
+    // kept from the old primary (epoch 0, its LSN): it ignores it and takes a fresh one, so its
+    // row carries epoch 1 and the new primary's LSN, and wins over the old primary's higher LSN.
+    const chunk: SnapshotChunkResult = await chunkOn(backfillActivities, keptOnOld);
+    assert.ok(chunk.applied >= 1, `the backfilled rows are applied: ${JSON.stringify(chunk)}`);
+    assert.notEqual(chunk.watermark, keptOnOld.lsn, 'a fresh watermark, not the kept one');
+    const backfilled = await probe.entity('inventory', `${sku}#2`);
+    assert.equal((backfilled?.row as { on_hand?: number }).on_hand, 31);
+    const backfilledVersion = parseVersion(String(backfilled?.version));
+    assert.equal(backfilledVersion?.epoch, 1, `epoch 1: ${String(backfilled?.version)}`);
+    assert.ok(BigInt(`0x${backfilledVersion!.lsn}`) < BigInt(`0x${held.lsn}`), "the new primary's LSN");
+    // A backfill connection that still lands on the old primary (reachable during the failover)
+    // fails retryably and leaves the epoch alone: no epoch 2 for the old cluster.
+    await assert.rejects(
+      chunkOn(oldPrimaryActivities),
+      /SourceEpochMismatchError: .*timeline 1, the source of epoch 0 before it \(an old primary still reachable\?\)/,
+    );
+    assert.equal((await recorded())?.epoch, 1, 'the epoch stays 1');
+
+    // 6. An operator's bump ends capture's replication connection: capture's next run stamps the
+    // new epoch, so a change after a backfill at the new epoch is not stale.
+    const bumped = await cdcProvision(config, second_.port, ['--bump-epoch']);
+    const bump = bumped.source as { epoch: number; bumped: boolean; endedCapture?: { pid?: number } };
+    assert.equal(bump.bumped, true);
+    assert.equal(bump.epoch, 2);
+    assert.ok(Number(bump.endedCapture?.pid) > 0, `capture's connection ended: ${JSON.stringify(bump)}`);
+    assert.match(
+      String(bumped.log),
+      /ended capture's replication connection on slot cdc_epoch_\w+ \(pid \d+\)/,
+    );
+    const atTwo = await chunkOn(backfillActivities);
+    assert.ok(atTwo.applied >= 1, `the backfill at epoch 2 is applied: ${JSON.stringify(atTwo)}`);
+    const later = new PgClient({ port: second_.port });
+    await later.connect();
+    await later.query('UPDATE inventory SET on_hand = 22 WHERE sku = $1 AND warehouse_id = 1', [sku]);
+    await later.end();
+    const afterBump = await waitFor(
+      'the change after the bump in DynamoDB, at epoch 2',
+      async () => {
+        const item = await entity();
+        seen = { version: item?.version, row: item?.row };
+        return (item?.row as { on_hand?: number } | undefined)?.on_hand === 22 ? item : undefined;
+      },
+      { timeoutMs: 90_000, lastSeen: () => JSON.stringify(seen) },
+    );
+    assert.equal(parseVersion(String(afterBump.version))?.epoch, 2, String(afterBump.version));
   });
 });

@@ -331,6 +331,76 @@ describe('capture activity: session settings and leaving the loop', () => {
     assert.equal(event.source.epoch, 3);
   });
 
+  it('refuses (retryably) a source that is the one of the epoch before, and writes nothing', async () => {
+    const { pg } = fakeReplication([relationFrame, ...txFrames(0x2000n, 'BACK')]);
+    const k = kinesis();
+    const f = fakes(k);
+    const config = loadConfig({});
+    // Epoch 1 is the promoted replica (timeline 2); the fake source is the old primary (timeline 1).
+    const record = {
+      pk: sourceEpochKey('slot'),
+      systemId: '7316660269188125790',
+      timeline: 2,
+      epoch: 1,
+      since: '2026-01-01T00:00:00.000Z',
+      reason: 'identity-changed',
+      previous: { systemId: '7316660269188125790', timeline: 1, epoch: 0 },
+    };
+    f.doc.table(config.tables.state).set(sourceEpochKey('slot'), record);
+    await assert.rejects(
+      new MockActivityEnvironment().run(captureChanges, { config, ...f.io, pg }, noAlerts, {
+        slot: 'slot',
+        publication: 'pub',
+        maxRunMs: 50,
+      }),
+      (err: Error) =>
+        err.name === 'SourceEpochMismatchError' && /the source of epoch 0 before/.test(err.message),
+    );
+    assert.deepEqual(f.doc.item(config.tables.state, sourceEpochKey('slot')), record, 'the epoch stays');
+    assert.equal(k.sent.length, 0, 'nothing streamed');
+  });
+
+  it('ends its run when the recorded epoch moves under it (an operator bump), acknowledging nothing more', async () => {
+    const { pg } = fakeReplication([relationFrame, ...txFrames(0x2000n, 'BUMP')]);
+    const k = kinesis();
+    const f = fakes(k);
+    const config = loadConfig({});
+    const lines: string[] = [];
+    const started = Date.now();
+    const bump = setTimeout(() => {
+      const item = f.doc.item(config.tables.state, sourceEpochKey('slot'))!;
+      f.doc.table(config.tables.state).set(sourceEpochKey('slot'), { ...item, epoch: 1, reason: 'operator' });
+    }, 300);
+    const logger = {
+      warn: (m: string) => lines.push(m),
+      info: () => undefined,
+      debug: () => undefined,
+      error: () => undefined,
+      trace: () => undefined,
+      log: () => undefined,
+    };
+    let progress: CaptureProgress;
+    try {
+      progress = await new MockActivityEnvironment(undefined, { logger: logger as never }).run(
+        captureChanges,
+        { config, ...f.io, pg },
+        noAlerts,
+        { slot: 'slot', publication: 'pub', maxRunMs: 20_000, statusIntervalMs: 100 },
+      );
+    } finally {
+      clearTimeout(bump);
+    }
+    const took = Date.now() - started;
+    assert.ok(took < 5_000, `the run ended soon after the bump, not at its deadline: ${took} ms`);
+    assert.equal(progress.epoch ?? 0, 0, 'this run stamped epoch 0');
+    assert.ok(
+      lines.some((l) =>
+        /source epoch of slot slot is now 1 \(operator\), this capture run stamps 0: ending the run/.test(l),
+      ),
+      `logged: ${JSON.stringify(lines)}`,
+    );
+  });
+
   it('puts what is buffered on the stream and acknowledges it when the deadline comes while busy', async () => {
     const transactions = 20_000;
     const chunks = [relationFrame];

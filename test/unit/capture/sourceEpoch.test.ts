@@ -2,16 +2,22 @@ import assert from 'node:assert/strict';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   readSourceEpoch,
+  recordedEpochOf,
   resolveSourceEpoch,
   type EpochStore,
 } from '../../../activities/capture/sourceEpoch';
 import {
   decideEpoch,
   describeEpoch,
+  keptWatermark,
+  readerEpoch,
+  SourceEpochMismatchError,
   sourceEpochKey,
   withEpoch,
   type SourceEpochRecord,
 } from '../../../domain/capture/sourceEpoch';
+import { classifyError } from '../../../domain/core/errors';
+import { loadConfig } from '../../../infra/config';
 
 const A = { systemId: '7316660269188125790', timeline: 1 };
 const NOW = '2026-12-07T20:00:00.000Z';
@@ -53,18 +59,95 @@ describe('decideEpoch', () => {
   it("an operator's bump is recorded + 1 even for the same source, 1 with nothing recorded", () => {
     const d = decideEpoch(recorded, A, NOW, true);
     assert.equal(d.kind, 'write');
-    assert.equal(d.record.epoch, 5);
-    assert.equal(d.record.reason, 'operator');
-    assert.equal(decideEpoch(undefined, A, NOW, true).record.epoch, 1);
+    assert.equal(d.kind === 'write' && d.record.epoch, 5);
+    assert.equal(d.kind === 'write' && d.record.reason, 'operator');
+    const first = decideEpoch(undefined, A, NOW, true);
+    assert.equal(first.kind === 'write' && first.record.epoch, 1);
+  });
+
+  it('refuses to go back to the source of the epoch before (an old primary still reachable) unless an operator bumps', () => {
+    const promoted: SourceEpochRecord = {
+      ...A,
+      timeline: 2,
+      epoch: 5,
+      since: NOW,
+      reason: 'identity-changed',
+      previous: { ...A, epoch: 4 },
+    };
+    const d = decideEpoch(promoted, A, NOW, false, 'slot_a');
+    assert.equal(d.kind, 'refuse');
+    assert.match(
+      d.kind === 'refuse' ? d.message : '',
+      /slot slot_a is system 7316660269188125790 timeline 1, the source of epoch 4 before the recorded system 7316660269188125790 timeline 2 \(epoch 5\).*cdc provision --bump-epoch/,
+    );
+    const bumped = decideEpoch(promoted, A, NOW, true);
+    assert.equal(bumped.kind, 'write');
+    assert.equal(bumped.kind === 'write' && bumped.record.epoch, 6);
   });
 
   it('says in one line what changed', () => {
     const d = decideEpoch(recorded, { ...A, timeline: 2 }, NOW);
-    const line = describeEpoch('slot_a', d.record);
+    assert.equal(d.kind, 'write');
+    const line = describeEpoch('slot_a', (d as { record: SourceEpochRecord }).record);
     assert.doesNotMatch(line, /\n/);
     assert.match(
       line,
       /epoch of slot slot_a is now 5 \(the source changed\): system 7316660269188125790 timeline 2, was system 7316660269188125790 timeline 1 \(epoch 4\)/,
+    );
+  });
+});
+
+describe('readerEpoch (backfill, redrive: they never move the epoch)', () => {
+  const recorded: SourceEpochRecord = {
+    ...A,
+    timeline: 2,
+    epoch: 1,
+    since: NOW,
+    reason: 'identity-changed',
+    previous: { ...A, epoch: 0 },
+  };
+
+  it('the recorded source: its epoch; nothing recorded: 0', () => {
+    assert.equal(readerEpoch(recorded, { ...A, timeline: 2 }, 'slot_a', 'backfill'), 1);
+    assert.equal(readerEpoch(undefined, A, 'slot_a', 'backfill'), 0);
+  });
+
+  it('another source fails retryably, naming the slot and both identities', () => {
+    for (const [current, also] of [
+      [{ ...A, timeline: 3 }, /^/],
+      [A, /the source of epoch 0 before it \(an old primary still reachable\?\)/],
+    ] as const) {
+      let caught: unknown;
+      try {
+        readerEpoch(recorded, current, 'slot_a', 'snapshot chunk');
+      } catch (err) {
+        caught = err;
+      }
+      assert.ok(caught instanceof SourceEpochMismatchError, 'throws');
+      assert.equal(classifyError(caught), 'transient', 'retried');
+      const message = (caught as Error).message;
+      assert.match(message, also);
+      assert.match(
+        message,
+        new RegExp(
+          `snapshot chunk reached source system ${current.systemId} timeline ${current.timeline}.*slot slot_a, system ${A.systemId} timeline 2 \\(epoch 1\\).*waits for capture`,
+        ),
+      );
+    }
+  });
+});
+
+describe('keptWatermark (a backfill watermark does not outlive a source change)', () => {
+  const w = { lsn: '0/16B3748', db: 'd', readAt: NOW, waitedMs: 0 };
+  it('kept at the same epoch; dropped, with one line, at another', () => {
+    assert.deepEqual(keptWatermark(undefined, 1, 's'), {});
+    assert.deepEqual(keptWatermark({ ...w, epoch: 2 }, 2, 's'), { watermark: { ...w, epoch: 2 } });
+    assert.deepEqual(keptWatermark(w, 0, 's'), { watermark: w });
+    const dropped = keptWatermark(w, 1, 'slot_a');
+    assert.equal(dropped.watermark, undefined);
+    assert.match(
+      dropped.dropped ?? '',
+      /^kept watermark 0\/16B3748 of source epoch 0 ignored: the source of slot slot_a is at epoch 1 now; a fresh watermark is taken$/,
     );
   });
 });
@@ -175,6 +258,33 @@ describe('resolveSourceEpoch (state table item)', () => {
     assert.equal(bumped.record.reason, 'operator');
     // Capture then finds the same source: it keeps epoch 1.
     assert.equal((await resolveSourceEpoch(storeOf(table), A, { now })).record.epoch, 1);
+  });
+
+  it('a reader that reaches another source than the recorded one writes nothing and fails retryably', async () => {
+    const table = new FakeStateTable();
+    await resolveSourceEpoch(storeOf(table), { ...A, timeline: 2 }, { now });
+    const puts = table.puts;
+    const config = loadConfig({ CDC_STATE_TABLE: 'cdc_state', CDC_SLOT: 'slot_a' });
+    const deps = { aws: { doc: table }, config } as unknown as Parameters<typeof recordedEpochOf>[0];
+    const pgAt = (timeline: number) => ({
+      query: async () => ({ rows: [{ system_id: A.systemId, timeline }] }),
+    });
+    assert.equal(await recordedEpochOf(deps, pgAt(2) as never, 'backfill'), 0);
+    await assert.rejects(recordedEpochOf(deps, pgAt(1) as never, 'backfill'), SourceEpochMismatchError);
+    await assert.rejects(recordedEpochOf(deps, pgAt(3) as never, 'redrive'), /redrive reached source/);
+    assert.equal(table.puts, puts, 'no write: only capture and the operator move the epoch');
+    assert.equal((await readSourceEpoch(storeOf(table)))?.timeline, 2);
+  });
+
+  it('capture refuses to go back to the source of the epoch before; the operator can bump onto it', async () => {
+    const table = new FakeStateTable();
+    await resolveSourceEpoch(storeOf(table), A, { now });
+    await resolveSourceEpoch(storeOf(table), { ...A, timeline: 2 }, { now });
+    await assert.rejects(resolveSourceEpoch(storeOf(table), A, { now }), SourceEpochMismatchError);
+    assert.equal((await readSourceEpoch(storeOf(table)))?.epoch, 1);
+    const back = await resolveSourceEpoch(storeOf(table), A, { now, force: true });
+    assert.equal(back.record.epoch, 2);
+    assert.equal((await resolveSourceEpoch(storeOf(table), A, { now })).record.epoch, 2);
   });
 
   it('refuses a state item that is not a source epoch record', async () => {
