@@ -37,7 +37,8 @@
  * Output: the table on stdout, `.cache/bench/simulated-<time>.json`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
@@ -50,7 +51,7 @@ import { createWorker } from '../../workers/worker';
 import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
 import { DEFAULT_BATCH } from '../../workflows/shardReader/definitions';
 import { useEnvironment } from '../lib/environment';
-import { ROOT } from '../lib/localStack';
+import { ROOT, serviceStatus } from '../lib/localStack';
 import { DirectConsumer } from './lib/directConsumer';
 import { summarize, type Percentiles } from './lib/latency';
 import { SimulatedAws, simLatencyFromEnv, type SimEvent, type SimLatency } from './lib/simulatedAws';
@@ -152,7 +153,10 @@ export interface SimRow {
   keptUp: boolean | null;
   drained: boolean;
   seconds: number;
+  /** CPU seconds per 1,000 changes: this process (worker or direct loop, fakes, load generator). */
   cpuPer1k: number | null;
+  /** The same of the local Temporal server process (serves other jobs' workflows too). */
+  serverCpuPer1k: number | null;
   actionsPer1k: number | null;
   historyPer1k: number | null;
   workflowTasksPer1k: number | null;
@@ -202,6 +206,9 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
         ? `[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`
         : line,
     );
+  const loadAtStart = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   await useEnvironment({ localStack: 'start', log });
   installTestRuntime();
   const tag = `s${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
@@ -213,6 +220,7 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
   const checks: SimCheck[] = [];
   const client = await temporalClient();
   let bundle: WorkflowBundleWithSourceMap | undefined;
+  const serverPid = (await serviceStatus('temporal').catch(() => undefined))?.pid;
   try {
     if (o.consumers.includes('pipeline')) {
       log('bundling the workflows …');
@@ -224,7 +232,7 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
     for (const shards of o.shardCounts)
       for (const consumer of o.consumers) {
         log(`${consumer}, ${shards} shard(s) …`);
-        const run = await runOne(o, log, { consumer, shards, tag, client, bundle });
+        const run = await runOne(o, log, { consumer, shards, tag, client, bundle, serverPid });
         rows.push(...run.rows);
         checks.push(run.check);
       }
@@ -246,6 +254,11 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
       TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
       cpus: String(cpus().length),
       node: process.version,
+      commit: gitHead(),
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
     },
     rows,
     checks,
@@ -260,8 +273,29 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
   o.log('targets (issue 20, simulated sinks):');
   for (const t of targets) o.log(`  ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
   o.log('');
+  o.log(
+    `load average ${report.environment.loadAverageAtStart} at the start, ${report.environment.loadAverageAtEnd} at the end; ` +
+      `commit ${report.environment.commit ?? '?'}`,
+  );
   o.log(`JSON ${file}\n(${report.durationSeconds.toFixed(0)} s)`);
   return report;
+}
+
+/** The checkout's commit, and whether files differed from it (other work in progress is measured too). */
+function gitHead(): string | undefined {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head} + uncommitted changes` : head;
+  } catch {
+    return undefined;
+  }
 }
 
 const quietLogger = {
@@ -279,6 +313,8 @@ interface RunContext {
   tag: string;
   client: Client;
   bundle: WorkflowBundleWithSourceMap | undefined;
+  /** The local Temporal server's process (its CPU is measured too), when the local stack runs it. */
+  serverPid: number | undefined;
 }
 
 /** The configuration of one run: names no other run (or pipeline) uses; nothing is provisioned. */
@@ -307,6 +343,8 @@ interface Measured {
   events: SimEvent[];
   drained: boolean;
   cpuSeconds: number;
+  /** CPU seconds of the local Temporal server process (it serves everybody's workflows: noisy). */
+  serverCpuSeconds: number | null;
 }
 
 async function runOne(
@@ -340,7 +378,7 @@ async function runOne(
       // 1. Backlog: written before the consumer starts.
       const backlog = await workload.writeFast(o.backlogPerShard * shards);
       log(`  backlog of ${backlog.count} changes written (${backlog.rate.toFixed(0)}/s)`);
-      const b = await measure(sim, backlog, o.drainSeconds, async () => {
+      const b = await measure(ctx.serverPid, sim, backlog, o.drainSeconds, async () => {
         if (consumer === 'pipeline')
           await startConsumer(client, config, {
             settings: { maxRecords: o.maxRecords, idleWaitMs: o.idleWaitMs },
@@ -360,7 +398,9 @@ async function runOne(
       log(`  backlog: ${describe(b)}`);
       // 2. Rate.
       const rate = o.ratePerShard * shards;
-      const r = await measure(sim, null, o.drainSeconds, () => workload.writeAtRate(rate, o.seconds));
+      const r = await measure(ctx.serverPid, sim, null, o.drainSeconds, () =>
+        workload.writeAtRate(rate, o.seconds),
+      );
       measured.push({ phase: 'rate', offered: rate, m: r });
       windows.push({ name: 'rate', startMs: r.startMs, endMs: r.endMs });
       log(`  ${rate}/s: ${describe(r)}`);
@@ -385,7 +425,14 @@ async function runOne(
   const rows = measured.map(({ phase, offered, m }) =>
     simRow(consumer, shards, phase, offered, m, costs[phase]),
   );
-  const check = checkRun(sim, workload, config, consumer, shards);
+  const check = checkRun(
+    windows.find((w) => w.name === 'rate'),
+    sim,
+    workload,
+    config,
+    consumer,
+    shards,
+  );
   log(
     `  checks: ${check.written} written, ${check.missing} missing, ${check.duplicates} duplicates, ` +
       `${check.orderViolations} out of order, ${check.stateMismatches} DynamoDB mismatches` +
@@ -399,12 +446,13 @@ async function runOne(
  * waits until every change of the load is published or `drainSeconds` after its last commit.
  */
 async function measure(
+  serverPid: number | undefined,
   sim: SimulatedAws,
   load: SimLoadResult | null,
   drainSeconds: number,
   act: () => Promise<SimLoadResult | void>,
 ): Promise<Measured> {
-  const meter = new UsageMeter([]).start();
+  const meter = new UsageMeter(serverPid ? [serverPid] : []).start();
   const startMs = Date.now();
   const acted = await act();
   const l = load ?? (acted as SimLoadResult);
@@ -436,7 +484,15 @@ async function measure(
   }
   const endMs = Date.now();
   const usage = meter.stop();
-  return { load: l, startMs, endMs, events, drained: seen.size >= l.count, cpuSeconds: usage.cpuSeconds };
+  return {
+    load: l,
+    startMs,
+    endMs,
+    events,
+    drained: seen.size >= l.count,
+    cpuSeconds: usage.processes.self?.cpuSeconds ?? usage.cpuSeconds,
+    serverCpuSeconds: serverPid ? (usage.processes[`pid:${serverPid}`]?.cpuSeconds ?? null) : null,
+  };
 }
 
 /** How long a run may take after its rate phase to publish what it has not yet (then the checks). */
@@ -506,6 +562,7 @@ function simRow(
     drained: m.drained,
     seconds: (m.endMs - m.startMs) / 1000,
     cpuPer1k: per1k(m.cpuSeconds),
+    serverCpuPer1k: m.serverCpuSeconds === null ? null : per1k(m.serverCpuSeconds),
     actionsPer1k: bucket ? per1k(bucket.actions) : null,
     historyPer1k: bucket ? per1k(bucket.events) : null,
     workflowTasksPer1k: bucket ? per1k(bucket.workflowTasks) : null,
@@ -515,6 +572,7 @@ function simRow(
 
 /** Every change published once, per key in commit order, and DynamoDB at each key's newest version. */
 function checkRun(
+  rateWindow: { startMs: number; endMs: number } | undefined,
   sim: SimulatedAws,
   workload: SimulatedWorkload,
   config: PipelineConfig,
@@ -553,7 +611,7 @@ function checkRun(
     stateMismatches,
     unsupported,
     calls: byName,
-    kinesisPeaks: sim.kinesis.kinesisPeaks(config.stream),
+    kinesisPeaks: sim.kinesis.kinesisPeaks(config.stream, rateWindow),
   };
 }
 
@@ -625,15 +683,15 @@ const fmt = (v: number | null | undefined, digits = 0) =>
 /** The rows as a Markdown table (docs/performance.md pastes it), then the checks. */
 export function simMarkdown(rows: readonly SimRow[], checks: readonly SimCheck[]): string {
   const lines = [
-    '| consumer | shards | load | delivered changes/s | commit→publish p50 / p90 / p99 ms | actions / 1k | history events / 1k | CPU-s / 1k |',
-    '|---|---:|---|---:|---:|---:|---:|---:|',
+    '| consumer | shards | load | delivered changes/s | commit→publish p50 / p90 / p99 ms | actions / 1k | history events / 1k | CPU-s / 1k: bench process | CPU-s / 1k: Temporal server |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const load = r.phase === 'backlog' ? `backlog ${r.changes}` : `${r.offered}/s${r.keptUp ? '' : ' *'}`;
     const lat = r.latency ? `${fmt(r.latency.p50)} / ${fmt(r.latency.p90)} / ${fmt(r.latency.p99)}` : '—';
     lines.push(
       `| ${r.consumer} | ${r.shards} | ${load} | ${fmt(r.delivered)}${r.drained ? '' : ' (not drained)'} | ${lat} | ` +
-        `${fmt(r.actionsPer1k, 1)} | ${fmt(r.historyPer1k, 0)} | ${fmt(r.cpuPer1k, 2)} |`,
+        `${fmt(r.actionsPer1k, 1)} | ${fmt(r.historyPer1k, 0)} | ${fmt(r.cpuPer1k, 2)} | ${fmt(r.serverCpuPer1k, 2)} |`,
     );
   }
   lines.push(
@@ -646,7 +704,7 @@ export function simMarkdown(rows: readonly SimRow[], checks: readonly SimCheck[]
     lines.push(
       `- ${c.consumer}, ${c.shards} shard(s): ${c.written} changes written, ${c.missing} missing, ${c.duplicates} duplicates, ` +
         `${c.orderViolations} out of per-key order, ${c.stateMismatches} DynamoDB items not at the newest version; ` +
-        `busiest second per shard: ≤ ${Math.max(0, ...peaks.map((p) => p.maxWritesPerSecond))} records written, ` +
+        `busiest second per shard in the rate phase: ≤ ${Math.max(0, ...peaks.map((p) => p.maxWritesPerSecond))} records written, ` +
         `≤ ${Math.max(0, ...peaks.map((p) => p.maxGetsPerSecond))} GetRecords calls` +
         (Object.keys(c.unsupported).length ? `; not simulated: ${JSON.stringify(c.unsupported)}` : ''),
     );

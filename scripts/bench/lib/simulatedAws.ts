@@ -207,11 +207,18 @@ export class SimKinesis {
   }
 
   /**
-   * The busiest second of each shard: records written, and GetRecords calls (a real shard takes
-   * 1,000 records/s and 5 GetRecords calls/s, shared by its consumers).
+   * The busiest whole second of each shard (within `within`, when given): records written, and
+   * GetRecords calls (a real shard takes 1,000 records/s and 5 GetRecords calls/s, shared by its
+   * consumers).
    */
-  kinesisPeaks(stream: string): { shardId: string; maxWritesPerSecond: number; maxGetsPerSecond: number }[] {
-    const max = (m: Map<number, number>) => Math.max(0, ...m.values());
+  kinesisPeaks(
+    stream: string,
+    within?: { startMs: number; endMs: number },
+  ): { shardId: string; maxWritesPerSecond: number; maxGetsPerSecond: number }[] {
+    const inside = (second: number) =>
+      !within || (second * 1000 >= within.startMs && (second + 1) * 1000 <= within.endMs);
+    const max = (m: Map<number, number>) =>
+      Math.max(0, ...[...m].filter(([second]) => inside(second)).map(([, n]) => n));
     return this.shards(stream).map((s) => ({
       shardId: s.shardId,
       maxWritesPerSecond: max(s.writesPerSecond),
