@@ -10,7 +10,7 @@ import type { PipelineEvent } from '../domain/core/pipelineEvent';
 import type { BatchRef, BatchSelection, LetterRef, PreparedBatch } from '../domain/shards/batchRef';
 import type { DeadLetter, PullInput, PullResult, Rejection, StreamRecord } from '../domain/shards/shardTypes';
 import type { ActivityDeps } from './deps';
-import { classified } from './failures';
+import { classified, troubleOf, withRecord } from './failures';
 import type { TransformResult } from './processing';
 import type { HoldSignals } from './reservations';
 import type { ApplyResult } from './sinks/changeSink';
@@ -62,6 +62,23 @@ export function createBatchActivities(deps: ActivityDeps, steps: BatchSteps) {
     );
   }
 
+  /**
+   * Runs a delivery step over the selection's events; a failure that names no record of its own
+   * names the first one (as the status shows a record: key redacted where the table is sensitive),
+   * so the operator sees which record holds the shard. Only failures carry it into history.
+   */
+  async function deliver<T>(
+    sel: DeliverySelection,
+    step: (events: PipelineEvent[]) => Promise<T>,
+  ): Promise<T> {
+    const events = await eventsOf(sel);
+    try {
+      return await step(events);
+    } catch (err) {
+      throw events[0] ? withRecord(err, troubleOf(events[0])) : err;
+    }
+  }
+
   return classified({
     /** pullRecords, keeping the records in this worker and returning their reference. */
     pullBatch: async (input: PullInput): Promise<PulledBatch> => {
@@ -103,12 +120,13 @@ export function createBatchActivities(deps: ActivityDeps, steps: BatchSteps) {
       };
     },
 
-    applyBatch: async (sel: BatchSelection): Promise<ApplyResult> => steps.applyEvents(await eventsOf(sel)),
+    applyBatch: (sel: BatchSelection): Promise<ApplyResult> =>
+      deliver(sel, (events) => steps.applyEvents(events)),
 
-    signalBatchHolds: async (sel: DeliverySelection): Promise<HoldSignals> =>
-      steps.signalHoldChanges(holdChanges(await eventsOf(sel))),
+    signalBatchHolds: (sel: DeliverySelection): Promise<HoldSignals> =>
+      deliver(sel, (events) => steps.signalHoldChanges(holdChanges(events))),
 
-    publishBatch: async (sel: DeliverySelection) => steps.publishEvents(await eventsOf(sel)),
+    publishBatch: (sel: DeliverySelection) => deliver(sel, (events) => steps.publishEvents(events)),
 
     /** Parks records of the batch by sequence number; how many of them the batch holds. */
     deadLetterBatch: async (input: { batch: BatchRef; letters: LetterRef[] }): Promise<number> => {

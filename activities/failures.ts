@@ -31,6 +31,22 @@ export function aboutRecord<E>(err: E, record: TroubleRecord): E {
   return err;
 }
 
+/**
+ * The same failure naming `record` unless it names one already: an error is marked (as
+ * `aboutRecord`), a failure already classified is made again with the record as details[0].
+ */
+export function withRecord(err: unknown, record: TroubleRecord): unknown {
+  if (!(err instanceof ApplicationFailure)) return aboutRecord(err, record);
+  if (err.details?.length) return err;
+  return ApplicationFailure.create({
+    ...(err.type ? { type: err.type } : {}),
+    message: err.message,
+    nonRetryable: err.nonRetryable ?? false,
+    details: [record],
+    ...(err.cause ? { cause: err.cause } : {}),
+  });
+}
+
 function recordOf(err: unknown): TroubleRecord | undefined {
   return typeof err === 'object' && err !== null && RECORD in err
     ? ((err as Record<typeof RECORD, TroubleRecord>)[RECORD] ?? undefined)

@@ -285,6 +285,9 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       const handle = await start(tq, input('shard-9'));
       const stuck = await until(handle, (s) => s.state === 'STUCK', 'STUCK');
       assert.equal(stuck.lastError?.step, 'publish');
+      // The failing step names its first record (by entity, as the status shows one).
+      assert.equal(stuck.trouble?.sequenceNumber, bad);
+      assert.equal(stuck.trouble?.entityId, 'SKU-1');
       await handle.signal(skipRecordSignal, { sequenceNumber: bad, reason: 'consumer outage' });
       await handle.result();
       assert.equal(stub.deadLetters.length, 1);
