@@ -4,21 +4,24 @@
  * load, counted per workflow from their histories (scripts/bench/lib/idleCost.ts).
  *
  *   npm run bench:idle -- [--minutes 5] [--warmup 60] [--shards 2]
+ *   npm run bench:idle -- --recount .cache/bench/idle-<time>.json [--task-queue Q]
+ *                                  (counts that run's histories again, e.g. after a counting fix)
  *
  * The pipeline's publication is narrowed to the heartbeat table, so other jobs' changes on the
  * shared stack do not reach it. After --warmup seconds (start-up: first scans, first pulls) it
  * counts events and actions over --minutes, and prints them per workflow and per hour. Results
  * also go to .cache/bench/idle-<time>.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HEARTBEAT_TABLE } from '../../domain/capture/walChange';
 import { startPipeline } from '../../infra/pipelineClient';
 import { startTestPipeline } from '../../test/support/testPipeline';
+import { temporalClient } from '../../infra/temporal';
 import { useEnvironment } from '../lib/environment';
 import { ROOT } from '../lib/localStack';
-import { costByWorkflowType } from './lib/idleCost';
+import { costByWorkflowType, type WorkflowTypeCost } from './lib/idleCost';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +30,33 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
+function text(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+interface Window {
+  startMs: number;
+  endMs: number;
+}
+
 async function main(): Promise<void> {
+  const recount = text('recount');
+  if (recount) {
+    const saved = JSON.parse(readFileSync(recount, 'utf8')) as {
+      minutes: number;
+      shards: number;
+      window: Window;
+      taskQueue?: string;
+    };
+    const taskQueue = text('task-queue') ?? saved.taskQueue;
+    if (!taskQueue) throw new Error('--recount needs --task-queue (not in the file)');
+    await useEnvironment({});
+    const client = await temporalClient();
+    const cost = await costByWorkflowType(client, { taskQueue, window: saved.window });
+    report({ ...saved, taskQueue, cost });
+    return;
+  }
   const minutes = arg('minutes', 5);
   const warmupSeconds = arg('warmup', 60);
   const shards = arg('shards', 2);
@@ -45,6 +74,21 @@ async function main(): Promise<void> {
     console.error(`counting over ${minutes} min …`);
     await sleep(minutes * 60_000 + 2_000);
     const cost = await costByWorkflowType(p.client, { taskQueue: p.config.taskQueue, window });
+    report({ minutes, shards, window, taskQueue: p.config.taskQueue, cost });
+  } finally {
+    await p.stop();
+  }
+}
+
+function report(run: {
+  minutes: number;
+  shards: number;
+  window: Window;
+  taskQueue: string;
+  cost: Record<string, WorkflowTypeCost>;
+}): void {
+  const { minutes, shards, cost } = run;
+  {
     const perHour = 60 / minutes;
     const rows = Object.entries(cost).map(([type, c]) => ({
       workflow: type,
@@ -71,10 +115,8 @@ async function main(): Promise<void> {
     const dir = join(ROOT, '.cache', 'bench');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `idle-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ minutes, shards, window, cost, rows }, null, 2));
+    writeFileSync(file, JSON.stringify({ ...run, rows }, null, 2));
     console.log(`\n${file}`);
-  } finally {
-    await p.stop();
   }
 }
 

@@ -100,7 +100,7 @@ export async function costByWorkflowType(
         c.actions += n;
         add(c.actionsByKind, kind, n);
       };
-      const scheduled = new Map<number, { type: string; heartbeatMs: number }>();
+      const scheduled = new Map<number, { type: string; heartbeatMs: number; ms: number }>();
       const started = new Map<number, number>();
       const markerTasks = new Set<number>();
       let nextPageToken: Uint8Array | undefined;
@@ -121,7 +121,7 @@ export async function costByWorkflowType(
             case ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
               const a = e.activityTaskScheduledEventAttributes;
               const type = a?.activityType?.name ?? '?';
-              scheduled.set(num(e.eventId), { type, heartbeatMs: durMs(a?.heartbeatTimeout) });
+              scheduled.set(num(e.eventId), { type, heartbeatMs: durMs(a?.heartbeatTimeout), ms: t });
               action(t, 'activity');
               if (inWindow(t)) add(c.activitiesByType, type);
               break;
@@ -182,11 +182,10 @@ export async function costByWorkflowType(
         }
         nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
       } while (nextPageToken);
-      // Activities still running at the end (the capture activity, a waiting pull).
+      // Activities still running at the end (the capture activity, a waiting pull): a retried
+      // activity's ActivityTaskStarted is written when it closes, so it counts from its scheduling.
       for (const [id, s] of scheduled) {
-        const st = started.get(id);
-        if (st === undefined) continue;
-        const n = heartbeatsSent(s.type, s.heartbeatMs, st, window.endMs, window);
+        const n = heartbeatsSent(s.type, s.heartbeatMs, started.get(id) ?? s.ms, window.endMs, window);
         c.actions += n;
         if (n) add(c.actionsByKind, 'heartbeatEstimated', n);
       }

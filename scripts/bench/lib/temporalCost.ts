@@ -14,9 +14,11 @@
  * - search attributes: 1 per UpsertWorkflowSearchAttributes, unless it only sets TemporalChangeVersion;
  * - child workflow: 2 per StartChildWorkflowExecutionInitiated (start and execution);
  * - update accepted or rejected, workflow options updated: 1 each;
- * - activity heartbeats that reach the server: not in history, so estimated: a pull that waited
- *   on empty pages (its result says `waited`; without `decode`, one that ran ≥ 100 ms) heartbeated
- *   once, then once per 16 s (the SDK throttles to 80% of the pull's 20 s heartbeat timeout).
+ * - activity heartbeats that reach the server: not in history, so estimated for pulls (pullRecords,
+ *   pullBatch): one that heartbeated (its result says `waited`; without `decode`, one that ran
+ *   ≥ 100 ms) with a heartbeat timeout of 20 s (before issue 20) sent one at once, then one per
+ *   16 s (the SDK throttles to 80% of the timeout); with a longer one it heartbeats only when due
+ *   (activities/stream/streamReader.ts `heartbeatWhenDue`): one per max(timeout / 2, timeout − 10 s).
  *   Queries (the benchmark's status queries) are not counted.
  * With `decode`, the pulls' results and the checkpoints' inputs (saveCheckpoint, and pulls that
  * write the previous checkpoint) are decoded (through the client's data converter, so the
@@ -125,7 +127,7 @@ function tsMs(ts: Ts): number {
 const num = (v: number | { toNumber(): number } | null | undefined) =>
   typeof v === 'number' ? v : v ? v.toNumber() : 0;
 
-/** Heartbeat throttle of the pull: 80% of its 20 s heartbeat timeout. */
+/** Heartbeat throttle of the pull before issue 20: 80% of its 20 s heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 16_000;
 
 export async function shardReaderCost(
@@ -194,7 +196,7 @@ export async function shardReaderCost(
     run: { workflowId: string; runId: string },
     shard: ShardCheck & { seen: Set<string>; saved: { ms: number; seq: string }[] },
   ): Promise<void> {
-    const scheduled = new Map<number, { type: string; ms: number }>();
+    const scheduled = new Map<number, { type: string; ms: number; heartbeatMs: number }>();
     const started = new Map<number, { ms: number; identity: string; attempt: number }>();
     const markerTasks = new Map<string, Set<number>>();
     for await (const e of historyEvents(connection, client.options.namespace, run.workflowId, run.runId)) {
@@ -214,7 +216,9 @@ export async function shardReaderCost(
         case ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
           const a = e.activityTaskScheduledEventAttributes;
           const type = a?.activityType?.name ?? '?';
-          scheduled.set(num(e.eventId), { type, ms });
+          const hb = a?.heartbeatTimeout;
+          const heartbeatMs = hb ? num(hb.seconds) * 1000 + (hb.nanos ?? 0) / 1e6 : 0;
+          scheduled.set(num(e.eventId), { type, ms, heartbeatMs });
           action(w, 'activity');
           if (w) add(buckets[w].activitiesByType, type);
           if (opts.decode && type === 'saveCheckpoint') {
@@ -275,9 +279,21 @@ export async function shardReaderCost(
               : undefined;
           // A pull heartbeats only while it waits on empty pages (its result says so when decoded);
           // the SDK sends the first heartbeat at once, then at most one per 16 s.
-          const heartbeated = pulled ? pulled.waited === true : ms - (st?.ms ?? ms) >= 100;
-          if (s.type === 'pullRecords' && st && heartbeated)
-            action(sw, 'heartbeatEstimated', 1 + Math.floor((ms - st.ms) / HEARTBEAT_EVERY_MS));
+          const isPull = s.type === 'pullRecords' || s.type === 'pullBatch';
+          const pullResult =
+            pulled ??
+            (opts.decode && s.type === 'pullBatch' && result
+              ? ((await decodeArrayFromPayloads(converter, result)) as { waited?: true }[])[0]
+              : undefined);
+          const heartbeated = pullResult ? pullResult.waited === true : ms - (st?.ms ?? ms) >= 100;
+          if (isPull && st && heartbeated)
+            action(
+              sw,
+              'heartbeatEstimated',
+              s.heartbeatMs > 20_000
+                ? Math.max(1, Math.floor((ms - st.ms) / Math.max(s.heartbeatMs / 2, s.heartbeatMs - 10_000)))
+                : 1 + Math.floor((ms - st.ms) / HEARTBEAT_EVERY_MS),
+            );
           if (pulled) {
             for (const r of pulled.records) {
               if (shard.seen.has(r.sequenceNumber)) shard.duplicates++;
