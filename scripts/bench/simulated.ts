@@ -162,6 +162,19 @@ export interface SimRow {
   workflowTasksPer1k: number | null;
   actionsByKind?: Record<string, number>;
   activitiesByType?: Record<string, number>;
+  /** Direct consumer: each step's share of the loop's time (pull, prepare, apply, publish, checkpoint). */
+  stepShares?: Record<string, number>;
+}
+
+function diffSteps(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
+}
+
+function shares(steps: Record<string, number>): Record<string, number> {
+  const total = Object.values(steps).reduce((n, v) => n + v, 0);
+  return Object.fromEntries(
+    Object.entries(steps).map(([k, v]) => [k, total > 0 ? Math.round((v / total) * 100) / 100 : 0]),
+  );
 }
 
 export interface SimCheck {
@@ -358,7 +371,14 @@ async function runOne(
   sim.kinesis.createStream(config.stream, shards);
   const workload = new SimulatedWorkload(sim.kinesis, config.stream, `${ctx.tag}${shards}`);
   const windows: { name: string; startMs: number; endMs: number }[] = [];
-  const measured: { phase: 'backlog' | 'rate'; offered: number | null; m: Measured }[] = [];
+  const measured: {
+    phase: 'backlog' | 'rate';
+    offered: number | null;
+    m: Measured;
+    steps?: Record<string, number>;
+  }[] = [];
+  // The direct loop's time per step (ms, summed over shards) before each phase: its shares per phase.
+  const stepsNow = (): Record<string, number> => ({ ...(direct?.snapshot().stepMs ?? {}) });
 
   let worker: Worker | undefined;
   let running: Promise<unknown> | undefined;
@@ -393,17 +413,24 @@ async function runOne(
           await direct.start();
         }
       });
-      measured.push({ phase: 'backlog', offered: null, m: b });
+      const afterBacklog = stepsNow();
+      measured.push({ phase: 'backlog', offered: null, m: b, steps: afterBacklog });
       windows.push({ name: 'backlog', startMs: b.startMs, endMs: b.endMs });
       log(`  backlog: ${describe(b)}`);
+      if (direct)
+        log(`  direct loop's time per step on the backlog: ${JSON.stringify(shares(afterBacklog))}`);
       // 2. Rate.
       const rate = o.ratePerShard * shards;
       const r = await measure(ctx.serverPid, sim, null, o.drainSeconds, () =>
         workload.writeAtRate(rate, o.seconds),
       );
-      measured.push({ phase: 'rate', offered: rate, m: r });
+      measured.push({ phase: 'rate', offered: rate, m: r, steps: diffSteps(afterBacklog, stepsNow()) });
       windows.push({ name: 'rate', startMs: r.startMs, endMs: r.endMs });
       log(`  ${rate}/s: ${describe(r)}`);
+      if (direct)
+        log(
+          `  direct loop's time per step at ${rate}/s: ${JSON.stringify(shares(diffSteps(afterBacklog, stepsNow())))}`,
+        );
       // Not measured: the rest drains before the checks (a change not published by then is missing).
       await settle(sim, workload.written.length, SETTLE_MS);
     } finally {
@@ -422,9 +449,10 @@ async function runOne(
       if (failed) log(`  worker failed: ${String(failed)}`);
     }
   }
-  const rows = measured.map(({ phase, offered, m }) =>
-    simRow(consumer, shards, phase, offered, m, costs[phase]),
-  );
+  const rows = measured.map(({ phase, offered, m, steps }) => ({
+    ...simRow(consumer, shards, phase, offered, m, costs[phase]),
+    ...(consumer === 'direct' && steps ? { stepShares: shares(steps) } : {}),
+  }));
   const check = checkRun(
     windows.find((w) => w.name === 'rate'),
     sim,
