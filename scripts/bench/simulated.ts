@@ -5,7 +5,7 @@
  *   npm run bench:simulated -- [--shards 1,4] [--rate 1000] [--seconds 15] [--backlog 5000]
  *                              [--consumers pipeline,direct] [--max-records 500]
  *                              [--sim-dynamo-ms 5] [--sim-events-ms 25] [--sim-kinesis-get-ms 15]
- *                              [--sim-kinesis-put-ms 20] [--sim-kinesis-control-ms 10] [--sim-s3-ms 100]
+ *                              [--sim-kinesis-put-ms 20] [--sim-kinesis-control-ms 10] [--sim-s3-ms 30]
  *                              [--smoke]
  *
  * DynamoDB, EventBridge, S3 and Kinesis are in-process fakes (scripts/bench/lib/simulatedAws.ts)

@@ -64,7 +64,7 @@ export const DEFAULT_SIM_LATENCY: SimLatency = {
   kinesisGetMs: 15,
   kinesisPutMs: 20,
   kinesisControlMs: 10,
-  s3Ms: 100,
+  s3Ms: 30,
 };
 
 /** The flag and variable of each latency: `--sim-dynamo-ms 5`, `CDC_SIM_DYNAMO_MS=5`. */
