@@ -116,12 +116,16 @@ async function sourceEpoch(s: Session, bump: boolean, line: (l: string) => void)
   }
   const recorded = await readSourceEpoch(store);
   const pending = recorded !== undefined && !sameIdentity(recorded, identity);
-  const epoch = recorded ? recorded.epoch + (pending ? 1 : 0) : 0;
+  // The source of the epoch before: capture refuses it (no new epoch) unless bumped.
+  const back = pending && recorded?.previous !== undefined && sameIdentity(recorded.previous, identity);
+  const epoch = recorded ? recorded.epoch + (pending && !back ? 1 : 0) : 0;
   const summary = !recorded
     ? `source ${shown}: no epoch recorded yet (capture records epoch 0 at its first run)`
-    : pending
-      ? `source ${shown} differs from the recorded system ${recorded.systemId} timeline ${recorded.timeline} (epoch ${recorded.epoch}): capture starts epoch ${epoch} at its next run`
-      : `source ${shown}, epoch ${epoch}`;
+    : back
+      ? `source ${shown} is the source of epoch ${recorded.previous!.epoch}, before the recorded system ${recorded.systemId} timeline ${recorded.timeline} (epoch ${recorded.epoch}): capture refuses to go back to it (an old primary?); if the switch back is deliberate, run cdc provision --bump-epoch`
+      : pending
+        ? `source ${shown} differs from the recorded system ${recorded.systemId} timeline ${recorded.timeline} (epoch ${recorded.epoch}): capture starts epoch ${epoch} at its next run`
+        : `source ${shown}, epoch ${epoch}`;
   line(summary);
   return { identity, ...(recorded ? { recorded } : {}), epoch, pending, bumped: false, summary };
 }
