@@ -162,8 +162,24 @@ export interface SimRow {
   workflowTasksPer1k: number | null;
   actionsByKind?: Record<string, number>;
   activitiesByType?: Record<string, number>;
-  /** Direct consumer: each step's share of the loop's time (pull, prepare, apply, publish, checkpoint). */
+  /**
+   * Direct consumer: each step's share of the loop's time (pull, prepare, apply, publish,
+   * checkpoint). Pipeline: each activity type's share of the shards' wall time (started to
+   * closed), the rest being Temporal orchestration and the local activities (prepare).
+   */
   stepShares?: Record<string, number>;
+  /** Pipeline: mean milliseconds from an activity's scheduling to its start, per type. */
+  scheduleToStartMs?: Record<string, number>;
+}
+
+/** Activity time per type over the shards' wall time; the rest: Temporal orchestration and local activities. */
+function pipelineShares(bucket: CostBucket, wallShardSeconds: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, ms] of Object.entries(bucket.activityExecMs))
+    out[k] = Math.round((ms / 1000 / Math.max(0.001, wallShardSeconds)) * 100) / 100;
+  const used = Object.values(out).reduce((n, v) => n + v, 0);
+  out['temporal + local activities'] = Math.max(0, Math.round((1 - used) * 100) / 100);
+  return out;
 }
 
 function diffSteps(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
@@ -453,6 +469,11 @@ async function runOne(
     ...simRow(consumer, shards, phase, offered, m, costs[phase]),
     ...(consumer === 'direct' && steps ? { stepShares: shares(steps) } : {}),
   }));
+  for (const r of rows)
+    if (r.consumer === 'pipeline' && r.stepShares)
+      log(
+        `  shard time per step (${r.phase}): ${JSON.stringify(r.stepShares)}; schedule→start ms: ${JSON.stringify(r.scheduleToStartMs)}`,
+      );
   const check = checkRun(
     windows.find((w) => w.name === 'rate'),
     sim,
@@ -594,7 +615,19 @@ function simRow(
     actionsPer1k: bucket ? per1k(bucket.actions) : null,
     historyPer1k: bucket ? per1k(bucket.events) : null,
     workflowTasksPer1k: bucket ? per1k(bucket.workflowTasks) : null,
-    ...(bucket ? { actionsByKind: bucket.actionsByKind, activitiesByType: bucket.activitiesByType } : {}),
+    ...(bucket
+      ? {
+          actionsByKind: bucket.actionsByKind,
+          activitiesByType: bucket.activitiesByType,
+          stepShares: pipelineShares(bucket, ((m.endMs - m.startMs) / 1000) * shards),
+          scheduleToStartMs: Object.fromEntries(
+            Object.entries(bucket.scheduleToStartMs).map(([k, v]) => [
+              k,
+              Math.round(v / Math.max(1, bucket.activitiesByType[k] ?? 1)),
+            ]),
+          ),
+        }
+      : {}),
   };
 }
 
