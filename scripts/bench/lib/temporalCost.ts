@@ -159,6 +159,8 @@ export async function shardReaderCost(
   });
   const errors: string[] = [];
   const shards = new Map<string, ShardCheck & { seen: Set<string>; saved: { ms: number; seq: string }[] }>();
+  /** Batch ranges pulled per shard (by reference): a range that overlaps another was read twice. */
+  const rangesOf = new Map<object, [bigint, bigint][]>();
   const readOne = async (run: { workflowId: string; runId: string }) => {
     const shardId = run.workflowId.split(':').at(-1) ?? run.workflowId;
     let shard = shards.get(shardId);
@@ -294,6 +296,21 @@ export async function shardReaderCost(
                 ? Math.max(1, Math.floor((ms - st.ms) / Math.max(s.heartbeatMs / 2, s.heartbeatMs - 10_000)))
                 : 1 + Math.floor((ms - st.ms) / HEARTBEAT_EVERY_MS),
             );
+          // A pull by reference (patch batch-references) names its batch's range and count.
+          const byRef =
+            opts.decode && s.type === 'pullBatch' && result
+              ? ((await decodeArrayFromPayloads(converter, result)) as { batch?: BatchRange }[])[0]?.batch
+              : undefined;
+          if (byRef) {
+            const first = BigInt(byRef.first);
+            const last = BigInt(byRef.last);
+            const ranges = rangesOf.get(shard) ?? [];
+            rangesOf.set(shard, ranges);
+            if (ranges.some(([a, b]) => first <= b && a <= last)) shard.duplicates++;
+            ranges.push([first, last]);
+            shard.recordsPulled += byRef.count;
+            if (sw && st) identity(sw, st.identity).recordsPulled += byRef.count;
+          }
           if (pulled) {
             for (const r of pulled.records) {
               if (shard.seen.has(r.sequenceNumber)) shard.duplicates++;
@@ -360,4 +377,11 @@ export async function shardReaderCost(
   }
   checks.sort((a, b) => a.shardId.localeCompare(b.shardId));
   return { runs: runs.length, windows: buckets, shards: checks, errors };
+}
+
+/** What the benchmark needs of a pulled batch's reference. */
+interface BatchRange {
+  first: string;
+  last: string;
+  count: number;
 }
