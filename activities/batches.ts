@@ -29,8 +29,11 @@ export interface BatchSteps {
   deadLetterRecords(letters: DeadLetter[]): Promise<void>;
 }
 
-/** A pull by reference: the batch's reference instead of its records. */
-export type PulledBatch = Omit<PullResult, 'records'> & { batch?: BatchRef };
+/**
+ * A pull by reference: the batch's reference instead of its records, and how long the pull took
+ * (a chain of local batches is bounded by it, workflows/shardReader/pull.ts).
+ */
+export type PulledBatch = Omit<PullResult, 'records'> & { batch?: BatchRef; tookMs?: number };
 
 /** A step's selection, minus the events found outdated by apply (not published, not told to holds). */
 export interface DeliverySelection extends BatchSelection {
@@ -82,7 +85,9 @@ export function createBatchActivities(deps: ActivityDeps, steps: BatchSteps) {
   return classified({
     /** pullRecords, keeping the records in this worker and returning their reference. */
     pullBatch: async (input: PullInput): Promise<PulledBatch> => {
-      const { records, ...rest } = await steps.pullRecords(input);
+      const started = Date.now();
+      const { records, ...pulled } = await steps.pullRecords(input);
+      const rest = { ...pulled, tookMs: Date.now() - started };
       if (!records.length) return rest;
       const batch = refOf(input.stream, input.shardId, records);
       rememberBatch(batch, records);

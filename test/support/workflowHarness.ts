@@ -36,6 +36,8 @@ export class StubPipeline {
   pullReads: { after: string; written: string | undefined }[] = [];
   /** apply fails (transient) while this returns true for a batch; a string names the failing record (failure details). */
   failApply: (events: PipelineEvent[]) => boolean | string = () => false;
+  /** transform and redact fail (transient) while this returns true for a batch's records. */
+  failPrepare: (records: StreamRecord[]) => boolean = () => false;
   /** publish fails (transient) while this returns true for a batch. */
   failPublish: (events: PipelineEvent[]) => boolean = () => false;
   /** Added to every pull's result (e.g. the retention, a trimmed checkpoint). */
@@ -108,10 +110,14 @@ export class StubPipeline {
         deadLetters: [],
       }),
       redactEvents: async (events) => events.map((e) => ({ ...e, redactionPolicy: 'test' })),
-      prepareRecords: async ({ shardId, records }) => ({
-        events: records.map((r) => ({ ...this.eventOf(shardId, r), redactionPolicy: 'test' })),
-        deadLetters: [],
-      }),
+      prepareRecords: async ({ shardId, records }) => {
+        if (this.failPrepare(records))
+          throw ApplicationFailure.create({ type: 'transient', message: 'transform failed (stub)' });
+        return {
+          events: records.map((r) => ({ ...this.eventOf(shardId, r), redactionPolicy: 'test' })),
+          deadLetters: [],
+        };
+      },
       applyEvents: async (events) => {
         await this.onApply(events);
         const failing = this.failApply(events);

@@ -37,3 +37,13 @@ export const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: ACTIVITY_OPTIONS.retry,
 });
+
+/**
+ * The steps of a chain (pull.ts): while records keep coming, pulls and steps run as local
+ * activities in one workflow task. Not retried here: a failure falls back at once to the step's
+ * activity above (its retries, then the hold), so a failing step looks as it always did.
+ */
+export const chained = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});

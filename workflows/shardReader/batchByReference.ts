@@ -7,9 +7,9 @@
  */
 import type { BatchRef, LetterRef, PreparedBatch } from '../../domain/shards/batchRef';
 import type { Rejection } from '../../domain/shards/shardTypes';
-import { ACTIVITY_OPTIONS, io, local } from './activities';
+import { ACTIVITY_OPTIONS, chained, io, local } from './activities';
 import type { TroubleRecord } from './definitions';
-import { hold, SkipRecord } from './hold';
+import { hold, isStepFailure, SkipRecord } from './hold';
 import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
 
@@ -31,7 +31,11 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
   const excluded = () => [...s.excluded];
   const prepared = await hold(s, show, {
     name: 'transform',
-    run: () => pure.prepareBatch({ batch, exclude: excluded() }),
+    run: inChain(
+      s,
+      () => chained.prepareBatch({ batch, exclude: excluded() }),
+      () => pure.prepareBatch({ batch, exclude: excluded() }),
+    ),
     inTrouble: () => firstRecord(batch),
   });
   await deadLetter(s, show, batch, prepared.deadLetters);
@@ -39,11 +43,15 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
   const trouble = () => prepared.first ?? firstRecord(batch);
   const applied = await hold(s, show, {
     name: 'apply',
-    run: () =>
-      io.applyBatch.executeWithOptions(
-        { ...ACTIVITY_OPTIONS, summary: `apply ${prepared.events} events, seq …${tail(batch.last)}` },
-        [{ batch, exclude: excluded() }],
-      ),
+    run: inChain(
+      s,
+      () => chained.applyBatch({ batch, exclude: excluded() }),
+      () =>
+        io.applyBatch.executeWithOptions(
+          { ...ACTIVITY_OPTIONS, summary: `apply ${prepared.events} events, seq …${tail(batch.last)}` },
+          [{ batch, exclude: excluded() }],
+        ),
+    ),
     inTrouble: trouble,
   });
   s.counters.applied += applied.applied;
@@ -61,26 +69,56 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
   if (prepared.holds > 0)
     await hold(s, show, {
       name: 'reservations',
-      run: () =>
-        io.signalBatchHolds.executeWithOptions(
-          { ...ACTIVITY_OPTIONS, summary: `signal ${prepared.holds} holds, seq …${tail(batch.last)}` },
-          [delivery()],
-        ),
+      run: inChain(
+        s,
+        () => chained.signalBatchHolds(delivery()),
+        () =>
+          io.signalBatchHolds.executeWithOptions(
+            { ...ACTIVITY_OPTIONS, summary: `signal ${prepared.holds} holds, seq …${tail(batch.last)}` },
+            [delivery()],
+          ),
+      ),
       inTrouble: trouble,
     });
   const pub = await hold(s, show, {
     name: 'publish',
-    run: () =>
-      io.publishBatch.executeWithOptions(
-        { ...ACTIVITY_OPTIONS, summary: `publish ${prepared.events} events, seq …${tail(batch.last)}` },
-        [delivery()],
-      ),
+    run: inChain(
+      s,
+      () => chained.publishBatch(delivery()),
+      () =>
+        io.publishBatch.executeWithOptions(
+          { ...ACTIVITY_OPTIONS, summary: `publish ${prepared.events} events, seq …${tail(batch.last)}` },
+          [delivery()],
+        ),
+    ),
     inTrouble: trouble,
   });
   s.counters.published += pub.published;
   s.counters.alerts += pub.alerts;
   // Applied to DynamoDB but refused by EventBridge: the DLQ item says so, and a redrive publishes it.
   await deadLetter(s, show, batch, letters(pub.rejected, { appliedNotPublished: true }));
+}
+
+/**
+ * A step as a local activity while the shard runs a chain (pull.ts); its activity otherwise, and
+ * at once when the local one fails: the chain ends, and the activity's retries and the hold take
+ * over, so STUCK, skip and the DLQ work as for any step.
+ */
+function inChain<T>(
+  s: ShardReaderState,
+  runLocal: () => Promise<T>,
+  runActivity: () => Promise<T>,
+): () => Promise<T> {
+  return async () => {
+    if (!s.chain) return runActivity();
+    try {
+      return await runLocal();
+    } catch (err) {
+      if (!isStepFailure(err)) throw err;
+      s.chain = undefined;
+      return runActivity();
+    }
+  };
 }
 
 /** Parks the record an operator skipped (`operator-skip`) and processes the batch again without it. */

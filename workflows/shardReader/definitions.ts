@@ -27,6 +27,14 @@ export interface BatchSettings {
    * its first record's arrival, is kept in S3 so the retention cannot take it.
    */
   keepHeldBatchAfter?: number;
+  /**
+   * While records keep coming, a shard reader runs its next batches (pull and steps) as local
+   * activities in one workflow task, a chain (pull.ts), for up to this many milliseconds of
+   * pulling: no server round trip per step, and the local activities of one workflow task are one
+   * Temporal action. 0 turns chains off (every step an activity, as before issue 20's chains).
+   * Signals and queries are answered between chains, so this bounds their delay too.
+   */
+  chainMs?: number;
 }
 
 export const DEFAULT_BATCH: BatchSettings = {
@@ -37,6 +45,7 @@ export const DEFAULT_BATCH: BatchSettings = {
   localPureSteps: true,
   maxHistoryEvents: 10_000,
   keepHeldBatchAfter: 0.25,
+  chainMs: 2_000,
 };
 
 export interface ShardCounters {

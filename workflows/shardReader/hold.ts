@@ -9,6 +9,7 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  TemporalFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import { holdBackoffMs } from '../../domain/core/errors';
@@ -65,7 +66,7 @@ export async function hold<T>(
       }
       return result;
     } catch (err) {
-      if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
+      if (!isStepFailure(err)) throw err;
       failures++;
       s.lastError = lastErrorOf(name, err, failures);
       s.trouble = recordInFailure(err) ?? inTrouble();
@@ -95,9 +96,24 @@ export async function hold<T>(
   }
 }
 
+/**
+ * A step's activity failed: an ActivityFailure (its cause the activity's error) from an activity,
+ * the activity's own failure (ApplicationFailure, TimeoutFailure) from a local activity. Anything
+ * else (a cancellation, a bug in the workflow) is not the step's to hold.
+ */
+export function isStepFailure(err: unknown): err is TemporalFailure {
+  return err instanceof TemporalFailure && !isCancellation(err);
+}
+
+/** The activity's own error in a step failure. */
+function causeOf(err: TemporalFailure): ApplicationFailure | undefined {
+  if (err instanceof ApplicationFailure) return err;
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
 /** The record the activity named as failing (details[0]), if it did: the one to skip. */
-function recordInFailure(err: ActivityFailure): TroubleRecord | undefined {
-  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
+function recordInFailure(err: TemporalFailure): TroubleRecord | undefined {
+  const details = causeOf(err)?.details;
   const r = details?.[0] as Partial<TroubleRecord> | undefined;
   if (!r || typeof r.sequenceNumber !== 'string') return undefined;
   const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined);
@@ -141,8 +157,8 @@ function historyIsLong(s: ShardReaderState): boolean {
   return info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents;
 }
 
-function lastErrorOf(step: string, err: ActivityFailure, attempts: number): LastError {
-  const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+function lastErrorOf(step: string, err: TemporalFailure, attempts: number): LastError {
+  const cause = causeOf(err);
   return {
     step,
     category: (cause?.type ?? 'unknown') as LastError['category'],

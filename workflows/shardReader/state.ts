@@ -51,6 +51,11 @@ export interface ShardReaderState {
   /** The step being held, while it fails (carried across continue-as-new). */
   held?: HeldStep;
   retention: RetentionWatch;
+  /**
+   * Set while batches run as local activities in this workflow task (pull.ts): what the chain's
+   * pulls took and how many batches it ran. Not carried: a new run starts with an activity pull.
+   */
+  chain?: { ms: number; batches: number };
 }
 
 const MAX_NOTES = 5;

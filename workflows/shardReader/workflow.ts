@@ -4,6 +4,7 @@ import {
   continueAsNew,
   patched,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { parseRequest, SkipRequestSchema } from '../../domain/shards/operatorRequests';
@@ -14,7 +15,7 @@ import { processBatchByReference } from './batchByReference';
 import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
 import { hold, HoldTooLong } from './hold';
 import { handlePauseSignals, isPaused, waitWhilePaused } from './pause';
-import { pullUnlessPaused, type Pulled } from './pull';
+import { CHAINS_PATCH, pullUnlessPaused, type Pulled } from './pull';
 import { watchRetention } from './retention';
 import { carriedInput, initialState, note, statusOf, type ShardReaderState } from './state';
 import { ShardVisibility } from './visibility';
@@ -84,10 +85,20 @@ async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<Sh
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents) {
       await saving;
+      await recordChain();
       await condition(allHandlersFinished);
       await continueAsNew<typeof shardReaderWorkflow>(carriedInput(s));
     }
   }
+}
+
+/**
+ * Continue-as-new in a workflow task of its own (a 1 ms timer, one action per run): a signal that
+ * arrives while a task completes the run makes the server refuse that completion, and the local
+ * activities of a chain in the same task (pull.ts) would run again on the next attempt.
+ */
+async function recordChain(): Promise<void> {
+  if (patched(CHAINS_PATCH)) await sleep(1);
 }
 
 /** A kept batch as if just pulled (its lag is unknown until the next pull). */

@@ -49,6 +49,8 @@ export interface IdentityCost {
 
 export interface CostBucket {
   events: number;
+  /** Encoded size of those events (protobuf, as the server stores and bills them). */
+  bytes: number;
   workflowTasks: number;
   actions: number;
   actionsByKind: Record<string, number>;
@@ -106,6 +108,7 @@ async function* historyEvents(
 
 const emptyBucket = (): CostBucket => ({
   events: 0,
+  bytes: 0,
   workflowTasks: 0,
   actions: 0,
   actionsByKind: {},
@@ -194,6 +197,34 @@ export async function shardReaderCost(
   );
   await connection.close();
 
+  /** Counts a pulled batch by its range: a range that overlaps one pulled before was read twice. */
+  function countBatch(shard: ShardCheck, byRef: BatchRange, who: IdentityCost | undefined): void {
+    const first = BigInt(byRef.first);
+    const last = BigInt(byRef.last);
+    const ranges = rangesOf.get(shard) ?? [];
+    rangesOf.set(shard, ranges);
+    if (ranges.some(([a, b]) => first <= b && a <= last)) shard.duplicates++;
+    ranges.push([first, last]);
+    shard.recordsPulled += byRef.count;
+    if (who) who.recordsPulled += byRef.count;
+  }
+
+  /**
+   * The batch of a local activity marker of a pullBatch (the checkpoints its pulls write are not
+   * in the marker, so the forward-only check sees only those of activity pulls). The SDK keeps the
+   * activity's type in the marker's `data` (JSON) and its result in `result`.
+   */
+  async function chainedPull(
+    details: Record<string, temporal.api.common.v1.IPayloads> | null | undefined,
+  ): Promise<BatchRange | undefined> {
+    const data = details?.data?.payloads?.[0]?.data;
+    const meta = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }) : {};
+    const result = details?.result?.payloads;
+    if (meta.activity_type !== 'pullBatch' || !result?.length) return undefined;
+    const [pulled] = (await decodeArrayFromPayloads(converter, result)) as { batch?: BatchRange }[];
+    return pulled?.batch;
+  }
+
   async function readRun(
     run: { workflowId: string; runId: string },
     shard: ShardCheck & { seen: Set<string>; saved: { ms: number; seq: string }[] },
@@ -204,7 +235,10 @@ export async function shardReaderCost(
     for await (const e of historyEvents(connection, client.options.namespace, run.workflowId, run.runId)) {
       const ms = tsMs(e.eventTime);
       const w = windowOf(ms);
-      if (w) buckets[w].events++;
+      if (w) {
+        buckets[w].events++;
+        buckets[w].bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
+      }
       switch (e.eventType) {
         case ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
           action(w, 'workflowStarted');
@@ -301,16 +335,7 @@ export async function shardReaderCost(
             opts.decode && s.type === 'pullBatch' && result
               ? ((await decodeArrayFromPayloads(converter, result)) as { batch?: BatchRange }[])[0]?.batch
               : undefined;
-          if (byRef) {
-            const first = BigInt(byRef.first);
-            const last = BigInt(byRef.last);
-            const ranges = rangesOf.get(shard) ?? [];
-            rangesOf.set(shard, ranges);
-            if (ranges.some(([a, b]) => first <= b && a <= last)) shard.duplicates++;
-            ranges.push([first, last]);
-            shard.recordsPulled += byRef.count;
-            if (sw && st) identity(sw, st.identity).recordsPulled += byRef.count;
-          }
+          if (byRef) countBatch(shard, byRef, sw && st ? identity(sw, st.identity) : undefined);
           if (pulled) {
             for (const r of pulled.records) {
               if (shard.seen.has(r.sequenceNumber)) shard.duplicates++;
@@ -323,10 +348,16 @@ export async function shardReaderCost(
         }
         case ET.EVENT_TYPE_MARKER_RECORDED: {
           const a = e.markerRecordedEventAttributes;
-          if (w && a?.markerName === 'core_local_activity') {
+          if (a?.markerName !== 'core_local_activity') break;
+          if (w) {
             const tasks = markerTasks.get(w) ?? new Set<number>();
             markerTasks.set(w, tasks);
             tasks.add(num(a.workflowTaskCompletedEventId));
+          }
+          // A pull in a chain (patch local-chains) is a local activity: its batch is in the marker.
+          if (opts.decode) {
+            const pulled = await chainedPull(a.details);
+            if (pulled) countBatch(shard, pulled, w ? identity(w, 'local activity') : undefined);
           }
           break;
         }

@@ -178,6 +178,94 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
       assert.equal(p.written, p.after, 'never read past an unwritten checkpoint');
   });
 
+  /** The activity types the workflow scheduled (local activities are markers, not counted here). */
+  async function scheduled(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }) {
+    const events = ((await handle.fetchHistory()).events ?? []) as {
+      activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null;
+      markerRecordedEventAttributes?: unknown;
+    }[];
+    const types = events
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((t): t is string => typeof t === 'string');
+    return { types, markers: events.filter((e) => e.markerRecordedEventAttributes).length };
+  }
+
+  it('while records keep coming, batches run as local activities in one chain: one activity pull, steps and pulls as markers', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-20', 6, { closed: true });
+    const handle = await withWorker(env, stub, async (tq) => {
+      const h = await start(tq, input('shard-20', { settings: { maxRecords: 1 } }));
+      const done = await h.result();
+      assert.equal(done.state, 'ENDED');
+      assert.equal(done.counters.batches, 6);
+      assert.equal(done.counters.published, 6);
+      return h;
+    });
+    assert.deepEqual(
+      stub.published.map((e) => e.position.sequenceNumber),
+      records.map((r) => r.sequenceNumber),
+      'every record published once, in order',
+    );
+    assert.equal(stub.checkpoints.get('shard-20'), records[5].sequenceNumber);
+    const { types, markers } = await scheduled(handle);
+    assert.deepEqual(
+      types.filter((t) => t !== 'loadCheckpoint' && t !== 'markShardEnded'),
+      ['pullBatch'],
+      'only the chain’s first pull is an activity',
+    );
+    assert.ok(markers >= 6 * 4, `${markers} markers: each batch’s pull, prepare, apply and publish`);
+  });
+
+  it('a step failing in a chain falls back to its activity (retries, then the hold): nothing lost, the chain ends', async () => {
+    const stub = new StubPipeline();
+    const records = stub.addShard('shard-21', 4, { closed: true });
+    let failures = 0;
+    // The 3rd record's apply fails once: the local attempt; its activity then succeeds.
+    stub.failApply = (events) =>
+      events[0]?.position.sequenceNumber === records[2].sequenceNumber && failures++ < 1;
+    const handle = await withWorker(env, stub, async (tq) => {
+      const h = await start(tq, input('shard-21', { settings: { maxRecords: 1 } }));
+      assert.equal((await h.result()).counters.published, 4);
+      return h;
+    });
+    assert.deepEqual(
+      stub.published.map((e) => e.position.sequenceNumber),
+      records.map((r) => r.sequenceNumber),
+    );
+    const { types } = await scheduled(handle);
+    assert.ok(types.includes('applyBatch'), `the failed apply ran again as an activity: ${types.join(', ')}`);
+    assert.ok(types.includes('publishBatch'), 'and the rest of that batch too');
+    assert.equal(types.filter((t) => t === 'pullBatch').length, 2, 'the next pull starts a new chain');
+  });
+
+  it('a failing transform (a local activity) holds the shard as STUCK instead of failing the workflow', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-23', 2, { closed: true });
+    let failing = true;
+    stub.failPrepare = () => failing;
+    await withWorker(env, stub, async (tq) => {
+      const handle = await start(tq, input('shard-23', { settings: { chainMs: 0 } }));
+      const stuck = await until(handle, (st) => st.state === 'STUCK', 'STUCK');
+      assert.equal(stuck.lastError?.step, 'transform');
+      assert.equal(stuck.lastError?.message, 'transform failed (stub)');
+      failing = false;
+      assert.equal((await handle.result()).counters.published, 2);
+    });
+  });
+
+  it('chainMs 0: every pull and step is an activity, as before chains', async () => {
+    const stub = new StubPipeline();
+    stub.addShard('shard-22', 3, { closed: true });
+    const handle = await withWorker(env, stub, async (tq) => {
+      const h = await start(tq, input('shard-22', { settings: { maxRecords: 1, chainMs: 0 } }));
+      assert.equal((await h.result()).counters.published, 3);
+      return h;
+    });
+    const { types } = await scheduled(handle);
+    assert.equal(types.filter((t) => t === 'applyBatch').length, 3);
+    assert.equal(types.filter((t) => t === 'pullBatch').length, 4);
+  });
+
   it('upserts a new checkpoint alone at most every 5 s, a new state at once, and ends with the last checkpoint', async () => {
     const stub = new StubPipeline();
     const records = stub.addShard('shard-10', 8, { closed: true });
