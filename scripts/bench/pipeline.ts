@@ -939,7 +939,11 @@ function phaseRow(
   const wallShard = Math.max(1, ((p.endMs - p.startMs) / 1000) * p.shards);
   const shares = stageShares(p, bucket, wallShard);
   const fellBehind = p.backlog ? undefined : behind(p);
-  const applies = bucket?.activitiesByType.applyEvents ?? 0;
+  // Applies by value (before issue 20), by reference, and in chains (local activities).
+  const applies =
+    (bucket?.activitiesByType.applyEvents ?? 0) +
+    (bucket?.activitiesByType.applyBatch ?? 0) +
+    (bucket?.localActivitiesByType.applyBatch ?? 0);
   return {
     section: p.section,
     name: p.name,
@@ -950,6 +954,7 @@ function phaseRow(
     cpuPer1k: per1k(p.usage.cpuSeconds),
     rssMb: p.usage.peakRssMb,
     historyPer1k: bucket ? per1k(bucket.events) : null,
+    historyBytesPerChange: bucket && p.records ? bucket.bytes / p.records : null,
     wftPer1k: bucket ? per1k(bucket.workflowTasks) : null,
     actionsPer1k: bucket ? per1k(bucket.actions) : null,
     limiting: captureLimited(p, fellBehind)
@@ -984,6 +989,7 @@ function phaseRow(
         ? {
             actionsByKind: bucket.actionsByKind,
             activitiesByType: bucket.activitiesByType,
+            localActivitiesByType: bucket.localActivitiesByType,
             scheduleToStartMsMean: Object.fromEntries(
               Object.entries(bucket.scheduleToStartMs).map(([k, v]) => [
                 k,
@@ -1134,11 +1140,13 @@ async function stopReaders(p: TestPipeline): Promise<void> {
     .getHandle(supervisorWorkflowId(stream, consumer))
     .terminate('benchmark: pipeline phases done')
     .catch(() => undefined);
-  for (const shardId of await shardIds(stream))
-    await p.client.workflow
-      .getHandle(shardWorkflowId(stream, consumer, shardId))
-      .terminate('benchmark: pipeline phases done')
-      .catch(() => undefined);
+  for (const shardId of await shardIds(stream)) {
+    const reader = p.client.workflow.getHandle(shardWorkflowId(stream, consumer, shardId));
+    // A query is answered between workflow tasks: a chain still running (workflows/shardReader/
+    // pull.ts) completes and its local activities become history before the terminate.
+    await reader.query(statusQuery).catch(() => undefined);
+    await reader.terminate('benchmark: pipeline phases done').catch(() => undefined);
+  }
 }
 
 /** Waits until `workers` distinct identities poll the task queue for activities. */

@@ -49,7 +49,7 @@ import { temporalClient } from '../../infra/temporal';
 import { installTestRuntime } from '../../test/support/testRuntime';
 import { createWorker } from '../../workers/worker';
 import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
-import { DEFAULT_BATCH } from '../../workflows/shardReader/definitions';
+import { DEFAULT_BATCH, statusQuery } from '../../workflows/shardReader/definitions';
 import { useEnvironment } from '../lib/environment';
 import { ROOT, serviceStatus } from '../lib/localStack';
 import { DirectConsumer } from './lib/directConsumer';
@@ -159,6 +159,8 @@ export interface SimRow {
   serverCpuPer1k: number | null;
   actionsPer1k: number | null;
   historyPer1k: number | null;
+  /** Shard-reader history bytes per change (encoded events). */
+  historyBytesPerChange?: number | null;
   workflowTasksPer1k: number | null;
   actionsByKind?: Record<string, number>;
   activitiesByType?: Record<string, number>;
@@ -614,6 +616,7 @@ function simRow(
     serverCpuPer1k: m.serverCpuSeconds === null ? null : per1k(m.serverCpuSeconds),
     actionsPer1k: bucket ? per1k(bucket.actions) : null,
     historyPer1k: bucket ? per1k(bucket.events) : null,
+    historyBytesPerChange: bucket && published > 0 ? bucket.bytes / published : null,
     workflowTasksPer1k: bucket ? per1k(bucket.workflowTasks) : null,
     ...(bucket
       ? {
@@ -683,11 +686,15 @@ async function stopReaders(client: Client, config: PipelineConfig, shards: numbe
     .getHandle(supervisorWorkflowId(config.stream, config.consumer))
     .terminate(reason)
     .catch(() => undefined);
-  for (let i = 0; i < shards; i++)
-    await client.workflow
-      .getHandle(shardWorkflowId(config.stream, config.consumer, `shardId-${String(i).padStart(12, '0')}`))
-      .terminate(reason)
-      .catch(() => undefined);
+  for (let i = 0; i < shards; i++) {
+    const reader = client.workflow.getHandle(
+      shardWorkflowId(config.stream, config.consumer, `shardId-${String(i).padStart(12, '0')}`),
+    );
+    // A query is answered between workflow tasks: a chain still running (workflows/shardReader/
+    // pull.ts) completes and its local activities become history before the terminate.
+    await reader.query(statusQuery).catch(() => undefined);
+    await reader.terminate(reason).catch(() => undefined);
+  }
 }
 
 // ---- Targets and the table ---------------------------------------------------------------------
@@ -744,15 +751,15 @@ const fmt = (v: number | null | undefined, digits = 0) =>
 /** The rows as a Markdown table (docs/performance.md pastes it), then the checks. */
 export function simMarkdown(rows: readonly SimRow[], checks: readonly SimCheck[]): string {
   const lines = [
-    '| consumer | shards | load | delivered changes/s | commit→publish p50 / p90 / p99 ms | actions / 1k | history events / 1k | CPU-s / 1k: bench process | CPU-s / 1k: Temporal server |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| consumer | shards | load | delivered changes/s | commit→publish p50 / p90 / p99 ms | actions / 1k | history events / 1k | history bytes / change | CPU-s / 1k: bench process | CPU-s / 1k: Temporal server |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const load = r.phase === 'backlog' ? `backlog ${r.changes}` : `${r.offered}/s${r.keptUp ? '' : ' *'}`;
     const lat = r.latency ? `${fmt(r.latency.p50)} / ${fmt(r.latency.p90)} / ${fmt(r.latency.p99)}` : '—';
     lines.push(
       `| ${r.consumer} | ${r.shards} | ${load} | ${fmt(r.delivered)}${r.drained ? '' : ' (not drained)'} | ${lat} | ` +
-        `${fmt(r.actionsPer1k, 1)} | ${fmt(r.historyPer1k, 0)} | ${fmt(r.cpuPer1k, 2)} | ${fmt(r.serverCpuPer1k, 2)} |`,
+        `${fmt(r.actionsPer1k, 1)} | ${fmt(r.historyPer1k, 0)} | ${fmt(r.historyBytesPerChange)} | ${fmt(r.cpuPer1k, 2)} | ${fmt(r.serverCpuPer1k, 2)} |`,
     );
   }
   lines.push(

@@ -64,6 +64,7 @@ describe('benchmark smoke run (npm run bench -- --smoke)', function () {
           positive(r.historyPer1k, `${r.name} history events/1k`);
           positive(r.wftPer1k, `${r.name} workflow tasks/1k`);
           positive(r.actionsPer1k, `${r.name} actions/1k`);
+          positive(r.historyBytesPerChange, `${r.name} history bytes/change`);
         }
       }
     }
@@ -84,7 +85,7 @@ describe('benchmark smoke run (npm run bench -- --smoke)', function () {
   });
 
   it('evaluates the targets and writes the JSON and the PNG chart', () => {
-    assert.equal(report.targets.length, 5);
+    assert.equal(report.targets.length, 7);
     for (const t of report.targets) assert.match(t.status, /^(met|not met|inconclusive)$/);
     assert.ok(existsSync(report.files.json) && statSync(report.files.json).size > 0, report.files.json);
     const saved = JSON.parse(readFileSync(report.files.json, 'utf8')) as BenchReport;
@@ -131,6 +132,7 @@ describe('simulated-sinks benchmark smoke run (npm run bench:simulated -- --smok
           if (consumer === 'pipeline') {
             positive(r.actionsPer1k, `${consumer} ${shards} ${phase} actions/1k`);
             positive(r.historyPer1k, `${consumer} ${shards} ${phase} history events/1k`);
+            positive(r.historyBytesPerChange, `${consumer} ${shards} ${phase} history bytes/change`);
           }
         }
   });

@@ -20,6 +20,8 @@ export interface Row {
   cpuPer1k: number | null;
   rssMb: number | null;
   historyPer1k: number | null;
+  /** Shard-reader history bytes per change (encoded events, as the server stores them). */
+  historyBytesPerChange?: number | null;
   wftPer1k: number | null;
   actionsPer1k: number | null;
   limiting: string;
@@ -106,6 +108,7 @@ export function formatTable(rows: readonly Row[]): string {
     'CPU-s/1k',
     'MB',
     'hist ev/1k',
+    'hist B/change',
     'WFT/1k',
     'actions/1k',
     'limiting component',
@@ -119,6 +122,7 @@ export function formatTable(rows: readonly Row[]): string {
     fmtNum(r.cpuPer1k, 2),
     fmtNum(r.rssMb),
     fmtNum(r.historyPer1k, 1),
+    fmtNum(r.historyBytesPerChange ?? null),
     fmtNum(r.wftPer1k, 1),
     fmtNum(r.actionsPer1k, 1),
     r.limiting,
@@ -135,11 +139,11 @@ export function formatTable(rows: readonly Row[]): string {
 /** The same table as Markdown (for docs/performance.md). */
 export function markdownTable(rows: readonly Row[]): string {
   const head =
-    '| measured | offered/s | delivered/s | DynamoDB p50/p90/p99 ms | SQS p50/p90/p99 ms | CPU-s/1k | MB | hist ev/1k | WFT/1k | actions/1k | limiting component |';
-  const sep = '|' + ' --- |'.repeat(11);
+    '| measured | offered/s | delivered/s | DynamoDB p50/p90/p99 ms | SQS p50/p90/p99 ms | CPU-s/1k | MB | hist ev/1k | hist B/change | WFT/1k | actions/1k | limiting component |';
+  const sep = '|' + ' --- |'.repeat(12);
   const lines = rows.map(
     (r) =>
-      `| ${r.name}${r.fellBehind ? ' (fell behind)' : ''} | ${fmtNum(r.offered)} | ${fmtNum(r.delivered, r.delivered !== null && r.delivered < 10 ? 1 : 0)} | ${fmtP(r.dynamo)} | ${fmtP(r.sqs)} | ${fmtNum(r.cpuPer1k, 2)} | ${fmtNum(r.rssMb)} | ${fmtNum(r.historyPer1k, 1)} | ${fmtNum(r.wftPer1k, 1)} | ${fmtNum(r.actionsPer1k, 1)} | ${r.limiting} |`,
+      `| ${r.name}${r.fellBehind ? ' (fell behind)' : ''} | ${fmtNum(r.offered)} | ${fmtNum(r.delivered, r.delivered !== null && r.delivered < 10 ? 1 : 0)} | ${fmtP(r.dynamo)} | ${fmtP(r.sqs)} | ${fmtNum(r.cpuPer1k, 2)} | ${fmtNum(r.rssMb)} | ${fmtNum(r.historyPer1k, 1)} | ${fmtNum(r.historyBytesPerChange ?? null)} | ${fmtNum(r.wftPer1k, 1)} | ${fmtNum(r.actionsPer1k, 1)} | ${r.limiting} |`,
   );
   return [head, sep, ...lines].join('\n');
 }
@@ -213,6 +217,24 @@ export function evaluateTargets(input: {
       actions === null
         ? 'not measured'
         : `${actions.toFixed(1)} actions/1k on the backlog (mean batch ${batch !== undefined ? batch.toFixed(0) : '?'} records)`,
+  });
+
+  const bytes = pipeBacklog?.historyBytesPerChange ?? null;
+  targets.push({
+    name: 'shard-reader history ≤ 300 bytes per change at full batches',
+    status: bytes === null ? 'inconclusive' : bytes <= 300 ? 'met' : 'not met',
+    detail: bytes === null ? 'not measured' : `${bytes.toFixed(0)} bytes per change on the backlog`,
+  });
+
+  // The lowest rate measured at or below 10/s (issue 20: the default linger at 10 changes/s).
+  const atTen = pipeRates.filter((r) => (r.offered ?? Infinity) <= 10).at(-1);
+  targets.push({
+    name: '≤ 400 Temporal actions per 1,000 changes at 10 changes/s',
+    status: atTen?.actionsPer1k == null ? 'inconclusive' : atTen.actionsPer1k <= 400 ? 'met' : 'not met',
+    detail:
+      atTen?.actionsPer1k == null
+        ? 'no rate ≤ 10/s measured'
+        : `${atTen.actionsPer1k.toFixed(0)} actions/1k at ${atTen.offered}/s (commit→SQS p99 ${atTen.sqs ? Math.round(atTen.sqs.p99) : '—'} ms)`,
   });
 
   const cap = input.capture;

@@ -30,6 +30,7 @@ import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-wor
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { sortableSequence, type PullResult } from '../../../domain/shards/shardTypes';
+import { statusQuery } from '../../../workflows/shardReader/definitions';
 
 const ET = temporal.api.enums.v1.EventType;
 
@@ -55,6 +56,8 @@ export interface CostBucket {
   actions: number;
   actionsByKind: Record<string, number>;
   activitiesByType: Record<string, number>;
+  /** Local activities run in the window, per type (a chain's pulls and steps among them). */
+  localActivitiesByType: Record<string, number>;
   /** Milliseconds from ActivityTaskStarted to its close within the window, per activity type (summed). */
   activityExecMs: Record<string, number>;
   /** Milliseconds from ActivityTaskScheduled to ActivityTaskStarted, per activity type (summed). */
@@ -113,6 +116,7 @@ const emptyBucket = (): CostBucket => ({
   actions: 0,
   actionsByKind: {},
   activitiesByType: {},
+  localActivitiesByType: {},
   activityExecMs: {},
   scheduleToStartMs: {},
   byIdentity: {},
@@ -152,8 +156,19 @@ export async function shardReaderCost(
 
   const runs: { workflowId: string; runId: string }[] = [];
   const query = `TaskQueue = '${opts.taskQueue}' AND WorkflowType = 'shardReaderWorkflow'`;
-  for await (const wf of client.workflow.list({ query }))
+  const running: string[] = [];
+  for await (const wf of client.workflow.list({ query })) {
     runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+    if (wf.status.name === 'RUNNING') running.push(wf.workflowId);
+  }
+  // A chain's local activities are history only once its workflow task completes (a few seconds
+  // at most, workflows/shardReader/pull.ts); the server answers a query only between tasks, so
+  // one query per running reader waits for that.
+  await Promise.all(
+    running.map((id) =>
+      withTimeout(client.workflow.getHandle(id).query(statusQuery), 30_000).catch(() => undefined),
+    ),
+  );
 
   const { connectionOptions } = loadClientConnectConfig();
   const connection = await Connection.connect({
@@ -209,22 +224,6 @@ export async function shardReaderCost(
     if (who) who.recordsPulled += byRef.count;
   }
 
-  /**
-   * The batch of a local activity marker of a pullBatch (the checkpoints its pulls write are not
-   * in the marker, so the forward-only check sees only those of activity pulls). The SDK keeps the
-   * activity's type in the marker's `data` (JSON) and its result in `result`.
-   */
-  async function chainedPull(
-    details: Record<string, temporal.api.common.v1.IPayloads> | null | undefined,
-  ): Promise<BatchRange | undefined> {
-    const data = details?.data?.payloads?.[0]?.data;
-    const meta = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }) : {};
-    const result = details?.result?.payloads;
-    if (meta.activity_type !== 'pullBatch' || !result?.length) return undefined;
-    const [pulled] = (await decodeArrayFromPayloads(converter, result)) as { batch?: BatchRange }[];
-    return pulled?.batch;
-  }
-
   async function readRun(
     run: { workflowId: string; runId: string },
     shard: ShardCheck & { seen: Set<string>; saved: { ms: number; seq: string }[] },
@@ -235,9 +234,14 @@ export async function shardReaderCost(
     for await (const e of historyEvents(connection, client.options.namespace, run.workflowId, run.runId)) {
       const ms = tsMs(e.eventTime);
       const w = windowOf(ms);
-      if (w) {
-        buckets[w].events++;
-        buckets[w].bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
+      // A local activity's marker counts where the activity ran (see below), not where it was recorded.
+      const la = e.markerRecordedEventAttributes?.markerName === 'core_local_activity';
+      const ew = la
+        ? windowOf(localActivityOf(e.markerRecordedEventAttributes?.details).completeMs ?? ms)
+        : w;
+      if (ew) {
+        buckets[ew].events++;
+        buckets[ew].bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
       }
       switch (e.eventType) {
         case ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -349,15 +353,23 @@ export async function shardReaderCost(
         case ET.EVENT_TYPE_MARKER_RECORDED: {
           const a = e.markerRecordedEventAttributes;
           if (a?.markerName !== 'core_local_activity') break;
-          if (w) {
-            const tasks = markerTasks.get(w) ?? new Set<number>();
-            markerTasks.set(w, tasks);
+          // A local activity belongs to the window it ran in: a chain's markers are recorded when
+          // its workflow task completes, up to a few seconds later (workflows/shardReader/pull.ts).
+          const meta = localActivityOf(a.details);
+          const lw = windowOf(meta.completeMs ?? ms);
+          if (lw) {
+            const tasks = markerTasks.get(lw) ?? new Set<number>();
+            markerTasks.set(lw, tasks);
             tasks.add(num(a.workflowTaskCompletedEventId));
+            add(buckets[lw].localActivitiesByType, meta.type ?? '?');
           }
           // A pull in a chain (patch local-chains) is a local activity: its batch is in the marker.
-          if (opts.decode) {
-            const pulled = await chainedPull(a.details);
-            if (pulled) countBatch(shard, pulled, w ? identity(w, 'local activity') : undefined);
+          if (opts.decode && meta.type === 'pullBatch' && a.details?.result?.payloads?.length) {
+            const [pulled] = (await decodeArrayFromPayloads(converter, a.details.result.payloads)) as {
+              batch?: BatchRange;
+            }[];
+            if (pulled?.batch)
+              countBatch(shard, pulled.batch, lw ? identity(lw, 'local activities') : undefined);
           }
           break;
         }
@@ -408,6 +420,36 @@ export async function shardReaderCost(
   }
   checks.sort((a, b) => a.shardId.localeCompare(b.shardId));
   return { runs: runs.length, windows: buckets, shards: checks, errors };
+}
+
+/** A local activity marker's type and completion time (the SDK's `data` detail, plain JSON). */
+function localActivityOf(details: Record<string, temporal.api.common.v1.IPayloads> | null | undefined): {
+  type?: string;
+  completeMs?: number;
+} {
+  const data = details?.data?.payloads?.[0]?.data;
+  if (!data) return {};
+  try {
+    const meta = JSON.parse(Buffer.from(data).toString('utf8')) as {
+      activity_type?: string;
+      complete_time?: { seconds?: number; nanos?: number };
+    };
+    const t = meta.complete_time;
+    return {
+      ...(meta.activity_type ? { type: meta.activity_type } : {}),
+      ...(t?.seconds !== undefined ? { completeMs: t.seconds * 1000 + (t.nanos ?? 0) / 1e6 } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** What the benchmark needs of a pulled batch's reference. */
