@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { awsClients, destroyAwsClients, type AwsClients } from '../infra/aws';
 import { loadConfig, type PipelineConfig } from '../infra/config';
 import { temporalClient } from '../infra/temporal';
-import { useEnvironment } from '../scripts/lib/environment';
+import { useEnvironment } from '../infra/localStack/environment';
 import { Output, processIo, type Io } from './output';
 
 /** Exit codes (documented in `cdc --help` and docs/cli.md). */

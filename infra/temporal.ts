@@ -14,7 +14,7 @@ function connectConfig() {
  * The data converter of every client and worker: payloads (inputs, results, signals, queries,
  * memos) and failure messages encrypted with the keys of CDC_PAYLOAD_KEYS or CDC_PAYLOAD_KEY_FILE
  * (infra/codec). Throws a clear error when neither is set; the scripts set the local stack's key
- * file themselves (scripts/lib/environment.ts).
+ * file themselves (infra/localStack/environment.ts).
  */
 export function temporalDataConverter(): DataConverter {
   return dataConverter();

@@ -2,7 +2,7 @@
  * The codec server (infra/codec/codecServer.ts) as a process: `tsx scripts/codecServer.ts`.
  *
  * Keys: CDC_PAYLOAD_KEYS or CDC_PAYLOAD_KEY_FILE; without either, the local stack's key file when
- * Temporal goes to the local stack (scripts/lib/environment.ts). Settings: CDC_CODEC_PORT (default
+ * Temporal goes to the local stack (infra/localStack/environment.ts). Settings: CDC_CODEC_PORT (default
  * 18233), CDC_CODEC_HOST (default 127.0.0.1), CDC_CODEC_ORIGINS (comma-separated origins of the
  * Web UI, default the local one), CDC_CODEC_TOKEN (require `Authorization: Bearer <token>`).
  * The local stack runs it as its `codec` service (`npm run stack up`).
@@ -10,8 +10,8 @@
 import { codecServerSettings, startCodecServer } from '../infra/codec/codecServer';
 import { keyringFromEnv, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../infra/codec/keyring';
 import { EncryptionCodec } from '../infra/codec/payloadCodec';
-import { useEnvironment } from './lib/environment';
-import { PORTS } from './lib/localStack';
+import { useEnvironment } from '../infra/localStack/environment';
+import { PORTS } from '../infra/localStack/localStack';
 
 async function main(): Promise<void> {
   if (!process.env[PAYLOAD_KEYS_VAR] && !process.env[PAYLOAD_KEY_FILE_VAR]) await useEnvironment();

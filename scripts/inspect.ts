@@ -6,14 +6,14 @@
  *   VisibilityTimeout 0 and never deleted, so they stay visible to the queue's consumers. A queue
  *   that does not exist is reported, never created.
  * Connects where the standard variables point, else to the local stack when it runs
- * (scripts/lib/environment.ts).
+ * (infra/localStack/environment.ts).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { awsClients, destroyAwsClients } from '../infra/aws';
 import { loadConfig, type PipelineConfig } from '../infra/config';
 import { eventRouting } from '../infra/provisioning';
-import { useEnvironment } from './lib/environment';
+import { useEnvironment } from '../infra/localStack/environment';
 
 const USAGE = 'usage: inspect <table> <entityId> | inspect queue <queue-name> [--force]';
 

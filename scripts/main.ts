@@ -15,8 +15,14 @@ import { provisionAll } from '../infra/provisioning';
 import { temporalClient } from '../infra/temporal';
 import { startWallboard, wallboardPort, type Wallboard } from '../wallboard/server';
 import { createWorker, installWorkerRuntime } from '../workers/worker';
-import { useEnvironment } from './lib/environment';
-import { codecEndpoint, LOCAL_PAYLOAD_KEY_FILE, PORTS, PG_DATABASE, StackError } from './lib/localStack';
+import { useEnvironment } from '../infra/localStack/environment';
+import {
+  codecEndpoint,
+  LOCAL_PAYLOAD_KEY_FILE,
+  PORTS,
+  PG_DATABASE,
+  StackError,
+} from '../infra/localStack/localStack';
 
 async function main(): Promise<void> {
   const t0 = Date.now();

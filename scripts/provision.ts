@@ -1,6 +1,6 @@
 /**
  * Provisions every resource of the pipeline, idempotently: where the standard variables point
- * (real AWS, your PostgreSQL), else on the local stack when it runs (scripts/lib/environment.ts).
+ * (real AWS, your PostgreSQL), else on the local stack when it runs (infra/localStack/environment.ts).
  * Provisioning checks the PostgreSQL schema against the table file first (infra/schemaCheck.ts):
  * errors stop it, warnings are printed.
  *
@@ -12,7 +12,7 @@ import { loadConfig } from '../infra/config';
 import { consumerConfig, deploymentConsumers, provisionConsumer } from '../infra/consumers';
 import { provisionAll } from '../infra/provisioning';
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
-import { useEnvironment } from './lib/environment';
+import { useEnvironment } from '../infra/localStack/environment';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

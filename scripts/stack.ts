@@ -10,8 +10,8 @@ import {
   tail,
   PORTS,
   codecEndpoint,
-} from './lib/localStack';
-import { chooseEnvironment } from './lib/environment';
+} from '../infra/localStack/localStack';
+import { chooseEnvironment } from '../infra/localStack/environment';
 
 async function main(): Promise<void> {
   const [cmd = 'status', arg, lines] = process.argv.slice(2);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
             (s.outdated ? `  outdated: ${s.outdated} (npm run stack up restarts it)` : ''),
         );
       }
-      // Where provision, pipeline:start and inspect connect from this shell (scripts/lib/environment.ts).
+      // Where provision, pipeline:start and inspect connect from this shell (infra/localStack/environment.ts).
       console.log(`scripts connect to: ${chooseEnvironment(process.env, running).summary}`);
       process.exitCode = allHealthy ? 0 : 1;
       return;

@@ -1,13 +1,13 @@
 /**
  * Starts the capture and supervisor workflows (no-op when they already run) on the Temporal
  * cluster the environment configures, else on the local stack when it runs
- * (scripts/lib/environment.ts). For setups where workers run elsewhere (Docker, Temporal Cloud);
+ * (infra/localStack/environment.ts). For setups where workers run elsewhere (Docker, Temporal Cloud);
  * `npm start` does this itself on the local stack.
  */
 import { loadConfig } from '../infra/config';
 import { startPipeline } from '../infra/pipelineClient';
 import { temporalClient } from '../infra/temporal';
-import { useEnvironment } from './lib/environment';
+import { useEnvironment } from '../infra/localStack/environment';
 
 async function main(): Promise<void> {
   await useEnvironment();

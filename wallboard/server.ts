@@ -238,7 +238,7 @@ export async function startWallboard(opts: WallboardOptions): Promise<Wallboard>
 
 /** `npm run wallboard`: the wallboard alone, for the pipeline the environment configures. */
 async function main(): Promise<void> {
-  const { useEnvironment } = await import('../scripts/lib/environment');
+  const { useEnvironment } = await import('../infra/localStack/environment');
   const { loadConfig } = await import('../infra/config');
   const { destroyAwsClients } = await import('../infra/aws');
   await useEnvironment({ summary: false });

@@ -15,7 +15,7 @@ import {
 import { checkSchemaAtStartup } from '../infra/schemaCheck';
 import { assertSearchAttributes } from '../infra/searchAttributes';
 import { workerConnection } from '../infra/temporal';
-import { useEnvironment } from '../scripts/lib/environment';
+import { useEnvironment } from '../infra/localStack/environment';
 
 export async function createWorker(
   opts: {
@@ -91,7 +91,7 @@ let processLogger: Logger | undefined;
 
 async function main(): Promise<void> {
   const { logger, metrics } = installWorkerRuntime();
-  // Against a running local stack without hand-set variables, like every script (scripts/lib/environment.ts).
+  // Against a running local stack without hand-set variables, like every script (infra/localStack/environment.ts).
   await useEnvironment({ log: (line) => logger.info(line, { component: 'environment' }) });
   let server: Server | undefined;
   let worker: Worker | undefined;

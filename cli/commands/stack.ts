@@ -1,10 +1,10 @@
 /**
- * `cdc stack up|down|status|logs`: the local stack (scripts/lib/localStack.ts, what `npm run stack`
+ * `cdc stack up|down|status|logs`: the local stack (infra/localStack/localStack.ts, what `npm run stack`
  * does). It needs no connection: it starts, stops and looks at the local services themselves.
  */
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
-import { chooseEnvironment } from '../../scripts/lib/environment';
+import { chooseEnvironment } from '../../infra/localStack/environment';
 import {
   codecEndpoint,
   logFile,
@@ -16,7 +16,7 @@ import {
   stackUp,
   tail,
   type ServiceName,
-} from '../../scripts/lib/localStack';
+} from '../../infra/localStack/localStack';
 import { LinesSchema } from '../args';
 import { table } from '../output';
 import { EXIT, parseArg, zodParser, type Cli, type RegisterCommands } from '../runtime';

@@ -22,8 +22,8 @@ import { Pool } from 'pg';
 import { awaitHolds, processUsage, takeHolds } from '../../test/support/holdLoad';
 import { startTestPipeline } from '../../test/support/testPipeline';
 import { RESERVATION_EXPIRY_WORKFLOW_TYPE } from '../../workflows/names';
-import { useEnvironment } from '../lib/environment';
-import { ROOT, servicePid } from '../lib/localStack';
+import { useEnvironment } from '../../infra/localStack/environment';
+import { ROOT, servicePid } from '../../infra/localStack/localStack';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

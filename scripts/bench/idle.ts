@@ -19,8 +19,8 @@ import { HEARTBEAT_TABLE } from '../../domain/capture/walChange';
 import { startPipeline } from '../../infra/pipelineClient';
 import { startTestPipeline } from '../../test/support/testPipeline';
 import { temporalClient } from '../../infra/temporal';
-import { useEnvironment } from '../lib/environment';
-import { ROOT } from '../lib/localStack';
+import { useEnvironment } from '../../infra/localStack/environment';
+import { ROOT } from '../../infra/localStack/localStack';
 import { costByWorkflowType, type WorkflowTypeCost } from './lib/idleCost';
 
 function arg(name: string, fallback: number): number {

@@ -16,7 +16,7 @@ import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import { entityKey } from '../../domain/core/itemKeys';
 import { awsClients } from '../../infra/aws';
 import { startTestPipeline, type TestPipeline } from '../../test/support/testPipeline';
-import { useEnvironment } from '../lib/environment';
+import { useEnvironment } from '../../infra/localStack/environment';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -101,8 +101,8 @@ import { eventRouting, provisionDynamo, queueUrl } from '../../infra/provisionin
 import { startTestPipeline, type TestPipeline } from '../../test/support/testPipeline';
 import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
 import { DEFAULT_BATCH, statusQuery, type BatchSettings } from '../../workflows/shardReader/definitions';
-import { useEnvironment } from '../lib/environment';
-import { ROOT } from '../lib/localStack';
+import { useEnvironment } from '../../infra/localStack/environment';
+import { ROOT } from '../../infra/localStack/localStack';
 import { chartSvg, renderPng, type ChartSeries } from './lib/chart';
 import { DirectConsumer } from './lib/directConsumer';
 import {

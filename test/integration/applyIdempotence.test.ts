@@ -10,7 +10,7 @@ import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
 import { provisionDynamo } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 
 /**
  * The version guard against real DynamoDB Local: replaying any batches any number of times, in

@@ -12,7 +12,7 @@ import { BackfillConflictError, runningBackfills, startBackfill } from '../../in
 import { eventRouting, queueUrl } from '../../infra/provisioning';
 import { DEFAULT_TABLES_FILE, loadTables } from '../../infra/tablesFile';
 import type { BackfillRequest } from '../../domain/backfill/request';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import {
   backfillProgressQuery,
   cancelBackfillSignal,

@@ -11,7 +11,7 @@ import type { SnapshotChunkInput } from '../../domain/backfill/chunks';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
 import { deprovisionEvents, provisionDynamo, provisionEvents } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 
 /**
  * A snapshot chunk retried after its delivery failed (issue 19, item 6): the chunk's watermark is

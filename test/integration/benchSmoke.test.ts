@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBench, SMOKE_OPTIONS, type BenchReport } from '../../scripts/bench/pipeline';
 import { runSimulatedBench, SIM_SMOKE_OPTIONS, type SimBenchReport } from '../../scripts/bench/simulated';
-import { ROOT } from '../../scripts/lib/localStack';
+import { ROOT } from '../../infra/localStack/localStack';
 
 /**
  * `npm run bench -- --smoke` as a function call: every part of the benchmark with tiny sizes

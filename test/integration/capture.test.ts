@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import type { ChangeEvent } from '../../domain/core/changeEvent';
 import { sourceVersion } from '../../domain/processing/version';
 import { assertPrimaryKeys } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import { captureWorkflow, healthQuery } from '../../workflows/capture';
 import { captureWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';

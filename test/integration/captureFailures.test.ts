@@ -6,7 +6,7 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Client } from 'pg';
 import { captureDeadLetterKey } from '../../domain/core/itemKeys';
 import { awsClients } from '../../infra/aws';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import { eventRouting } from '../../infra/provisioning';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

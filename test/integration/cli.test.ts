@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToEnv } from '../../infra/config';
 import { provisionEvents } from '../../infra/provisioning';
-import { ROOT, serviceStatus, serviceUp, stackDown } from '../../scripts/lib/localStack';
+import { ROOT, serviceStatus, serviceUp, stackDown } from '../../infra/localStack/localStack';
 import type { StatusReport } from '../../cli/commands/status';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

@@ -5,7 +5,7 @@ import { createActivities } from '../../activities';
 import { deadLetterKey } from '../../domain/core/itemKeys';
 import { configToEnv } from '../../infra/config';
 import { ANALYTICS_CONSUMER, consumerConfig, deploymentConsumers } from '../../infra/consumers';
-import { ROOT } from '../../scripts/lib/localStack';
+import { ROOT } from '../../infra/localStack/localStack';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';

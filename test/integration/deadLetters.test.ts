@@ -12,7 +12,7 @@ import { deadLetterKey } from '../../domain/core/itemKeys';
 import { sortableSequence, type StreamRecord } from '../../domain/shards/shardTypes';
 import { awsClients } from '../../infra/aws';
 import { eventRouting } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import { shardWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

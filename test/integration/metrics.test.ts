@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../../scripts/lib/localStack';
+import { ROOT } from '../../infra/localStack/localStack';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
 

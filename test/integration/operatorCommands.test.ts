@@ -10,7 +10,7 @@ import { awsClients } from '../../infra/aws';
 import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
 import { deprovisionDeadLetters, deprovisionEvents } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
-import { applyLocalStackEnv, codecEndpoint, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, codecEndpoint, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { captureWorkflowId, shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
 import { waitFor } from '../support/waitFor';
 

@@ -8,7 +8,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Client } from '@temporalio/client';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
-import { logFile, PORTS, ROOT, serviceUp, stackDown } from '../../scripts/lib/localStack';
+import { logFile, PORTS, ROOT, serviceUp, stackDown } from '../../infra/localStack/localStack';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';

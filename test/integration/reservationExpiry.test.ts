@@ -18,7 +18,7 @@ import {
 import { inventoryKey } from '../../domain/core/itemKeys';
 import { reservationExpiryWorkflowId } from '../../workflows/names';
 import { reservationStatusQuery, type ReservationExpiryStatus } from '../../workflows/reservationExpiry';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import { awaitHolds, takeHolds } from '../support/holdLoad';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';

@@ -14,7 +14,7 @@ import {
   reserve,
   type ReserveResult,
 } from '../../infra/reservationStore';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { installTestRuntime } from '../support/testRuntime';
 
 /**

@@ -7,7 +7,7 @@ import { parseTableFile, tableRegistry } from '../../domain/core/tables';
 import { loadConfig } from '../../infra/config';
 import { provisionPostgres } from '../../infra/provisioning';
 import { checkSchema, checkSchemaAtStartup, formatSchemaReport } from '../../infra/schemaCheck';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { installTestRuntime } from '../support/testRuntime';
 
 /**

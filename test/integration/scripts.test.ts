@@ -15,7 +15,7 @@ import { awsClients } from '../../infra/aws';
 import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
 import { deprovisionDeadLetters, deprovisionEvents, eventRouting } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { captureWorkflowId, supervisorWorkflowId } from '../../workflows/names';
 
 interface Run {

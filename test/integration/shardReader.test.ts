@@ -4,7 +4,7 @@ import { keyringFromEnv } from '../../infra/codec/keyring';
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
-import { serviceUp, stackDown } from '../../scripts/lib/localStack';
+import { serviceUp, stackDown } from '../../infra/localStack/localStack';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';

@@ -8,7 +8,7 @@ import type { StreamRecord } from '../../domain/shards/shardTypes';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
 import { provisionDynamo } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 
 /** The DynamoDB sink on DynamoDB Local: partial images, coalescing, tombstone TTL. */
 describe('DynamoDB sink on DynamoDB Local', function () {

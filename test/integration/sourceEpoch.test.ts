@@ -37,7 +37,7 @@ import {
   provisionAll,
 } from '../../infra/provisioning';
 import { temporalClient, workerConnection } from '../../infra/temporal';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { healthQuery, type CaptureStatus } from '../../workflows/capture';
 import { captureWorkflowId } from '../../workflows/names';
 import { probes } from '../support/pipelineProbes';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { chromium, type Browser } from 'playwright-core';
 import { temporalClient } from '../../infra/temporal';
-import { applyLocalStackEnv, codecEndpoint, PORTS, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, codecEndpoint, PORTS, ROOT, stackUp } from '../../infra/localStack/localStack';
 
 const TEMPORAL = join(ROOT, '.cache', 'venv', 'bin', 'temporal');
 const CHROMIUM = '/usr/bin/chromium';

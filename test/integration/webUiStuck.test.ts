@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { provisionEvents } from '../../infra/provisioning';
-import { serviceUp, stackDown } from '../../scripts/lib/localStack';
+import { serviceUp, stackDown } from '../../infra/localStack/localStack';
 import { shardWorkflowId } from '../../workflows/names';
 import type { ShardStatus } from '../../workflows/shardReader';
 import {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { codecEndpoint, PORTS, ROOT } from '../../scripts/lib/localStack';
+import { codecEndpoint, PORTS, ROOT } from '../../infra/localStack/localStack';
 
 /**
  * Headless Chromium for the Web UI tests: Debian's chromium (scripts/setup.sh installs it), never

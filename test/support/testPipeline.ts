@@ -13,7 +13,7 @@ import { deprovisionDeadLetters, deprovisionEvents, provisionAll } from '../../i
 import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../scripts/lib/localStack';
+import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { installTestRuntime } from './testRuntime';
 import { waitFor } from './waitFor';
 

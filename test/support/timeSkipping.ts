@@ -6,7 +6,7 @@ import { SA } from '../../workflows/names';
 import { installTestRuntime } from './testRuntime';
 
 /**
- * The Java time-skipping test server installed by scripts/lib/installTestServer.sh
+ * The Java time-skipping test server installed by infra/localStack/installTestServer.sh
  * (Maven Central's io.temporal:temporal-test-server), run through a wrapper script.
  */
 export const TEST_SERVER_PATH = path.join(
@@ -29,7 +29,7 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   } catch {
     throw new Error(
       `Temporal test server not installed at ${TEST_SERVER_PATH}; ` +
-        'run `bash scripts/lib/installTestServer.sh` (needs java 17+ and mvn)',
+        'run `bash infra/localStack/installTestServer.sh` (needs java 17+ and mvn)',
     );
   }
   installTestRuntime();

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ROOT, SEARCH_ATTRIBUTES, SERVICE_NAMES } from '../../scripts/lib/localStack';
+import { ROOT, SEARCH_ATTRIBUTES, SERVICE_NAMES } from '../../infra/localStack/localStack';
 
-/** docker-compose.yml must keep describing the same stack as the Docker-free one in scripts/lib/localStack.ts. */
+/** docker-compose.yml must keep describing the same stack as the Docker-free one in infra/localStack/localStack.ts. */
 
 interface ComposeService {
   image?: string;

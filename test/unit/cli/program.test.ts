@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cdc } from '../../support/cliRun';
-import { ROOT } from '../../../scripts/lib/localStack';
+import { ROOT } from '../../../infra/localStack/localStack';
 
 /** Runs `cdc` in-process with buffered output (only paths that stop before connecting). */
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { chooseEnvironment } from '../../../scripts/lib/environment';
-import { SERVICE_NAMES, type ServiceName } from '../../../scripts/lib/localStack';
+import { chooseEnvironment } from '../../../infra/localStack/environment';
+import { SERVICE_NAMES, type ServiceName } from '../../../infra/localStack/localStack';
 
-/** Where the scripts connect (scripts/lib/environment.ts): the user's variables, else the running local stack. */
+/** Where the scripts connect (infra/localStack/environment.ts): the user's variables, else the running local stack. */
 describe('script environment (the user’s variables, else the running local stack)', () => {
   const all = new Set<ServiceName>(SERVICE_NAMES);
   const none = new Set<ServiceName>();

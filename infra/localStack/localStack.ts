@@ -14,7 +14,7 @@ import {
 import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ensureKeyFile, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../../infra/codec/keyring';
+import { ensureKeyFile, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../codec/keyring';
 import { SA } from '../../workflows/names';
 
 /**
@@ -307,7 +307,7 @@ const SERVICES: Record<ServiceName, Service> = {
       if (existsSync(dataFile) && statSync(dataFile).size === 0) rmSync(dataFile);
       return detached(
         process.execPath,
-        ['--require', join(ROOT, 'scripts', 'lib', 'bindLoopback.cjs'), main],
+        ['--require', join(ROOT, 'infra', 'localStack', 'bindLoopback.cjs'), main],
         logFd,
         {
           env: {
@@ -374,10 +374,10 @@ const SERVICES: Record<ServiceName, Service> = {
     start(logFd) {
       requireFile(join(VENV_BIN, 'moto_server'), 'moto');
       // moto_server with its EventBridge → SQS hot spots patched and its state bounded
-      // (scripts/lib/motoServer.py, docs/performance.md); same flags as moto_server.
+      // (infra/localStack/motoServer.py, docs/performance.md); same flags as moto_server.
       return detached(
         join(VENV_BIN, 'python'),
-        [join(ROOT, 'scripts', 'lib', 'motoServer.py'), '-H', '127.0.0.1', '-p', String(PORTS.moto)],
+        [join(ROOT, 'infra', 'localStack', 'motoServer.py'), '-H', '127.0.0.1', '-p', String(PORTS.moto)],
         logFd,
       );
     },
@@ -388,7 +388,7 @@ const SERVICES: Record<ServiceName, Service> = {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmdline.includes('motoServer.py')
         ? undefined
-        : 'it runs moto_server without scripts/lib/motoServer.py (slow PutEvents, issue 13)';
+        : 'it runs moto_server without infra/localStack/motoServer.py (slow PutEvents, issue 13)';
     },
   },
   codec: {

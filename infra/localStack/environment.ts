@@ -18,7 +18,7 @@
  * stack's key file (created on first use). Elsewhere a missing key is a start-up error.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../../infra/codec/keyring';
+import { PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../codec/keyring';
 import {
   ensureLocalPayloadKeys,
   localStackEnv,
