@@ -14,7 +14,15 @@ import { classified, troubleOf, withRecord } from './failures';
 import type { TransformResult } from './processing';
 import type { HoldSignals } from './reservations';
 import type { ApplyResult } from './sinks/changeSink';
-import { batchKey, keepBatch, LruCache, recordsOf, refOf, rememberBatch } from './stream/batchStore';
+import {
+  batchKey,
+  dropKept,
+  keepBatch,
+  LruCache,
+  recordsOf,
+  refOf,
+  rememberBatch,
+} from './stream/batchStore';
 
 /** The by-value activities the steps delegate to. */
 export interface BatchSteps {
@@ -149,5 +157,8 @@ export function createBatchActivities(deps: ActivityDeps, steps: BatchSteps) {
     /** Keeps a batch held long in S3, so the stream's retention cannot take it (batchStore.ts). */
     keepHeldBatch: async (batch: BatchRef): Promise<void> =>
       keepBatch(deps, batch, await recordsOf(deps, batch)),
+
+    /** Deletes the S3 copy of a kept batch once it is processed. */
+    forgetKeptBatch: (batch: BatchRef): Promise<void> => dropKept(deps, batch),
   });
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
 import { recordBytes, type BatchRef } from '../../domain/shards/batchRef';
 import type { StreamRecord } from '../../domain/shards/shardTypes';
 import { open, seal } from '../../infra/codec/keyring';
@@ -97,7 +97,8 @@ export async function recordsOf(deps: ActivityDeps, ref: BatchRef): Promise<Stre
   const cached = recordCache.get(keyOf(ref));
   if (cached) return cached;
   const consumer = deps.config.consumer;
-  const kept = await readKept(deps, ref);
+  // Only a batch kept in S3 is looked for there: every other cache miss goes to Kinesis at once.
+  const kept = ref.kept ? await readKept(deps, ref) : undefined;
   const records = kept ?? (await rereadFromStream(deps, ref));
   metrics.batchReread(consumer, kept ? 's3' : 'kinesis');
   verify(ref, records);
@@ -192,4 +193,11 @@ async function readKept(deps: ActivityDeps, ref: BatchRef): Promise<StreamRecord
       return undefined;
     throw err;
   }
+}
+
+/** Deletes a kept batch once it is processed (its checkpoint follows); deleting none is no error. */
+export async function dropKept(deps: ActivityDeps, ref: BatchRef): Promise<void> {
+  await deps.aws.s3.send(
+    new DeleteObjectCommand({ Bucket: deps.config.deadLetters.bucket, Key: keptKey(deps, ref) }),
+  );
 }

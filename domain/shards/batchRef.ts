@@ -21,6 +21,8 @@ export interface BatchRef {
   lastArrivalMs: number;
   /** When the first record arrived on the stream (how long the batch has been held). */
   firstArrivalMs: number;
+  /** The batch was kept in S3 (held long): a step that does not find it cached reads it from there. */
+  kept?: true;
 }
 
 /** The part of a batch a step works on: the reference, minus records already parked or skipped. */

@@ -639,7 +639,9 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
   if (scaleOut) {
     o.log('');
     o.log(
-      `scale-out (${scaleOut.pipeline}): no shard read twice: ${scaleOut.noShardReadTwice ? 'yes' : 'NO'}; checkpoints only forward: ${scaleOut.checkpointsMonotonic ? 'yes' : 'NO'}`,
+      `scale-out (${scaleOut.pipeline}): no shard read twice: ${scaleOut.noShardReadTwice ? 'yes' : 'NO'}; checkpoints only forward: ${scaleOut.checkpointsMonotonic ? 'yes' : 'NO'}` +
+        // Pulls in chains write checkpoints from local activities, whose inputs are not history.
+        ` (${scaleOut.shardChecks.reduce((n, x) => n + x.checkpoints, 0)} checkpoint writes seen in activity inputs)`,
     );
     for (const w of scaleOut.perWorker)
       o.log(

@@ -142,6 +142,7 @@ async function keepIfHeldLong(s: ShardReaderState): Promise<void> {
   try {
     await io.keepHeldBatch(b);
     s.batchKept = true;
+    b.kept = true; // in place: the steps of this batch hold this very reference
     note(s, `batch ${b.first}…${b.last} held long: kept in S3 until it is processed`);
   } catch (err) {
     if (isCancellation(err)) throw err;

@@ -92,7 +92,7 @@ export function initialState(input: ShardReaderInput): ShardReaderState {
       : {}),
     records: [],
     excluded: [],
-    ...(input.keptBatch ? { batchRef: input.keptBatch, batchKept: true } : {}),
+    ...(input.keptBatch ? { batchRef: { ...input.keptBatch, kept: true as const }, batchKept: true } : {}),
     skipRequests: [],
     notes: [...(input.notes ?? [])].slice(-MAX_NOTES),
     retention: { ...input.retention },

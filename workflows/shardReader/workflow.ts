@@ -13,7 +13,7 @@ import { io } from './activities';
 import { processBatch } from './batch';
 import { processBatchByReference } from './batchByReference';
 import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
-import { hold, HoldTooLong } from './hold';
+import { hold, HoldTooLong, isStepFailure } from './hold';
 import { handlePauseSignals, isPaused, waitWhilePaused } from './pause';
 import { CHAINS_PATCH, pullUnlessPaused, type Pulled } from './pull';
 import { watchRetention } from './retention';
@@ -124,6 +124,7 @@ async function processAndCheckpoint(
     s.batchRef = ref;
     s.batch = { first: ref.first, last, size: ref.count };
     await processBatchByReference(s, show);
+    if (s.batchKept) await forgetKeptBatch(s);
   } else {
     s.records = pulled.records;
     last = s.records[s.records.length - 1].sequenceNumber;
@@ -150,6 +151,24 @@ async function processAndCheckpoint(
   show.publish(s.lagMs > 0 ? 'RUNNING' : 'CAUGHT_UP');
   return { saving };
 }
+
+/**
+ * A batch kept in S3 (held long) is deleted there once processed (patch `forget-kept-batch`;
+ * before it, kept batches stayed until the bucket's lifecycle took them). A failed delete is
+ * noted, never held: the copy is encrypted and the lifecycle removes it.
+ */
+async function forgetKeptBatch(s: ShardReaderState): Promise<void> {
+  const ref = s.batchRef;
+  if (!ref || !patched(FORGET_KEPT_BATCH_PATCH)) return;
+  try {
+    await io.forgetKeptBatch(ref);
+  } catch (err) {
+    if (!isStepFailure(err)) throw err;
+    note(s, `kept batch ${ref.first}…${ref.last} not deleted from S3: ${err.message.slice(0, 200)}`);
+  }
+}
+
+const FORGET_KEPT_BATCH_PATCH = 'forget-kept-batch';
 
 /** Marks the histories whose pulls write the previous batch's checkpoint. */
 const CHECKPOINT_IN_PULL_PATCH = 'checkpoint-in-pull';

@@ -113,6 +113,7 @@ describe('createActivities', () => {
       'deadLetterRecords',
       'endedShards',
       'expireHold',
+      'forgetKeptBatch',
       'keepHeldBatch',
       'listDeadLetterPks',
       'listShards',

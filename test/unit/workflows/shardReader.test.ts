@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createDevServerEnv, createTimeSkippingEnv } from '../../support/timeSkipping';
 import { event, record, StubPipeline, withWorker } from '../../support/workflowHarness';
@@ -236,6 +238,13 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
     assert.ok(types.includes('applyBatch'), `the failed apply ran again as an activity: ${types.join(', ')}`);
     assert.ok(types.includes('publishBatch'), 'and the rest of that batch too');
     assert.equal(types.filter((t) => t === 'pullBatch').length, 2, 'the next pull starts a new chain');
+    // The replay test's history of a shard reader by reference with chains (test/unit/replay.test.ts).
+    const dir = process.env.CDC_RECORD_HISTORIES;
+    if (dir)
+      writeFileSync(
+        join(dir, 'shardReaderWorkflow.local-chains.json'),
+        JSON.stringify(await handle.fetchHistory()),
+      );
   });
 
   it('a failing transform (a local activity) holds the shard as STUCK instead of failing the workflow', async () => {
