@@ -7,6 +7,7 @@ import { registerControl } from './commands/control';
 import { registerBackfill } from './commands/backfill';
 import { registerDlq } from './commands/dlq';
 import { registerInspect } from './commands/inspect';
+import { registerPipeline } from './commands/pipeline';
 import { registerProvision } from './commands/provision';
 import { registerReserve } from './commands/reserve';
 import { registerStack } from './commands/stack';
@@ -23,6 +24,7 @@ export const GROUPS: RegisterCommands[] = [
   registerReserve,
   registerInspect,
   registerProvision,
+  registerPipeline,
   registerStack,
 ];
 

@@ -1,7 +1,7 @@
 /**
- * `cdc provision [--check-schema] [--bump-epoch]`: what `npm run provision` does
- * (scripts/provision.ts), through the same functions: every resource of the pipeline,
- * idempotently, after the PostgreSQL schema check; or only the (read-only) schema check. Then it
+ * `cdc provision [--check-schema] [--bump-epoch]` (also `npm run provision`): every resource of
+ * the pipeline and of each consumer (the analytics database), idempotently, after the PostgreSQL
+ * schema check; or only the (read-only) schema check. Then it
  * shows the source's identity against the one capture recorded (the source epoch,
  * docs/failover.md), and with `--bump-epoch` starts a new epoch and ends the slot's active
  * replication connection, so the running capture's next run stamps the new epoch at once.
@@ -13,6 +13,7 @@ import {
   resolveSourceEpoch,
 } from '../../activities/capture/sourceEpoch';
 import { sameIdentity, type SourceEpochRecord, type SourceIdentity } from '../../domain/capture/sourceEpoch';
+import { consumerConfig, deploymentConsumers, provisionConsumer } from '../../infra/consumers';
 import { provisionAll } from '../../infra/provisioning';
 import { checkSchemaAtStartup } from '../../infra/schemaCheck';
 import type { Cli, RegisterCommands, Session } from '../runtime';
@@ -62,6 +63,8 @@ Examples:
         }
         s.aws(); // its clients are closed at the end
         await provisionAll(s.config, line);
+        // Every consumer of the deployment (infra/consumers.ts): the analytics database too.
+        for (const c of deploymentConsumers(s.config)) await provisionConsumer(consumerConfig(s.config, c));
         const source = await sourceEpoch(s, Boolean(opts.bumpEpoch), line);
         cli.out.result(
           { ok: true, stream: s.config.stream, slot: s.config.slot, source, log },
