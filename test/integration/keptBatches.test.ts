@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { awsClients } from '../../infra/aws';
 import { eventRouting, provisionDynamo } from '../../infra/provisioning';
 import { probes } from '../support/pipelineProbes';
+import { freePort } from '../support/ports';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
 
@@ -78,11 +78,3 @@ describe('a batch held long is kept in S3 until it is processed', function () {
     );
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
