@@ -6,6 +6,7 @@ import { createActivities } from '../../../activities';
 import { heartbeatWhenDue, lingerEnd, MIN_GET_RECORDS_GAP_MS } from '../../../activities/stream/streamReader';
 import type { PullInput, PullResult } from '../../../domain/shards/shardTypes';
 import { loadConfig } from '../../../infra/config';
+import { waitFor } from '../../support/waitFor';
 import { FakeKinesis, fakes, type SentCommand } from './fakes';
 
 const input: PullInput = {
@@ -189,7 +190,11 @@ describe('pull superseded (pause, then resume)', () => {
       input: { ...input, waitMs: 30_000 },
       info: { heartbeatTimeoutMs: 75_000, startToCloseTimeoutMs: 120_000 },
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // The first pull is waiting: it has read (an empty page) at least once.
+    await waitFor('the first pull to wait', async () => (first.gets.length > 0 ? true : undefined), {
+      timeoutMs: 5_000,
+      intervalMs: 10,
+    });
     const second = pull(0, (n) => (n === 0 ? { Records: [record(11)], MillisBehindLatest: 0 } : undefined));
     assert.deepEqual(seqs(await second.result), ['11']);
     const out = await first.result;
