@@ -2,6 +2,7 @@ import { Client, type ClientConfig } from 'pg';
 import { awsClients, type AwsClients } from '../infra/aws';
 import { keyringFromEnv, type Keyring } from '../infra/codec/keyring';
 import type { PipelineConfig } from '../infra/config';
+import { pgPools, type PgPools } from '../infra/pgPools';
 
 /** The AWS clients the activities use. */
 export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events' | 's3'>;
@@ -20,10 +21,19 @@ export interface ActivityDeps {
   pg: PgClientFactory;
   /** Keys that encrypt what the pipeline keeps of raw rows at rest (dead letters), as Temporal payloads are. */
   keyring: Keyring;
+  /**
+   * PostgreSQL connection pools (hold releases, the analytics sink). `createActivities` opens the
+   * process's (`pgPools(config)`) when none are given; the activities that use them take `PooledDeps`.
+   */
+  pools?: PgPools;
 }
 
+/** The dependencies of the activities that hold PostgreSQL pools. */
+export type PooledDeps = ActivityDeps & { pools: PgPools };
+
 /**
- * The worker's dependencies: the process's AWS clients and `new Client()`. The clients are
+ * The worker's dependencies: the process's AWS clients, `new Client()` and PostgreSQL pools
+ * opened on first use. The AWS clients are
  * looked up on each use, so they are still created on first use and a `destroyAwsClients()`
  * followed by new work gets fresh ones.
  */
@@ -50,5 +60,6 @@ export function defaultDeps(config: PipelineConfig): ActivityDeps {
       },
     },
     pg: (options) => (options ? new Client(options as ClientConfig) : new Client()),
+    pools: pgPools(config),
   };
 }

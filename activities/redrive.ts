@@ -15,8 +15,11 @@
  * compare with), is not replayed: the row is read again from PostgreSQL (a one-key snapshot,
  * activities/redriveSource.ts) and that is applied: the current row, or a delete if it is gone.
  *
- * - applied: holds told, published, item REDRIVEN (`redriven`);
- * - DynamoDB holds the same or a newer version (stale): nothing published, item REDRIVEN
+ * Apply, holds and publish are the consumer's one delivery path (activities/delivery/deliver.ts),
+ * the one its shard readers and backfills use:
+ * - news (applied now, or the very version the sink already holds): holds told, published, item
+ *   REDRIVEN (`redriven`);
+ * - the sink holds a newer version (outdated): nothing told or published, item REDRIVEN
  *   (`stale`): a redrive never moves state backwards. An item marked `appliedNotPublished`
  *   (DynamoDB has it, consumers never got it) is published even so, and its hold changes reach
  *   their reservation-expiry workflows, whatever the guard says;
@@ -32,7 +35,6 @@ import {
   SOURCE_READ_REASONS,
   type SourceReadReason,
 } from '../domain/redrive/sourceRead';
-import { holdChanges } from '../domain/reservations/hold';
 import type { StreamRecord } from '../domain/shards/shardTypes';
 import {
   auditOf,
@@ -46,16 +48,10 @@ import {
 } from './deadLetterAdmin';
 import { readDeadLetterRaw } from './deadLetters';
 import type { ActivityDeps } from './deps';
+import { deliver, type DeliveryPorts } from './delivery/deliver';
 import { classified } from './failures';
 import { redactEvents, transformRecords, redactionKeyOf } from './processing';
-import type { AlertPublisher } from './publishing/alertPublisher';
-import { createEventBridgeActivities } from './publishing/eventBridgePublisher';
-import { createNoopPublishActivities } from './publishing/noopPublisher';
 import { keysHeld, readFromSource, SourceRowRefused } from './redriveSource';
-import { tellHolds } from './reservations';
-import { createAnalyticsSink } from './sinks/analyticsSink';
-import type { ChangeSink } from './sinks/changeSink';
-import { createDynamoDbSink } from './sinks/dynamoDbSink';
 
 export interface RedriveInput {
   /** DLQ keys (`SHARD#…`, `CAPTURE#…`). */
@@ -86,9 +82,12 @@ export interface RedriveSummary {
   outcomes: RedriveOutcome[];
 }
 
-/** `redriveDeadLetters` and `listDeadLetterPks`, the redrive workflow's activities. */
-export function createRedriveActivities(deps: ActivityDeps, alerts: AlertPublisher) {
-  const redriver = createRedriver(deps, alerts);
+/**
+ * `redriveDeadLetters` and `listDeadLetterPks`, the redrive workflow's activities; `ports` is the
+ * consumer's delivery path (activities/delivery/consumerDelivery.ts), as its shard readers use it.
+ */
+export function createRedriveActivities(deps: ActivityDeps, ports: DeliveryPorts) {
+  const redriver = createRedriver(deps, ports);
   return classified({
     redriveDeadLetters: (input: RedriveInput) => {
       // Not retried: a request for another consumer never becomes this worker's.
@@ -118,26 +117,11 @@ export function createRedriveActivities(deps: ActivityDeps, alerts: AlertPublish
 }
 
 /**
- * Where the consumer of `deps.config` applies and publishes (as activities/index.ts binds its
- * shard readers' activities): DynamoDB and EventBridge, or the analytics database and nothing.
+ * The redrive of dead letters by key, through the delivery path of `deps.config`'s consumer (its
+ * letters only), for the activity and for tools that run it in-process.
  */
-function consumerOutput(deps: ActivityDeps, alerts: AlertPublisher) {
-  if (deps.config.sink === 'analytics')
-    return { sink: createAnalyticsSink(deps), publishEvents: createNoopPublishActivities().publishEvents };
-  return {
-    sink: createDynamoDbSink(deps),
-    publishEvents: createEventBridgeActivities(deps, alerts).publishEvents,
-  };
-}
-
-/**
- * The redrive of dead letters by key, through the sink of `deps.config`'s consumer (its letters
- * only), for the activity and for tools that run it in-process.
- */
-export function createRedriver(deps: ActivityDeps, alerts: AlertPublisher, sink?: ChangeSink) {
-  const output = consumerOutput(deps, alerts);
-  const target = sink ?? output.sink;
-  const { publishEvents } = output;
+export function createRedriver(deps: ActivityDeps, ports: DeliveryPorts) {
+  const { sink, publisher } = ports;
   const redactionKey = redactionKeyOf(deps.config);
   const { consumer, deadLetters } = deps.config;
 
@@ -243,36 +227,38 @@ export function createRedriver(deps: ActivityDeps, alerts: AlertPublisher, sink?
     }
     const from = reread ? `read again from PostgreSQL (${SOURCE_READ_REASONS[reread]}); ` : '';
 
-    // Version-guarded: an older version than the sink holds is not written (stale).
-    const applied = await target.apply(events);
+    // Applied before, never published (a skip or an EventBridge refusal after the apply): every
+    // change is published now, whatever the version guard says. A row read again is the current
+    // state: published if it is news.
+    const alreadyApplied = item.appliedNotPublished === true && !reread;
+    // The one delivery path (activities/delivery/deliver.ts): version-guarded apply, then holds
+    // and publish for the news (an older version than the sink holds is neither). Nothing is told
+    // while a change is refused; before anything is, "written, not yet published" is said on the
+    // item, so a crash or a publisher outage before the publish cannot turn the retry into a
+    // silent 'stale'.
+    const d = await deliver(events, ports, {
+      all: alreadyApplied,
+      beforeAnnounce: async (applied) =>
+        !applied.rejected.length &&
+        (item.appliedNotPublished === true ||
+          (await updateParked(deps, pk, { set: { appliedNotPublished: true } }))),
+    });
+    const { applied } = d;
     if (applied.rejected.length)
       return fail(applied.rejected.map((r) => r.reason).join('; '), applied.rejected[0].category);
-    // Applied before, never published (a skip or an EventBridge refusal after the apply): published
-    // now whatever the guard says. A row read again is the current state: published if applied.
-    const alreadyApplied = item.appliedNotPublished === true && !reread;
-    if (applied.applied === 0 && !alreadyApplied) {
-      // Holds hear it anyway (an expiry workflow ignores a change not newer than its own).
-      await tellHolds(deps, holdChanges(events));
-      const detail = `${from}${target.name === 'dynamodb' ? 'DynamoDB' : target.name} holds the same or a newer version (${applied.stale} stale); nothing published`;
+    if (!d.news.length) {
+      const detail = `${from}${sink.name === 'dynamodb' ? 'DynamoDB' : sink.name} holds a newer version (${applied.stale} stale); nothing published`;
       const closed = await updateParked(deps, pk, {
         set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString() },
         audit: audit('stale', detail),
       });
       return closed ? { pk, result: 'stale', reason: detail } : closedMeanwhile(pk);
     }
-    // Written now but not yet published: said on the item first, so a crash or an EventBridge
-    // outage before the publish cannot turn the retry into a silent 'stale'.
-    if (
-      item.appliedNotPublished !== true &&
-      !(await updateParked(deps, pk, { set: { appliedNotPublished: true } }))
-    )
-      return closedMeanwhile(pk);
-    // As the shard reader does: a hold's expiry workflow exists before consumers hear of the hold.
-    const holds = await tellHolds(deps, holdChanges(events));
-    const pub = await publishEvents(events);
+    if (d.stopped) return closedMeanwhile(pk);
+    const pub = d.published;
     if (pub.rejected.length)
-      return fail(`EventBridge: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
-    const told = holds.delivered ? `, ${holds.delivered} holds told` : '';
+      return fail(`${publisher.name}: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
+    const told = d.notified.delivered ? `, ${d.notified.delivered} holds told` : '';
     const detail = `${from}applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}${told}`;
     const closed = await updateParked(deps, pk, {
       set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString(), appliedNotPublished: false },

@@ -1,21 +1,15 @@
 /**
- * The shared end of every backfill mode: redacted events applied to DynamoDB one by one (so the
- * activity knows which were stale) through the pipeline's own version-guarded sink, and put on
- * EventBridge through the pipeline's own put path.
+ * The shared end of every backfill mode: a chunk's redacted events through the consumer's one
+ * delivery path (activities/delivery/deliver.ts: its sink, then holds and publisher for the
+ * news; DynamoDB and EventBridge, or the analytics database and nothing), in slices with a
+ * heartbeat after each, and the chunk's counts.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { entityKey } from '../../domain/core/itemKeys';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
-import { holdChanges } from '../../domain/reservations/hold';
-import { toEventEntry } from '../../domain/publishing/eventEntry';
-import { mapLimit } from '../concurrency';
-import type { ActivityDeps } from '../deps';
-import { putEntries } from '../publishing/eventBridgePublisher';
-import { tellHolds } from '../reservations';
-import type { ChangeSink } from '../sinks/changeSink';
+import { deliver as deliverBatch, type DeliveryPorts } from '../delivery/deliver';
 import { heartbeat } from './postgres';
 
-const APPLY_CONCURRENCY = 32;
+/** Events per apply (and publish): a slice of a chunk takes seconds on a slow sink, well within the heartbeat timeout. */
+const SLICE = 100;
 const MAX_REASONS = 5;
 
 export interface Delivery {
@@ -27,67 +21,47 @@ export interface Delivery {
 }
 
 /**
- * Applies each event on its own (concurrently across events), then publishes: the applied
- * events only (`publish: 'applied'`: snapshot and reconcile, where a stale row must not reach
- * consumers), or every event (`publish: 'all'`: replay, whose event ids are the original ones,
- * so consumers deduplicate). Events of operations the table does not publish are never put.
+ * Applies the events in slices, each slice then notified and published by the one delivery path:
  *
- * A retried chunk carries the watermark of its first attempt, so its events are the same ones
- * (version, event id). One that an earlier attempt wrote before failing (e.g. in publish) comes
- * back from the guard as not newer; DynamoDB then holds this very event (its id), so it counts
- * as applied and is published (and told to holds) now: once, under its own id.
+ * - `news` (snapshot, reconcile): what the sink did not reject and that is not outdated. A row
+ *   that a newer streamed change holds is stale, and is neither published nor told to holds. A
+ *   retried chunk carries the watermark of its first attempt, so its events are the same ones
+ *   (version, event id): one that an earlier attempt wrote before failing (e.g. in publish) is
+ *   the version the sink holds, so it is news, counts as applied and is published (and told to
+ *   holds) now: once, under its own id.
+ * - `all` (replay): every event the sink did not reject, stale or not: the ids are the original
+ *   ones, so consumers deduplicate; the counts are the sink's (a replayed change DynamoDB already
+ *   holds is stale).
+ *
+ * Events of operations the table does not publish are never put (the publisher leaves them out).
+ * Within a slice, events keep their order (key order, as read; stream order for a replay).
  */
 export async function deliver(
-  deps: ActivityDeps,
-  sink: ChangeSink,
+  ports: DeliveryPorts,
   events: PipelineEvent[],
-  publish: 'applied' | 'all',
+  publish: 'news' | 'all',
 ): Promise<Delivery> {
   const d: Delivery = { applied: 0, stale: 0, published: 0, rejected: 0, reasons: [] };
   const reason = (r: string) => {
     if (d.reasons.length < MAX_REASONS) d.reasons.push(r.slice(0, 300));
   };
-  const toPublish: PipelineEvent[] = [];
-  let done = 0;
-  await mapLimit(events, APPLY_CONCURRENCY, async (e) => {
-    const r = await sink.apply([e]);
-    const ours = r.applied === 0 && r.stale > 0 && publish === 'applied' && (await writtenBefore(deps, e));
-    d.applied += ours ? 1 : r.applied;
-    d.stale += ours ? 0 : r.stale;
-    d.rejected += r.rejected.length;
-    for (const x of r.rejected) reason(x.reason);
-    const written = r.applied > 0 || ours;
-    if ((written || (publish === 'all' && !r.rejected.length)) && !e.unpublished) toPublish.push(e);
-    if (++done % 100 === 0) heartbeat();
-  });
-  // A hold found by a backfill (taken while no pipeline ran, or before the slot existed) gets
-  // its expiry workflow too; one already running ignores a change not newer than its own.
-  await tellHolds(deps, holdChanges(toPublish));
-  if (toPublish.length) {
-    const processedAt = new Date().toISOString();
-    // In key order, as read: the put path keeps the order of entries within a request.
-    const order = new Map(events.map((e, i) => [e, i]));
-    toPublish.sort((a, b) => order.get(a)! - order.get(b)!);
-    const refused = await putEntries(
-      deps,
-      toPublish.map((e) => ({ entry: toEventEntry(e, deps.config.eventBus, processedAt), ref: e })),
-    );
-    d.published = toPublish.length - refused.length;
-    d.rejected += refused.length;
-    for (const r of refused) reason(`EventBridge: ${r.reason}`);
+  for (let i = 0; i < events.length; i += SLICE) {
+    const slice = events.slice(i, i + SLICE);
+    const out = await deliverBatch(slice, ports, { all: publish === 'all' });
+    const { applied } = out;
+    const rejected = applied.rejected.length;
+    if (publish === 'all') {
+      d.applied += applied.applied;
+      d.stale += applied.stale;
+    } else {
+      d.applied += out.news.length;
+      d.stale += slice.length - rejected - out.news.length;
+    }
+    d.rejected += rejected + out.published.rejected.length;
+    for (const r of applied.rejected) reason(r.reason);
+    for (const r of out.published.rejected) reason(`${ports.publisher.name}: ${r.reason}`);
+    d.published += out.published.published;
+    heartbeat();
   }
   return d;
-}
-
-/** Whether DynamoDB holds this very event: an earlier attempt of the same chunk wrote it. */
-async function writtenBefore(deps: ActivityDeps, e: PipelineEvent): Promise<boolean> {
-  const out = await deps.aws.doc.send(
-    new GetCommand({
-      TableName: deps.config.tables.entities,
-      Key: { pk: entityKey(e.table, e.entityId) },
-      ConsistentRead: true,
-      ProjectionExpression: 'eventId',
-    }),
-  );
-  return out.Item?.eventId === e.eventId;
 }

@@ -2,8 +2,9 @@ import { redactionKeyOf } from '../processing';
 /**
  * One reconcile page (`reconcileChunk`): a page of the table's live items in cdc_entities, the
  * keys PostgreSQL no longer has (one query, after the watermark wait), and for those a
- * version-guarded tombstone with the snapshot version, published as `<entity>.deleted` when
- * DynamoDB accepted it (and the table publishes deletes).
+ * version-guarded tombstone with the snapshot version through the consumer's delivery path,
+ * published as `<entity>.deleted` when it is news (and the table publishes deletes). The keys come
+ * from DynamoDB for every consumer; the analytics consumer appends the tombstones to its database.
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { entityIdOf, type PipelineEvent } from '../../domain/core/pipelineEvent';
@@ -15,7 +16,7 @@ import { existingKeysQuery, type TableShape } from '../../domain/backfill/sql';
 import { redactEvent } from '../../domain/processing/redact';
 import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
-import type { ChangeSink } from '../sinks/changeSink';
+import type { DeliveryPorts } from '../delivery/deliver';
 import { deliver } from './deliver';
 import { chunkWatermark, nextWatermark } from './watermark';
 import { withEpoch } from '../../domain/capture/sourceEpoch';
@@ -24,7 +25,7 @@ import { backfillPosition } from './snapshot';
 
 export async function reconcileChunk(
   deps: ActivityDeps,
-  sink: ChangeSink,
+  ports: DeliveryPorts,
   input: ReconcileChunkInput,
 ): Promise<ReconcileChunkResult> {
   const cfg = tableConfig(input.table);
@@ -87,7 +88,7 @@ export async function reconcileChunk(
     .map((k) =>
       redactEvent(transformChange(withEpoch(tombstoneChange(ctx, k.key), epoch), position), redactionKey),
     );
-  const d = await deliver(deps, sink, tombstones, 'applied');
+  const d = await deliver(ports, tombstones, 'news');
   const last = tombstones.at(-1);
   return {
     ...base,

@@ -16,7 +16,7 @@ import type { StreamRecord } from '../../domain/shards/shardTypes';
 import { metrics } from '../../infra/metrics';
 import type { ActivityDeps } from '../deps';
 import { redactEvents, redactionKeyOf, transformRecords } from '../processing';
-import type { ChangeSink } from '../sinks/changeSink';
+import type { DeliveryPorts } from '../delivery/deliver';
 import { toStreamRecord } from '../stream/streamReader';
 import { deliver } from './deliver';
 import { heartbeat } from './postgres';
@@ -26,7 +26,7 @@ const EMPTY_PAGE_GAP_MS = 200;
 
 export async function replayChunk(
   deps: ActivityDeps,
-  sink: ChangeSink,
+  ports: DeliveryPorts,
   input: ReplayChunkInput,
 ): Promise<ReplayChunkResult> {
   const page = await readPage(deps, input);
@@ -44,7 +44,7 @@ export async function replayChunk(
   const wanted = input.tables ? new Set(input.tables) : undefined;
   const events = transformed.events.filter((e) => !wanted || wanted.has(e.table));
   const redacted = redactEvents(events, redactionKeyOf(deps.config));
-  const d = await deliver(deps, sink, redacted, 'all');
+  const d = await deliver(ports, redacted, 'all');
   const lastEvent = redacted.at(-1);
   return {
     ...base,

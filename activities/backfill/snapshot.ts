@@ -1,8 +1,9 @@
 import { redactionKeyOf } from '../processing';
 /**
  * One snapshot chunk (`backfillChunk`): watermark, keyset read, then every row as an `op: 'r'`
- * change through transform → redact → version-guarded apply → publish (only rows DynamoDB
- * accepted). Rows never leave the activity: the workflow gets counts and the cursor.
+ * change through transform → redact → the consumer's delivery path (version-guarded apply, then
+ * holds and publish for the rows that are news: not outdated by a newer streamed change). Rows
+ * never leave the activity: the workflow gets counts and the cursor.
  */
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { tableConfig } from '../../domain/core/tables';
@@ -12,7 +13,7 @@ import { chunkQuery, type TableShape } from '../../domain/backfill/sql';
 import { redactEvent } from '../../domain/processing/redact';
 import { transformChange } from '../../domain/processing/transform';
 import type { ActivityDeps } from '../deps';
-import type { ChangeSink } from '../sinks/changeSink';
+import type { DeliveryPorts } from '../delivery/deliver';
 import { deliver } from './deliver';
 import { chunkWatermark, nextWatermark } from './watermark';
 import { withEpoch } from '../../domain/capture/sourceEpoch';
@@ -26,7 +27,7 @@ export const backfillPosition = (backfillId: string) => ({
 
 export async function snapshotChunk(
   deps: ActivityDeps,
-  sink: ChangeSink,
+  ports: DeliveryPorts,
   input: SnapshotChunkInput,
 ): Promise<SnapshotChunkResult> {
   const cfg = tableConfig(input.table);
@@ -73,7 +74,7 @@ export async function snapshotChunk(
       if (reasons.length < 5) reasons.push(`${(err as Error).name}: ${(err as Error).message}`.slice(0, 300));
     }
   }
-  const d = await deliver(deps, sink, events, 'applied');
+  const d = await deliver(ports, events, 'news');
   const last = raw.rows.at(-1);
   const after = last ? keyIdx.map((i) => String(last[i])) : undefined;
   const lastEvent = events.at(-1);

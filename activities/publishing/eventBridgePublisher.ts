@@ -3,11 +3,11 @@ import { PutEventsCommand, type PutEventsResultEntry } from '@aws-sdk/client-eve
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryAlerts } from '../../domain/publishing/alerts';
 import { chunkEntries, toEventEntry, type EventEntry } from '../../domain/publishing/eventEntry';
-import type { Rejection } from '../../domain/shards/shardTypes';
 import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
-import { aboutRecord, classified, troubleOf } from '../failures';
+import { aboutRecord, troubleOf } from '../failures';
+import type { PublishResult, Publisher } from '../sinks/publisher';
 import type { AlertPublisher } from './alertPublisher';
 
 const PUBLISH_CONCURRENCY = 8;
@@ -19,12 +19,16 @@ const MAX_PUT_ATTEMPTS = 5;
  */
 const PERMANENT_ENTRY_ERRORS = new Set(['MalformedDetail', 'InvalidArgument', 'ValidationException']);
 
-/** The `publishEvents` activity; the alerts it raises go through the alert publisher (once per alertId). */
-export function createEventBridgeActivities(deps: ActivityDeps, alerts: AlertPublisher) {
-  return classified({
-    publishEvents: (events: PipelineEvent[]) =>
+/**
+ * The operational consumer's publisher (activities/sinks/publisher.ts); the alerts the events
+ * raise go through the alert publisher (once per alertId).
+ */
+export function createEventBridgePublisher(deps: ActivityDeps, alerts: AlertPublisher): Publisher {
+  return {
+    name: 'EventBridge',
+    publish: (events) =>
       metrics.timed(deps.config.consumer, 'publish', () => publishEvents(deps, alerts, events)),
-  });
+  };
 }
 
 /**
@@ -35,7 +39,7 @@ async function publishEvents(
   deps: ActivityDeps,
   alerts: AlertPublisher,
   events: PipelineEvent[],
-): Promise<{ published: number; alerts: number; rejected: Rejection[] }> {
+): Promise<PublishResult> {
   const processedAt = new Date().toISOString();
   // Operations a table does not publish (its `operations` in the table file) stop here.
   const published = events.filter((e) => !e.unpublished);

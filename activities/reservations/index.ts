@@ -11,7 +11,6 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { Pool } from 'pg';
 import { z } from 'zod';
 import type { HoldChange } from '../../domain/reservations/hold';
 import { metrics } from '../../infra/metrics';
@@ -28,7 +27,7 @@ import {
 } from '../../workflows/reservationExpiry/definitions';
 import { RESERVATION_EXPIRY_WORKFLOW_TYPE, reservationExpiryWorkflowId, SA } from '../../workflows/names';
 import { mapLimit } from '../concurrency';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps, PooledDeps } from '../deps';
 import { toFailure } from '../failures';
 
 export interface HoldSignals {
@@ -40,14 +39,10 @@ export interface HoldSignals {
 
 /** Signals in flight at once: a batch of 500 holds must not open 500 requests. */
 const SIGNAL_CONCURRENCY = 16;
-/** Connections the releases use (a thousand holds due in the same second share them). */
-const RELEASE_POOL_SIZE = 8;
 
-export function createReservationActivities(deps: ActivityDeps) {
-  let pool: Pool | undefined;
-  // Idle connections do not keep a stopping worker process alive.
-  const pg = () =>
-    (pool ??= new Pool({ max: RELEASE_POOL_SIZE, idleTimeoutMillis: 5_000, allowExitOnIdle: true }));
+/** Releases go through the worker's pool on the source database (`deps.pools.source`, infra/pgPools.ts). */
+export function createReservationActivities(deps: PooledDeps) {
+  const pg = () => deps.pools.source;
   return {
     /**
      * Tells each hold's expiry workflow about the change: a HELD one (or the delete of a row that

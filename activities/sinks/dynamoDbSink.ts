@@ -113,6 +113,7 @@ async function applyChange(
       sequenceNumber: e.position.sequenceNumber,
       category,
       reason: `DynamoDB: ${(err as Error).message}`,
+      eventId: e.eventId,
     });
     return undefined;
   }

@@ -6,7 +6,8 @@ import { Client as PgClient } from 'pg';
 import { defaultDeps, type ActivityDeps } from '../../activities/deps';
 import { snapshotChunk } from '../../activities/backfill/snapshot';
 import { takeWatermark } from '../../activities/backfill/watermark';
-import { createDynamoDbSink } from '../../activities/sinks/dynamoDbSink';
+import { consumerDelivery } from '../../activities/delivery/consumerDelivery';
+import { createAlertPublisher } from '../../activities/publishing/alertPublisher';
 import type { SnapshotChunkInput } from '../../domain/backfill/chunks';
 import { awsClients } from '../../infra/aws';
 import { loadConfig, type PipelineConfig } from '../../infra/config';
@@ -102,7 +103,9 @@ describe('backfill: a snapshot chunk retried after a failed publish (local stack
         events: events.client,
       },
     };
-    const sink = createDynamoDbSink(deps);
+    // The operational consumer's delivery path (DynamoDB, then EventBridge), as the worker binds it.
+    const pooled = { ...deps, pools: base.pools! };
+    const ports = consumerDelivery(pooled, createAlertPublisher(pooled));
     const backfillId = `retry-${run}`;
     // What the workflow does before the chunk's first attempt, and gives every attempt.
     const watermark = await takeWatermark(deps, { backfillId, table: 'products' });
@@ -115,7 +118,7 @@ describe('backfill: a snapshot chunk retried after a failed publish (local stack
     };
 
     // First attempt: rows applied to DynamoDB, then the publish fails: the activity fails.
-    await assert.rejects(snapshotChunk(deps, sink, input), /EventBridge unavailable/);
+    await assert.rejects(snapshotChunk(deps, ports, input), /EventBridge unavailable/);
     assert.equal(events.puts.length, 1);
     const firstIds = [...events.puts[0].ids].sort();
     assert.equal(firstIds.length, ROWS);
@@ -124,7 +127,7 @@ describe('backfill: a snapshot chunk retried after a failed publish (local stack
     await admin.query(`UPDATE products SET updated_at = now() WHERE product_id = $1`, [`${PREFIX}1`]);
 
     // The retry (Temporal's, or the workflow's hold): same input, so same watermark.
-    const r = await snapshotChunk(deps, sink, input);
+    const r = await snapshotChunk(deps, ports, input);
     assert.deepEqual(
       { read: r.read, applied: r.applied, stale: r.stale, published: r.published, rejected: r.rejected },
       { read: ROWS, applied: ROWS, stale: 0, published: ROWS, rejected: 0 },

@@ -182,6 +182,8 @@ describe('DynamoDB sink (fake DynamoDB)', () => {
           sequenceNumber: '4711',
           category: 'permanent',
           reason: 'DynamoDB: Item size has exceeded the maximum allowed size',
+          // The very change, for the delivery path (left out of workflow history).
+          eventId: big.eventId,
         },
       ],
       outdated: [],

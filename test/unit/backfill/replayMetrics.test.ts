@@ -3,7 +3,9 @@ import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { replayChunk } from '../../../activities/backfill/replay';
+import type { DeliveryPorts } from '../../../activities/delivery/deliver';
 import type { ActivityDeps } from '../../../activities/deps';
+import { noopPublisher } from '../../../activities/publishing/noopPublisher';
 import type { ChangeSink } from '../../../activities/sinks/changeSink';
 import type { ReplayChunkResult } from '../../../domain/backfill/chunks';
 import { loadConfig } from '../../../infra/config';
@@ -48,6 +50,7 @@ const noSink: ChangeSink = {
   name: 'none',
   apply: () => Promise.reject(new Error('nothing to apply in this test')),
 };
+const noDelivery: DeliveryPorts = { sink: noSink, publisher: noopPublisher };
 
 describe('replay backfill metrics', () => {
   const run = Date.now().toString(36);
@@ -59,7 +62,7 @@ describe('replay backfill metrics', () => {
   const replay = (backfillId: string, page: { records: number; behindMs: number }) => {
     const deps = { config, aws: { kinesis: fakeKinesis(page) } } as unknown as ActivityDeps;
     return env.run<[], ReplayChunkResult, () => Promise<ReplayChunkResult>>(() =>
-      replayChunk(deps, noSink, {
+      replayChunk(deps, noDelivery, {
         backfillId,
         stream,
         shardId,
@@ -94,7 +97,7 @@ describe('replay backfill metrics', () => {
       aws: { kinesis: fakeKinesis({ records: 0, behindMs: 0 }) },
     } as unknown as ActivityDeps;
     const done = await env.run<[], ReplayChunkResult, () => Promise<ReplayChunkResult>>(() =>
-      replayChunk(deps, noSink, {
+      replayChunk(deps, noDelivery, {
         backfillId: id,
         stream,
         shardId,
