@@ -1,7 +1,6 @@
 import {
   ActivityCancellationType,
   ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -25,6 +24,7 @@ import {
   type FailureType,
 } from '../domain/core/errors';
 import type { SlotHealth } from '../domain/capture/captureTypes';
+import { retryStep, type StepFailure } from './common/stepRetry';
 import { SA, type ShardState } from './names';
 
 export interface CaptureWorkflowInput {
@@ -193,27 +193,31 @@ export async function captureWorkflow(input: CaptureWorkflowInput): Promise<void
           captureRuns++;
           continue;
         }
-        try {
-          await captureChanges({ ...args, maxRunMs: held ? recoveryMs : runMs });
-          captureRuns++;
-          if (held) {
-            log.info('capture recovered', { slot: input.slot, failedRuns: held.failures });
+        let backoffMs = 0;
+        await retryStep({
+          run: () => captureChanges({ ...args, maxRunMs: held ? recoveryMs : runMs }),
+          failures: held?.failures ?? 0,
+          onRecovered: () => {
+            log.info('capture recovered', { slot: input.slot, failedRuns: held?.failures });
             held = undefined;
             show.update(held);
-          }
-        } catch (err) {
-          if (isCancellation(err) || !(err instanceof ActivityFailure) || isFatal(err)) throw err;
-          held = captureError(err, held);
-          const backoffMs = holdBackoffMs(
-            isFailureType(held.category) ? held.category : 'transient',
-            held.failures,
-          );
-          held.retryAt = new Date(Date.now() + backoffMs).toISOString();
-          lastError = held;
-          log.warn('capture failing; holding with backoff', { slot: input.slot, ...held });
-          show.update(held);
-          await sleep(backoffMs);
-        }
+          },
+          onFailure: (f) => {
+            // What retrying cannot heal (no slot, no publication) fails the workflow.
+            if ((CAPTURE_FATAL_FAILURE_TYPES as string[]).includes(f.type)) throw f.error;
+            held = captureError(f, held);
+            backoffMs = holdBackoffMs(
+              isFailureType(held.category) ? held.category : 'transient',
+              held.failures,
+            );
+            held.retryAt = new Date(Date.now() + backoffMs).toISOString();
+            lastError = held;
+            log.warn('capture failing; holding with backoff', { slot: input.slot, ...held });
+            show.update(held);
+          },
+          wait: () => sleep(backoffMs),
+        });
+        captureRuns++;
       }
     })
     .catch((err: unknown) => {
@@ -257,23 +261,15 @@ export async function captureWorkflow(input: CaptureWorkflowInput): Promise<void
 }
 
 /** The slot is gone or unusable: retrying cannot help. */
-function isFatal(err: ActivityFailure): boolean {
-  const cause = err.cause;
-  return (
-    cause instanceof ApplicationFailure &&
-    (CAPTURE_FATAL_FAILURE_TYPES as string[]).includes(cause.type ?? '')
-  );
-}
-
-function captureError(err: ActivityFailure, previous: CaptureError | undefined): CaptureError {
-  const cause = err.cause;
-  const type = cause instanceof ApplicationFailure ? cause.type : undefined;
-  const attempts = err.retryState === 'MAXIMUM_ATTEMPTS_REACHED' ? CAPTURE_ATTEMPTS : 1;
+function captureError(failure: StepFailure, previous: CaptureError | undefined): CaptureError {
+  const err = failure.error;
+  const attempts =
+    err instanceof ActivityFailure && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED' ? CAPTURE_ATTEMPTS : 1;
   const now = new Date().toISOString();
   return {
     step: 'capture',
-    category: isFailureType(type) ? type : 'unknown',
-    message: (cause?.message ?? err.message).slice(0, 500),
+    category: isFailureType(failure.type) ? failure.type : 'unknown',
+    message: failure.message,
     failures: (previous?.failures ?? 0) + 1,
     attempts: (previous?.attempts ?? 0) + attempts,
     since: previous?.since ?? now,

@@ -8,7 +8,6 @@
  * with a bounded backoff; a long hold continues as new like a long backfill does.
  */
 import {
-  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
@@ -26,6 +25,7 @@ import { historyIsLong, holdDelayMs } from '../../domain/backfill/hold';
 import { chunkLimit, pacingDelayMs } from '../../domain/backfill/progress';
 import { BackfillRequestSchema, MAX_RATE_LIMIT, requestProblem } from '../../domain/backfill/request';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../../domain/core/errors';
+import { retryStep, type StepFailure } from '../common/stepRetry';
 import {
   backfillProgressQuery,
   cancelBackfillSignal,
@@ -285,23 +285,18 @@ async function pace(s: BackfillRunState): Promise<void> {
  * of days never reaches the history limit. Undefined when a cancel ends the hold.
  */
 async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<T>): Promise<T | undefined> {
-  for (;;) {
-    try {
-      const r = await run();
-      if (s.failures) {
-        s.failures = 0;
-        delete s.lastError;
-        s.state = s.paused ? 'PAUSED' : 'RUNNING';
-        note(s, `${what} recovered`, Date.now());
-      }
-      return r;
-    } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
-      const cause = err.cause;
-      const type = cause instanceof ApplicationFailure ? (cause.type ?? 'unknown') : 'unknown';
-      const message = (cause?.message ?? err.message).slice(0, 500);
-      s.failures++;
-      s.lastError = { message, type, attempts: s.failures, at: new Date(Date.now()).toISOString() };
+  return retryStep<T, undefined>({
+    run,
+    failures: s.failures,
+    onRecovered: () => {
+      s.failures = 0;
+      delete s.lastError;
+      s.state = s.paused ? 'PAUSED' : 'RUNNING';
+      note(s, `${what} recovered`, Date.now());
+    },
+    onFailure: async ({ type, message }: StepFailure, failures: number) => {
+      s.failures = failures;
+      s.lastError = { message, type, attempts: failures, at: new Date(Date.now()).toISOString() };
       if ((NON_RETRYABLE_FAILURE_TYPES as string[]).includes(type)) {
         s.state = 'FAILED';
         note(s, `${what} failed: ${message}`, Date.now());
@@ -317,15 +312,17 @@ async function attempt<T>(s: BackfillRunState, what: string, run: () => Promise<
         note(s, `${what} held for ${s.failures} attempts: continuing as new`, Date.now());
         await continueRun(s);
       }
+    },
+    wait: async () => {
       // A signal (resume: retry now) ends the wait early; histories recorded before the patch waited
       // for the timer whatever came, and must replay that way.
       const wakeable = patched(PATCH_HOLD_WAKE);
       const wake = s.wake;
       await condition(() => s.cancelRequested || (wakeable && s.wake !== wake), holdDelayMs(s.failures));
       await condition(() => !s.paused || s.cancelRequested);
-      if (s.cancelRequested) return undefined;
-    }
-  }
+      return s.cancelRequested ? { stop: undefined } : undefined;
+    },
+  });
 }
 
 function handleSignals(s: BackfillRunState): void {

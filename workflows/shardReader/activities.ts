@@ -1,4 +1,4 @@
-/** The activities a shard reader runs, and how: retried briefly by Temporal, then held by the workflow (hold.ts). */
+/** The activities a shard reader runs, and how: retried briefly by Temporal, then retried by the workflow (runStep.ts). */
 import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../../domain/core/errors';
@@ -41,7 +41,7 @@ export const local = proxyLocalActivities<Activities>({
 /**
  * The steps of a chain (pull.ts): while records keep coming, pulls and steps run as local
  * activities in one workflow task. Not retried here: a failure falls back at once to the step's
- * activity above (its retries, then the hold), so a failing step looks as it always did.
+ * activity above (its retries, then runStep's), so a failing step looks as it always did.
  */
 export const chained = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',

@@ -10,7 +10,7 @@ import { holdChanges } from '../../domain/reservations/hold';
 import type { DeadLetter, Rejection } from '../../domain/shards/shardTypes';
 import { ACTIVITY_OPTIONS, io, local } from './activities';
 import type { TroubleRecord } from './definitions';
-import { hold, SkipRecord } from './hold';
+import { runStep, SkipRecord } from './runStep';
 import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
 
@@ -31,7 +31,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
   const pure = s.settings.localPureSteps ? local : io;
   const redacted = await prepare(s, show, pure);
   if (!redacted.length) return;
-  const applied = await hold(s, show, {
+  const applied = await runStep(s, show, {
     name: 'apply',
     run: () =>
       io.applyEvents.executeWithOptions(
@@ -55,7 +55,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility): Promise<voi
     (e) => !rejectedSeq.has(e.position.sequenceNumber) && !outdated.has(e.eventId),
   );
   await signalHolds(s, show, toPublish);
-  const pub = await hold(s, show, {
+  const pub = await runStep(s, show, {
     name: 'publish',
     run: () =>
       io.publishEvents.executeWithOptions(
@@ -83,7 +83,7 @@ async function prepare(
   const { shardId } = s.input;
   const records = s.records;
   if (patched(PREPARE_IN_ONE_STEP_PATCH)) {
-    const { events, deadLetters } = await hold(s, show, {
+    const { events, deadLetters } = await runStep(s, show, {
       name: 'transform',
       run: () => pure.prepareRecords({ shardId, records }),
       inTrouble: () => firstTrouble(s),
@@ -91,14 +91,14 @@ async function prepare(
     await deadLetter(s, show, deadLetters);
     return events;
   }
-  const { events, deadLetters } = await hold(s, show, {
+  const { events, deadLetters } = await runStep(s, show, {
     name: 'transform',
     run: () => pure.transformRecords({ shardId, records }),
     inTrouble: () => firstTrouble(s),
   });
   await deadLetter(s, show, deadLetters);
   if (!events.length) return [];
-  return hold(s, show, {
+  return runStep(s, show, {
     name: 'redact',
     run: () => pure.redactEvents(events),
     inTrouble: () => firstTrouble(s),
@@ -124,7 +124,7 @@ async function signalHolds(
 ): Promise<void> {
   const holds = holdChanges(events);
   if (!holds.length || !patched(RESERVATION_EXPIRY_PATCH)) return;
-  await hold(s, show, {
+  await runStep(s, show, {
     name: 'reservations',
     run: () =>
       io.signalHoldChanges.executeWithOptions(
@@ -164,7 +164,7 @@ const AFTER_APPLY: ReadonlySet<string> = new Set(['reservations', 'publish']);
 
 async function deadLetter(s: ShardReaderState, show: ShardVisibility, letters: DeadLetter[]): Promise<void> {
   if (!letters.length) return;
-  await hold(s, show, {
+  await runStep(s, show, {
     name: 'deadLetter',
     run: () => io.deadLetterRecords(letters),
     inTrouble: () => firstTrouble(s),

@@ -9,7 +9,8 @@ import type { BatchRef, LetterRef, PreparedBatch } from '../../domain/shards/bat
 import type { Rejection } from '../../domain/shards/shardTypes';
 import { ACTIVITY_OPTIONS, chained, io, local } from './activities';
 import type { TroubleRecord } from './definitions';
-import { hold, isStepFailure, SkipRecord } from './hold';
+import { runStep, SkipRecord } from './runStep';
+import { isStepFailure } from '../common/stepRetry';
 import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
 
@@ -29,7 +30,7 @@ export async function processBatchByReference(s: ShardReaderState, show: ShardVi
 async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: BatchRef): Promise<void> {
   const pure = s.settings.localPureSteps ? local : io;
   const excluded = () => [...s.excluded];
-  const prepared = await hold(s, show, {
+  const prepared = await runStep(s, show, {
     name: 'transform',
     run: inChain(
       s,
@@ -41,7 +42,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
   await deadLetter(s, show, batch, prepared.deadLetters);
   if (!prepared.events) return;
   const trouble = () => prepared.first ?? firstRecord(batch);
-  const applied = await hold(s, show, {
+  const applied = await runStep(s, show, {
     name: 'apply',
     run: inChain(
       s,
@@ -67,7 +68,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
     ...(outdated.length ? { skipEvents: outdated } : {}),
   });
   if (prepared.holds > 0)
-    await hold(s, show, {
+    await runStep(s, show, {
       name: 'reservations',
       run: inChain(
         s,
@@ -80,7 +81,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
       ),
       inTrouble: trouble,
     });
-  const pub = await hold(s, show, {
+  const pub = await runStep(s, show, {
     name: 'publish',
     run: inChain(
       s,
@@ -101,7 +102,7 @@ async function runSteps(s: ShardReaderState, show: ShardVisibility, batch: Batch
 
 /**
  * A step as a local activity while the shard runs a chain (pull.ts); its activity otherwise, and
- * at once when the local one fails: the chain ends, and the activity's retries and the hold take
+ * at once when the local one fails: the chain ends, and the activity's retries and runStep take
  * over, so STUCK, skip and the DLQ work as for any step.
  */
 function inChain<T>(
@@ -161,7 +162,7 @@ async function deadLetter(
   refs: LetterRef[],
 ): Promise<number> {
   if (!refs.length) return 0;
-  const parked = await hold(s, show, {
+  const parked = await runStep(s, show, {
     name: 'deadLetter',
     run: () => io.deadLetterBatch({ batch, letters: refs }),
     inTrouble: () => ({ sequenceNumber: refs[0].sequenceNumber }),

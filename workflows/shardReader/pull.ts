@@ -3,7 +3,8 @@ import { CancellationScope, condition, isCancellation, patched } from '@temporal
 import type { BatchRef } from '../../domain/shards/batchRef';
 import type { PullInput, PullResult } from '../../domain/shards/shardTypes';
 import { chained, pulling } from './activities';
-import { hold, isStepFailure } from './hold';
+import { isStepFailure } from '../common/stepRetry';
+import { runStep } from './runStep';
 import { isPaused } from './pause';
 import type { ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
@@ -22,7 +23,7 @@ const BATCH_REFERENCES_PATCH = 'batch-references';
  * brings a batch, that batch's steps and the next pulls and steps run as local activities in the
  * same workflow task, until a pull finds nothing within CHAIN_WAIT_MS, the chain's pulls have
  * taken `chainMs`, CHAIN_MAX_BATCHES ran, or a step fails (it falls back to its activity and the
- * hold). Then the workflow task completes: its markers are history, its local activities one
+ * step retry). Then the workflow task completes: its markers are history, its local activities one
  * action, and the next pull is an activity again (signals and queries are answered in between).
  * A worker lost during a chain loses the chain's markers: the new worker runs its batches again
  * from the last recorded checkpoint (the checkpoint row only moves forward; a change applied
@@ -63,7 +64,7 @@ export async function pullUnlessPaused(
     byReference ? { records: [], ...(await pulling.pullBatch(input)) } : pulling.pullRecords(input);
   const scope = new CancellationScope();
   const pull = scope.run(() =>
-    hold(s, show, {
+    runStep(s, show, {
       name: 'pull',
       run: () => pullOnce(input()),
       inTrouble: () => (s.checkpoint ? { sequenceNumber: s.checkpoint } : undefined),
@@ -92,7 +93,7 @@ export async function pullUnlessPaused(
 
 /**
  * The next pull of a chain, as a local activity; undefined when the chain ends here (the activity
- * pull takes over: its retries, its hold). An empty pull ends the chain and is returned.
+ * pull takes over: its retries, then runStep's). An empty pull ends the chain and is returned.
  */
 async function pullInChain(s: ShardReaderState, input: PullInput): Promise<Pulled | undefined> {
   const chain = s.chain!;

@@ -6,7 +6,7 @@
  */
 import type { PullResult } from '../../domain/shards/shardTypes';
 import { io } from './activities';
-import { hold } from './hold';
+import { runStep } from './runStep';
 import { note, type ShardReaderState } from './state';
 import type { ShardVisibility } from './visibility';
 
@@ -19,7 +19,7 @@ export async function watchRetention(
   if (!r) return;
   s.retentionMs = r.retentionMs;
   const raise = (kind: 'SHARD_LAG' | 'RETENTION_GAP') =>
-    hold(s, show, {
+    runStep(s, show, {
       name: 'alert',
       run: () =>
         io.raiseShardAlert({

@@ -13,7 +13,8 @@ import { io } from './activities';
 import { processBatch } from './batch';
 import { processBatchByReference } from './batchByReference';
 import { skipRecordSignal, statusQuery, type ShardReaderInput, type ShardStatus } from './definitions';
-import { hold, HoldTooLong, isStepFailure } from './hold';
+import { isStepFailure } from '../common/stepRetry';
+import { HoldTooLong, runStep } from './runStep';
 import { handlePauseSignals, isPaused, waitWhilePaused } from './pause';
 import { CHAINS_PATCH, pullUnlessPaused, type Pulled } from './pull';
 import { watchRetention } from './retention';
@@ -48,7 +49,7 @@ export async function shardReaderWorkflow(input: ShardReaderInput): Promise<Shar
 
 async function readShard(s: ShardReaderState, show: ShardVisibility): Promise<ShardStatus> {
   if (s.checkpoint === undefined)
-    s.checkpoint = await hold(s, show, {
+    s.checkpoint = await runStep(s, show, {
       name: 'loadCheckpoint',
       run: () => io.loadCheckpoint(s.input.shardId),
       inTrouble: () => undefined,
@@ -174,7 +175,7 @@ const FORGET_KEPT_BATCH_PATCH = 'forget-kept-batch';
 const CHECKPOINT_IN_PULL_PATCH = 'checkpoint-in-pull';
 
 const checkpointStep = (s: ShardReaderState, show: ShardVisibility, sequenceNumber: string) =>
-  hold(s, show, {
+  runStep(s, show, {
     name: 'checkpoint',
     run: () => io.saveCheckpoint({ shardId: s.input.shardId, sequenceNumber }),
     inTrouble: () => ({ sequenceNumber }),
@@ -190,7 +191,7 @@ async function saveUnsavedCheckpoint(s: ShardReaderState, show: ShardVisibility)
 
 /** SHARD_END: every record was read and checkpointed; the marker lets the supervisor start the children. */
 async function endShard(s: ShardReaderState, show: ShardVisibility): Promise<void> {
-  await hold(s, show, {
+  await runStep(s, show, {
     name: 'markShardEnded',
     run: () => io.markShardEnded(s.input.shardId),
     inTrouble: () => undefined,

@@ -1,19 +1,14 @@
 /**
- * The holding step: runs one activity until it succeeds. A failure holds the shard (per-key order
+ * A shard reader's step: runs one activity until it succeeds (the step retry of
+ * workflows/common/stepRetry.ts). A failure holds the shard (per-key order
  * is kept by not moving on): it waits with backoff decided here in the workflow, shows STUCK after
  * a few attempts, and can be interrupted by a pause or by an operator's skip of a record in the
  * current batch (thrown as SkipRecord for the batch to handle).
  */
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  condition,
-  isCancellation,
-  TemporalFailure,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { condition, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { holdBackoffMs } from '../../domain/core/errors';
 import { inBatch } from '../../domain/shards/batchRef';
+import { retryStep, type StepFailure } from '../common/stepRetry';
 import { io } from './activities';
 import type { HeldStep, LastError, SkipRequest, TroubleRecord } from './definitions';
 import { isPaused, waitWhilePaused } from './pause';
@@ -48,28 +43,26 @@ export class HoldTooLong {
   constructor(readonly held: HeldStep) {}
 }
 
-export async function hold<T>(
+/** Runs a step until it succeeds, holding the shard while it fails (workflows/common/stepRetry.ts). */
+export async function runStep<T>(
   s: ShardReaderState,
   show: ShardVisibility,
   { name, run, inTrouble, skippable = true }: HoldingStep<T>,
 ): Promise<T> {
-  // A step still failing when the previous run continued as new goes on counting.
-  let failures = s.held?.step === name ? s.held.failures : 0;
-  for (;;) {
-    try {
-      const result = await run();
-      if (failures > 0) {
-        note(s, `${name} recovered after ${failures} failed attempts`);
-        s.trouble = undefined;
-        s.held = undefined;
-        show.publish('RUNNING');
-      }
-      return result;
-    } catch (err) {
-      if (!isStepFailure(err)) throw err;
-      failures++;
-      s.lastError = lastErrorOf(name, err, failures);
-      s.trouble = recordInFailure(err) ?? inTrouble();
+  const stuckAt = (failures: number) => failures >= s.settings.stuckAfterAttempts;
+  return retryStep<T>({
+    run,
+    // A step still failing when the previous run continued as new goes on counting.
+    failures: s.held?.step === name ? s.held.failures : 0,
+    onRecovered: (failures) => {
+      note(s, `${name} recovered after ${failures} failed attempts`);
+      s.trouble = undefined;
+      s.held = undefined;
+      show.publish('RUNNING');
+    },
+    onFailure: async (failure, failures) => {
+      s.lastError = lastErrorOf(name, failure, failures);
+      s.trouble = recordInFailure(failure) ?? inTrouble();
       s.held = {
         step: name,
         failures,
@@ -77,11 +70,12 @@ export async function hold<T>(
         ...(s.trouble ? { trouble: s.trouble } : {}),
         ...(s.batch ? { batch: s.batch } : {}),
       };
-      const stuck = failures >= s.settings.stuckAfterAttempts;
-      if (stuck) show.stuck(name);
+      if (stuckAt(failures)) show.stuck(name);
       await keepIfHeldLong(s);
       if (historyIsLong(s)) throw new HoldTooLong(s.held);
-      const category = s.lastError.category;
+    },
+    wait: async (_failure, failures) => {
+      const category = s.lastError!.category;
       await condition(
         () => isPaused(s) || s.skipRequests.length > 0,
         holdBackoffMs(category === 'unknown' ? 'transient' : category, failures),
@@ -90,31 +84,15 @@ export async function hold<T>(
       if (skip) throw new SkipRecord(skip, name);
       if (isPaused(s)) {
         await waitWhilePaused(s, show);
-        if (stuck) show.stuck(name);
+        if (stuckAt(failures)) show.stuck(name);
       }
-    }
-  }
-}
-
-/**
- * A step's activity failed: an ActivityFailure (its cause the activity's error) from an activity,
- * the activity's own failure (ApplicationFailure, TimeoutFailure) from a local activity. Anything
- * else (a cancellation, a bug in the workflow) is not the step's to hold.
- */
-export function isStepFailure(err: unknown): err is TemporalFailure {
-  return err instanceof TemporalFailure && !isCancellation(err);
-}
-
-/** The activity's own error in a step failure. */
-function causeOf(err: TemporalFailure): ApplicationFailure | undefined {
-  if (err instanceof ApplicationFailure) return err;
-  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+    },
+  });
 }
 
 /** The record the activity named as failing (details[0]), if it did: the one to skip. */
-function recordInFailure(err: TemporalFailure): TroubleRecord | undefined {
-  const details = causeOf(err)?.details;
-  const r = details?.[0] as Partial<TroubleRecord> | undefined;
+function recordInFailure(failure: StepFailure): TroubleRecord | undefined {
+  const r = failure.details[0] as Partial<TroubleRecord> | undefined;
   if (!r || typeof r.sequenceNumber !== 'string') return undefined;
   const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined);
   const fields = {
@@ -158,12 +136,11 @@ function historyIsLong(s: ShardReaderState): boolean {
   return info.continueAsNewSuggested || info.historyLength >= s.settings.maxHistoryEvents;
 }
 
-function lastErrorOf(step: string, err: TemporalFailure, attempts: number): LastError {
-  const cause = causeOf(err);
+function lastErrorOf(step: string, failure: StepFailure, attempts: number): LastError {
   return {
     step,
-    category: (cause?.type ?? 'unknown') as LastError['category'],
-    message: (cause?.message ?? err.message).slice(0, 500),
+    category: failure.type as LastError['category'],
+    message: failure.message,
     attempts,
     at: new Date().toISOString(),
   };
