@@ -151,7 +151,46 @@ export function backfillCommand(cli: Cli): Command {
   const backfill = new Command('backfill').description(
     'backfill workflows (cdc-backfill:<id>): snapshot tables, replay the stream, reconcile after a TRUNCATE',
   );
+  registerStart(backfill, cli);
+  registerStatus(backfill, cli);
+  registerSignalCommand(
+    backfill,
+    cli,
+    'pause',
+    'pause a backfill after its current chunk (survives worker restarts and continue-as-new)',
+    (h, reason) => h.signal(pauseBackfillSignal, reason ? { reason } : {}),
+    (p) => p.state === 'PAUSED',
+  );
+  registerSignalCommand(
+    backfill,
+    cli,
+    'resume',
+    'resume a paused backfill',
+    (h) => h.signal(resumeBackfillSignal),
+    (p) => p.state !== 'PAUSED',
+  );
+  registerSignalCommand(
+    backfill,
+    cli,
+    'cancel',
+    'stop a backfill cleanly: it finishes the current chunk and ends with a final report (CANCELLED)',
+    (h, reason) => h.signal(cancelBackfillSignal, reason ? { reason } : {}),
+    (p) => p.state === 'CANCELLED',
+  );
+  registerSignalCommand(
+    backfill,
+    cli,
+    'rate',
+    'change the rate limit (rows per second) of a running backfill',
+    (h, n) => h.signal(setRateLimitSignal, { rowsPerSecond: Number(n) }),
+    (p, n) => p.rateLimit === Number(n),
+    { name: '<rowsPerSecond>', description: 'the new limit', parse: (v) => String(zodParser(Rate)(v)) },
+  );
+  return backfill;
+}
 
+/** `cdc backfill start`: a new backfill workflow, optionally followed to its end. */
+function registerStart(backfill: Command, cli: Cli): void {
   backfill
     .command('start')
     .description('start a backfill; refused while another one runs on one of its tables')
@@ -229,7 +268,10 @@ Exit codes: 0 started (with --wait: DONE), 1 refused (another backfill runs on t
         if (final.state !== 'DONE') cli.setExit(EXIT.ERROR);
       });
     });
+}
 
+/** `cdc backfill status [id]`: one backfill’s progress, or every running one’s. */
+function registerStatus(backfill: Command, cli: Cli): void {
   backfill
     .command('status')
     .description('the progress of one backfill, or every backfill running on this pipeline')
@@ -279,92 +321,68 @@ Exit codes: 0 started (with --wait: DONE), 1 refused (another backfill runs on t
         if (p.state === 'FAILED' || p.state === 'STUCK') cli.setExit(EXIT.UNHEALTHY);
       });
     });
+}
 
-  const signalCommand = (
-    name: string,
-    description: string,
-    send: (
-      h: ReturnType<Awaited<ReturnType<Session['temporal']>>['workflow']['getHandle']>,
-      arg: string | undefined,
-    ) => Promise<void>,
-    done: (p: BackfillProgress, arg: string | undefined) => boolean,
-    argument?: { name: string; description: string; parse: (v: string) => string },
-  ) => {
-    const c = backfill
-      .command(name)
-      .description(description)
-      .argument('<id>', 'backfill id or workflow id', zodParser(IdSchema));
-    if (argument) c.argument(argument.name, argument.description, argument.parse);
-    if (name === 'pause' || name === 'cancel')
-      c.option('-r, --reason <text>', 'why (kept in the notes)', zodParser(ReasonSchema));
-    c.addOption(
-      new Option('-t, --timeout <seconds>', 'how long to wait for the acknowledgement')
-        .argParser(zodParser(TimeoutSchema))
-        .default(30),
-    );
-    c.action(async (id: string, ...rest: unknown[]) => {
-      const arg = argument ? (rest[0] as string) : undefined;
-      const o = (argument ? rest[1] : rest[0]) as { reason?: string; timeout: number };
-      await cli.session(async (s) => {
-        const client = await s.temporal();
-        const workflowId = backfillWorkflowIdOf(id);
-        const handle = client.workflow.getHandle(workflowId);
-        const d = await s.deadline(QUERY_MS, () => handle.describe());
-        if (d.status.name !== 'RUNNING')
-          throw notFound(`${workflowId} is not running (${d.status.name.toLowerCase()})`);
-        await send(handle, name === 'pause' || name === 'cancel' ? o.reason : arg);
-        let last: BackfillProgress | undefined;
-        const ok = await pollUntil(async () => {
-          if (name === 'cancel') {
-            const st = await s.deadline(QUERY_MS, () => handle.describe());
-            if (st.status.name !== 'RUNNING') {
-              last = (await handle.result()) as BackfillProgress;
-              return last;
-            }
+/** A subcommand that signals a running backfill and waits until its progress shows the effect. */
+function registerSignalCommand(
+  backfill: Command,
+  cli: Cli,
+  name: string,
+  description: string,
+  send: (
+    h: ReturnType<Awaited<ReturnType<Session['temporal']>>['workflow']['getHandle']>,
+    arg: string | undefined,
+  ) => Promise<void>,
+  done: (p: BackfillProgress, arg: string | undefined) => boolean,
+  argument?: { name: string; description: string; parse: (v: string) => string },
+): void {
+  const c = backfill
+    .command(name)
+    .description(description)
+    .argument('<id>', 'backfill id or workflow id', zodParser(IdSchema));
+  if (argument) c.argument(argument.name, argument.description, argument.parse);
+  if (name === 'pause' || name === 'cancel')
+    c.option('-r, --reason <text>', 'why (kept in the notes)', zodParser(ReasonSchema));
+  c.addOption(
+    new Option('-t, --timeout <seconds>', 'how long to wait for the acknowledgement')
+      .argParser(zodParser(TimeoutSchema))
+      .default(30),
+  );
+  c.action(async (id: string, ...rest: unknown[]) => {
+    const arg = argument ? (rest[0] as string) : undefined;
+    const o = (argument ? rest[1] : rest[0]) as { reason?: string; timeout: number };
+    await cli.session(async (s) => {
+      const client = await s.temporal();
+      const workflowId = backfillWorkflowIdOf(id);
+      const handle = client.workflow.getHandle(workflowId);
+      const d = await s.deadline(QUERY_MS, () => handle.describe());
+      if (d.status.name !== 'RUNNING')
+        throw notFound(`${workflowId} is not running (${d.status.name.toLowerCase()})`);
+      await send(handle, name === 'pause' || name === 'cancel' ? o.reason : arg);
+      let last: BackfillProgress | undefined;
+      const ok = await pollUntil(async () => {
+        if (name === 'cancel') {
+          const st = await s.deadline(QUERY_MS, () => handle.describe());
+          if (st.status.name !== 'RUNNING') {
+            last = (await handle.result()) as BackfillProgress;
+            return last;
           }
-          last = await s.deadline(QUERY_MS, () => handle.query(backfillProgressQuery));
-          return done(last, arg) ? last : undefined;
-        }, o.timeout * 1000);
-        const result = { action: name, workflowId, acknowledged: ok !== undefined, progress: last ?? null };
-        cli.out.result(result, () =>
-          ok
-            ? `${workflowId}: ${name} acknowledged\n${report(ok)}`
-            : `${workflowId}: ${name} signalled, not acknowledged within ${o.timeout}s`,
+        }
+        last = await s.deadline(QUERY_MS, () => handle.query(backfillProgressQuery));
+        return done(last, arg) ? last : undefined;
+      }, o.timeout * 1000);
+      const result = { action: name, workflowId, acknowledged: ok !== undefined, progress: last ?? null };
+      cli.out.result(result, () =>
+        ok
+          ? `${workflowId}: ${name} acknowledged\n${report(ok)}`
+          : `${workflowId}: ${name} signalled, not acknowledged within ${o.timeout}s`,
+      );
+      if (!ok)
+        throw new CliError(
+          `${name} of ${workflowId} not acknowledged within ${o.timeout}s (state ${last?.state ?? '?'})`,
         );
-        if (!ok)
-          throw new CliError(
-            `${name} of ${workflowId} not acknowledged within ${o.timeout}s (state ${last?.state ?? '?'})`,
-          );
-      });
     });
-  };
-
-  signalCommand(
-    'pause',
-    'pause a backfill after its current chunk (survives worker restarts and continue-as-new)',
-    (h, reason) => h.signal(pauseBackfillSignal, reason ? { reason } : {}),
-    (p) => p.state === 'PAUSED',
-  );
-  signalCommand(
-    'resume',
-    'resume a paused backfill',
-    (h) => h.signal(resumeBackfillSignal),
-    (p) => p.state !== 'PAUSED',
-  );
-  signalCommand(
-    'cancel',
-    'stop a backfill cleanly: it finishes the current chunk and ends with a final report (CANCELLED)',
-    (h, reason) => h.signal(cancelBackfillSignal, reason ? { reason } : {}),
-    (p) => p.state === 'CANCELLED',
-  );
-  signalCommand(
-    'rate',
-    'change the rate limit (rows per second) of a running backfill',
-    (h, n) => h.signal(setRateLimitSignal, { rowsPerSecond: Number(n) }),
-    (p, n) => p.rateLimit === Number(n),
-    { name: '<rowsPerSecond>', description: 'the new limit', parse: (v) => String(zodParser(Rate)(v)) },
-  );
-  return backfill;
+  });
 }
 
 /** The registration every group of cli/commands/ has. */

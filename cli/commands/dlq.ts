@@ -125,7 +125,14 @@ export const registerDlq: RegisterCommands = (program: Command, cli: Cli) => {
   const dlq = program
     .command('dlq')
     .description('dead letters: list, show (decrypted), redrive (a workflow), discard; every action audited');
+  registerDlqList(dlq, cli);
+  registerDlqShow(dlq, cli);
+  registerDlqRedrive(dlq, cli);
+  registerDlqDiscard(dlq, cli);
+};
 
+/** `cdc dlq list`: dead letters, newest first, without their data. */
+function registerDlqList(dlq: Command, cli: Cli): void {
   filterOptions(dlq.command('list').description('list dead letters (newest first), without their data'), true)
     .option('-n, --limit <n>', 'at most this many', zodParser(LimitSchema), 100)
     .addHelpText(
@@ -151,7 +158,10 @@ Examples:
         );
       });
     });
+}
 
+/** `cdc dlq show <id>`: one dead letter, its audit trail and its record decrypted. */
+function registerDlqShow(dlq: Command, cli: Cli): void {
   dlq
     .command('show')
     .description(
@@ -197,7 +207,10 @@ Examples:
         );
       });
     });
+}
 
+/** `cdc dlq redrive`: dead letters back through the pipeline, as a redrive workflow of their consumer. */
+function registerDlqRedrive(dlq: Command, cli: Cli): void {
   filterOptions(
     dlq
       .command('redrive')
@@ -293,7 +306,10 @@ Examples:
         });
       },
     );
+}
 
+/** `cdc dlq discard`: dead letters given up (PARKED → DISCARDED), audited. */
+function registerDlqDiscard(dlq: Command, cli: Cli): void {
   filterOptions(
     dlq
       .command('discard')
@@ -344,7 +360,7 @@ Examples:
         if (discarded < outcomes.length) cli.setExit(EXIT.ERROR);
       });
     });
-};
+}
 
 /** The given ids, refused when `consumer` is given and some belong to another consumer. */
 async function ofConsumer(s: Session, ids: string[], consumer: string | undefined): Promise<string[]> {
