@@ -89,9 +89,11 @@ export function probes(p: TestPipeline) {
       }
       return false;
     },
-    /** Every canonical change event on the stream, shard by shard, each shard in sequence order. */
-    streamChanges: async (): Promise<{ shardId: string; sequenceNumber: string; event: ChangeEvent }[]> => {
-      const out: { shardId: string; sequenceNumber: string; event: ChangeEvent }[] = [];
+    /** Every canonical change event on the stream, shard by shard, each shard in sequence order, with its arrival time. */
+    streamChanges: async (): Promise<
+      { shardId: string; sequenceNumber: string; event: ChangeEvent; arrivalMs: number }[]
+    > => {
+      const out: { shardId: string; sequenceNumber: string; event: ChangeEvent; arrivalMs: number }[] = [];
       const shards =
         (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
       for (const shard of shards) {
@@ -110,7 +112,12 @@ export function probes(p: TestPipeline) {
             const event = ChangeEventSchema.parse(
               JSON.parse(Buffer.from(r.Data!).toString('utf8')),
             ) as ChangeEvent;
-            out.push({ shardId: shard.ShardId!, sequenceNumber: r.SequenceNumber!, event });
+            out.push({
+              shardId: shard.ShardId!,
+              sequenceNumber: r.SequenceNumber!,
+              event,
+              arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+            });
           }
           if (!page.Records?.length && !page.MillisBehindLatest) break;
           iterator = page.NextShardIterator;

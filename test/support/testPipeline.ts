@@ -1,6 +1,7 @@
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
@@ -25,8 +26,14 @@ export interface TestPipeline {
   pg: PgClient;
   /** Shuts the worker down (as a deploy would) and starts a new one on the same task queue. */
   restartWorker(): Promise<void>;
-  /** With `workerProcess`: SIGKILL the worker process (no shutdown at all), then start a new one. */
-  killWorker(): Promise<void>;
+  /**
+   * With `workerProcess`: SIGKILL the worker process (no shutdown at all), then start a new one.
+   * `noticeNow`: tell the server at once what it notices later by its timeouts (the lost worker's
+   * sticky queues after about 10 s, its started activity attempts at their heartbeat timeouts):
+   * the open workflows' sticky queues are reset and their started attempts failed, so that what
+   * runs next runs on the new worker without waiting those timeouts out.
+   */
+  killWorker(opts?: { noticeNow?: boolean }): Promise<void>;
   /** Process ids of the `extraWorkerProcesses` (benchmarks measure their CPU and memory). */
   extraWorkerPids(): number[];
   stop(): Promise<void>;
@@ -116,8 +123,9 @@ export async function startTestPipeline(
     await host.start();
     handle.worker = host.worker();
   };
-  const killWorker = async () => {
+  const killWorker = async (opts: { noticeNow?: boolean } = {}) => {
     await host.kill();
+    if (opts.noticeNow) await noticeLostWorker(client, config);
     await host.start();
   };
 
@@ -151,6 +159,32 @@ async function terminateOpen(client: TemporalClient, config: PipelineConfig): Pr
       .getHandle(wf)
       .terminate('test finished')
       .catch(() => undefined);
+}
+
+/** What the server notices of a SIGKILLed worker by its timeouts, told at once (see `killWorker`). */
+async function noticeLostWorker(client: TemporalClient, config: PipelineConfig): Promise<void> {
+  const { namespace } = client.options;
+  for (const workflowId of await listOpen(client, config)) {
+    const d = await client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .catch(() => undefined);
+    if (!d) continue;
+    await client.workflowService
+      .resetStickyTaskQueue({ namespace, execution: { workflowId, runId: d.runId } })
+      .catch(() => undefined);
+    for (const a of d.raw.pendingActivities ?? [])
+      if (
+        a.activityId &&
+        a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+      )
+        await client.activity
+          .fail(
+            { workflowId, runId: d.runId, activityId: a.activityId },
+            new Error('worker SIGKILLed (test)'),
+          )
+          .catch(() => undefined); // finished or timed out meanwhile: nothing to tell
+  }
 }
 
 /** Drops the slot (once the capture activity let it go) and publication, deletes stream, bus, queues and tables. */
