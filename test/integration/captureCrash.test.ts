@@ -9,8 +9,15 @@ import { waitFor } from '../support/waitFor';
 
 /**
  * The crash test: the worker process is SIGKILLed again and again while a load generator commits
- * changes. Every committed change must be on the stream afterwards (duplicates allowed, gaps
- * never) and the changes of every key in commit order.
+ * changes, each time while capture streams on it (it acknowledged changes committed after the
+ * worker before it was killed), at a random point of the load. Every committed change must be on
+ * the stream afterwards (duplicates allowed, gaps never) and the changes of every key in commit
+ * order.
+ *
+ * After a SIGKILL Temporal notices the lost capture attempt at its heartbeat timeout (60 s); the
+ * test tells the server at once instead (`killWorker({ noticeNow: true })`: the attempt fails by
+ * its activity id, as the timeout would fail it), so that the next kill hits a capture running
+ * again rather than a worker idle until the timeout.
  */
 describe('capture survives SIGKILL of the worker', function () {
   this.timeout(600_000);
@@ -70,15 +77,35 @@ describe('capture survives SIGKILL of the worker', function () {
         await sleep(20);
       }
     })();
-    const killer = (async () => {
-      for (let i = 0; i < 4; i++) {
-        await sleep(6_000 + Math.random() * 4_000);
-        await p.killWorker();
-        kills++;
-      }
-    })();
-    await killer;
-    await sleep(3_000);
+    const handle = p.client.workflow.getHandle(captureWorkflowId(p.config.slot));
+    const lsnNow = async () =>
+      (await p.pg.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
+    /** Capture streams on the current worker: it acknowledged changes committed after `lsn`. */
+    const streamingPast = (lsn: string, what: string) =>
+      waitFor(
+        what,
+        async () => {
+          const r = await p.pg.query<{ done: boolean }>(
+            'SELECT active AND confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1',
+            [p.config.slot, lsn],
+          );
+          return r.rows[0]?.done ? true : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+    let since = await lsnNow();
+    for (let i = 0; i < 4; i++) {
+      await streamingPast(since, `capture streaming again before kill ${i + 1}`);
+      // A random point of the load: 20 to 100 more transactions.
+      const at = commits + 20 + Math.floor(Math.random() * 80);
+      await waitFor(`transaction ${at}`, async () => (commits >= at ? true : undefined), {
+        intervalMs: 10,
+      });
+      await p.killWorker({ noticeNow: true });
+      kills++;
+      since = await lsnNow();
+    }
+    await streamingPast(since, 'capture streaming again after the last kill');
     running = false;
     await load;
 
@@ -121,7 +148,6 @@ describe('capture survives SIGKILL of the worker', function () {
     }
     // Each SIGKILL cut the capture activity off mid-run; Temporal ran it again on the new worker
     // (a retry of the same activity, or, after three attempts, a new run the workflow started).
-    const handle = p.client.workflow.getHandle(captureWorkflowId(p.config.slot));
     const pending = (await handle.describe()).raw.pendingActivities?.find(
       (a) => a.activityType?.name === 'captureChanges',
     )?.attempt;

@@ -261,8 +261,13 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
       probe.dlq(poison!.shardId, poison!.sequenceNumber),
     );
     assert.equal(letter.category, 'poison');
-    // Let the worker finish the batch's remaining steps and write its history.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The batch's remaining steps done and in the history: the shard's checkpoint is past the poison record.
+    await waitFor('the shard checkpointed past the poison record', async () => {
+      const status = await probe.shardStatus(poison!.shardId);
+      return status.checkpoint !== undefined && BigInt(status.checkpoint) >= BigInt(poison!.sequenceNumber)
+        ? true
+        : undefined;
+    });
 
     // 5. Read everything, with a control value for each place.
     const found: Record<string, string[]> = {};

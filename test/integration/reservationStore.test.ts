@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Pool } from 'pg';
 import {
   cancelReservation,
@@ -16,6 +15,7 @@ import {
 } from '../../infra/reservationStore';
 import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { installTestRuntime } from '../support/testRuntime';
+import { waitFor } from '../support/waitFor';
 
 /**
  * The reservation store against the local PostgreSQL, in a scratch schema of its own (the shipped
@@ -192,9 +192,17 @@ describe('reservation store on PostgreSQL', function () {
     assert.equal(early.outcome, 'not-due');
     assert.deepEqual(await stockOf(sku), { onHand: 10, reserved: 3, available: 7 });
 
-    await sleep(Math.max(0, Date.parse(r.expiresAt) - Date.now()) + 100);
-    const released = await expireReservation(pool, r.reservationId);
+    // Asked again until PostgreSQL finds it due: not-due until then, released once.
+    const released = await waitFor(
+      'the hold to be due',
+      async () => {
+        const x = await expireReservation(pool, r.reservationId);
+        return x.outcome === 'not-due' ? undefined : x;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     assert.equal(released.outcome, 'released');
+    assert.ok(Date.now() >= Date.parse(r.expiresAt), 'not released before its deadline');
     if (released.outcome !== 'released') return;
     assert.equal(released.reservation.status, 'EXPIRED');
     assert.equal(released.reservation.expiresAt, r.expiresAt);
