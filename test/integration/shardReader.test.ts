@@ -1,7 +1,6 @@
 import { awsClients } from '../../infra/aws';
 import { readDeadLetterRaw } from '../../activities/deadLetters';
 import { keyringFromEnv } from '../../infra/codec/keyring';
-import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { eventRouting, provisionEvents } from '../../infra/provisioning';
 import { serviceUp, stackDown } from '../../infra/localStack/localStack';
@@ -240,13 +239,33 @@ describe('shard reader on the real dev server', function () {
     );
     await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 5, 9)', [sku]);
     await p.restartWorker();
-    await sleep(3_000);
-    assert.equal(await probe.entity('inventory', `${sku}#5`), undefined, 'nothing is applied while paused');
-    const statuses = await probe.allShardStatuses();
+    // The shard readers had their chance: the row is on the stream, and after that every reader ran
+    // a workflow task on the new worker (a second pause, its reason shown). A reader that lost its
+    // pause would have pulled it then: a pull running, or the row applied.
+    await waitFor('the row on the stream', async () =>
+      (await probe.streamContains(sku)) ? true : undefined,
+    );
+    await probe.supervisor().signal('pause', { reason: 'maintenance window, after the restart' });
+    const statuses = await waitFor(
+      'every shard reader to handle the second pause on the new worker',
+      async () => {
+        const all = await probe.allShardStatuses();
+        return all.every((s) => s.pausedReason === 'maintenance window, after the restart') ? all : undefined;
+      },
+    );
     assert.ok(
       statuses.every((s) => s.state === 'PAUSED'),
       'still paused after the worker restart',
     );
+    for (const s of statuses) {
+      const pending = (await probe.shardHandle(s.shardId).describe()).raw.pendingActivities ?? [];
+      assert.deepEqual(
+        pending.map((a) => a.activityType?.name),
+        [],
+        `${s.shardId}: no activity runs while paused`,
+      );
+    }
+    assert.equal(await probe.entity('inventory', `${sku}#5`), undefined, 'nothing is applied while paused');
     await probe.supervisor().signal('resume');
     const item = await waitFor('the row after resume', () => probe.entity('inventory', `${sku}#5`));
     assert.equal(item.row.on_hand, 9);

@@ -89,6 +89,29 @@ export function probes(p: TestPipeline) {
       }
       return false;
     },
+    /** Whether a record on the stream (any shard; raw, parsed or not) contains `text`. */
+    streamContains: async (text: string): Promise<boolean> => {
+      const shards =
+        (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
+      for (const shard of shards) {
+        let iterator = (
+          await kinesis.send(
+            new GetShardIteratorCommand({
+              StreamName: p.config.stream,
+              ShardId: shard.ShardId,
+              ShardIteratorType: 'TRIM_HORIZON',
+            }),
+          )
+        ).ShardIterator;
+        while (iterator) {
+          const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+          if (page.Records?.some((r) => Buffer.from(r.Data!).includes(text))) return true;
+          if (!page.Records?.length && !page.MillisBehindLatest) break;
+          iterator = page.NextShardIterator;
+        }
+      }
+      return false;
+    },
     /** Every canonical change event on the stream, shard by shard, each shard in sequence order, with its arrival time. */
     streamChanges: async (): Promise<
       { shardId: string; sequenceNumber: string; event: ChangeEvent; arrivalMs: number }[]
