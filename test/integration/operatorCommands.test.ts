@@ -298,6 +298,14 @@ describe('the operator commands of the README and docs/cli.md, on `npm start`', 
         r.stdout.includes(shard0()) && r.stdout.includes(supervisorWorkflowId(config.stream, config.consumer))
       );
     });
+    // A reader shows CAUGHT_UP once a pull finds its shard at the tip: changes on both shards (16
+    // keys of this test's SKU) get it there at once, where an empty shard's first pull would wait
+    // out the idle pull (60 s).
+    for (let w = 100; w < 116; w++)
+      await pg.query(
+        'INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, $2, 1) ON CONFLICT DO NOTHING',
+        [sku, w],
+      );
     await until('the shard readers listed as CAUGHT_UP', async () => {
       const r = await ok(`temporal workflow list --query 'CdcState = "CAUGHT_UP" AND ${filter}'`);
       return r.stdout.includes(shard0());
