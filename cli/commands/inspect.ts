@@ -1,6 +1,6 @@
 /**
  * `cdc inspect <table> <entityId>` and `cdc inspect queue <name> [--force]`: what the pipeline
- * wrote, changing nothing (the reads of scripts/inspect.ts). An entity: its cdc_entities item (and
+ * wrote, changing nothing (also `npm run inspect`). An entity: its cdc_entities item (and
  * the inventory_realtime item for inventory). A queue: up to 10 messages peeked with
  * VisibilityTimeout 0 and never deleted; a missing queue is reported, never created.
  */

@@ -85,7 +85,7 @@ Examples:
   stack
     .command('status')
     .description(
-      'health, pid and ports of each service, and where the scripts and cdc connect from this shell',
+      'health, pid and ports of each service, and where cdc (and the npm scripts) connect from this shell',
     )
     .action(async () => {
       const statuses = await Promise.all(SERVICE_NAMES.map((n) => serviceStatus(n)));

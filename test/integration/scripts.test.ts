@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import {
@@ -24,10 +23,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a script as `npm run` does (`tsx scripts/<name>.ts`), in `env` only. */
+/** Runs `npm run -s <script> -- <args>` (the npm scripts call `cdc`), in `env` only. */
 function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join('scripts', script), ...args], {
+    const child = spawn('npm', ['run', '-s', script, ...(args.length ? ['--', ...args] : [])], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -61,7 +60,7 @@ const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n$
  * `inspect queue` leaving queues as it found them (item 22). Each test provisions its own names
  * (a run id, like testPipeline.ts) and removes them, so the main job's resources are never touched.
  */
-describe('scripts on the running local stack, without hand-set variables', function () {
+describe('npm scripts (cdc) on the running local stack, without hand-set variables', function () {
   this.timeout(180_000);
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
   let pg: PgClient;
@@ -117,11 +116,10 @@ describe('scripts on the running local stack, without hand-set variables', funct
       await deprovisionDeadLetters(config, { deleteBucket: true });
     });
 
-    it('npm run provision provisions on the local stack (README slot recovery: no ECONNREFUSED 127.0.0.1:5432)', async () => {
-      const run = await runScript('provision.ts', [], cleanEnv(config));
+    it('npm run provision (cdc provision) provisions on the local stack (README slot recovery: no ECONNREFUSED 127.0.0.1:5432)', async () => {
+      const run = await runScript('provision', [], cleanEnv(config));
       assert.equal(run.code, 0, show(run));
-      assert.match(run.stderr, /PostgreSQL → local stack/, show(run));
-      assert.match(run.stderr, /AWS → local stack/, show(run));
+      assert.match(run.stdout, /^provisioned; source system \d+ timeline \d+/m, show(run));
       const slot = await pg.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
       assert.equal(slot.rowCount, 1, 'the slot was created');
       const { kinesis, sqs } = awsClients();
@@ -129,13 +127,12 @@ describe('scripts on the running local stack, without hand-set variables', funct
       await sqs.send(new GetQueueUrlCommand({ QueueName: eventRouting(config.eventBus).queues.alerts }));
     });
 
-    it('npm run pipeline:start and npm run inspect reach the local stack', async () => {
-      const start = await runScript('startPipeline.ts', [], cleanEnv(config));
+    it('npm run pipeline:start (cdc pipeline start) and npm run inspect (cdc inspect) reach the local stack', async () => {
+      const start = await runScript('pipeline:start', [], cleanEnv(config));
       assert.equal(start.code, 0, show(start));
       assert.match(start.stdout, new RegExp(`capture: ${captureWorkflowId(config.slot)}`));
-      const inspect = await runScript('inspect.ts', ['inventory', 'NO-SUCH-SKU#1'], cleanEnv(config));
-      assert.equal(inspect.code, 0, show(inspect));
-      assert.match(inspect.stdout, /^null\s+null\s*$/, show(inspect));
+      const inspect = await runScript('inspect', ['inventory', 'NO-SUCH-SKU#1'], cleanEnv(config));
+      assert.equal(inspect.code, 3, `no such item: exit 3 (not found)\n${show(inspect)}`);
     });
   });
 
@@ -156,7 +153,7 @@ describe('scripts on the running local stack, without hand-set variables', funct
       const bodies = [`{"n":1,"id":"${id}-a"}`, `{"n":2,"id":"${id}-b"}`];
       for (const MessageBody of bodies) await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody }));
 
-      const run = await runScript('inspect.ts', ['queue', queue], cleanEnv());
+      const run = await runScript('inspect', ['queue', queue], cleanEnv());
       assert.equal(run.code, 0, show(run));
       assert.ok(run.stdout.includes(`${id}-a`) && run.stdout.includes(`${id}-b`), show(run));
 
@@ -176,11 +173,11 @@ describe('scripts on the running local stack, without hand-set variables', funct
     });
 
     it('reports a missing queue in one line and does not create it', async () => {
-      const run = await runScript('inspect.ts', ['queue', missing], cleanEnv());
-      assert.equal(run.code, 1, show(run));
+      const run = await runScript('inspect', ['queue', missing], cleanEnv());
+      assert.equal(run.code, 3, show(run));
       const lines = run.stderr.trim().split('\n');
       assert.deepEqual(lines.length, 1, show(run));
-      assert.match(lines[0], new RegExp(`^inspect: queue '${missing}' does not exist`));
+      assert.match(lines[0], new RegExp(`queue '${missing}' does not exist`));
       await assert.rejects(
         awsClients().sqs.send(new GetQueueUrlCommand({ QueueName: missing })),
         (err: Error) => err.name === 'QueueDoesNotExist',
