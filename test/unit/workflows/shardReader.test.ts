@@ -146,7 +146,14 @@ describe('shard-reader workflow (time-skipping, stub activities)', function () {
         'checkpoint written before the pause',
       );
       records.push(record('shard-4', 3)); // a new record arrives while paused
-      await new Promise((r) => setTimeout(r, 1_500)); // real time: a pause has no timer to skip
+      // A signal the workflow must answer (an invalid skip, noted): it ran a task after the record
+      // arrived, and still did not pull.
+      await handle.signal(skipRecordSignal, {} as never);
+      await until(
+        handle,
+        (s) => s.notes.some((n) => n.startsWith('skipRecord ignored')),
+        'the marker signal handled',
+      );
       assert.equal(stub.pulls, pulls, 'no pull while paused');
       assert.equal(stub.applied.length, 2);
       await handle.signal(resumeSignal);
