@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 moto_server for the local stack, with moto's EventBridge -> SQS hot spots patched (issue 13;
-measurements in docs/performance.md, benchmark in scripts/bench/eventsEmulator.py).
+measurements in docs/performance.md, benchmark in bench/eventsEmulator.py).
 
 Same command line as `moto_server` (`-H 127.0.0.1 -p 15000`): it patches a few moto internals and
 then runs moto's own `main()`. Measured on moto 5.2.5 (the newest release; no setting of moto

@@ -31,7 +31,7 @@ import { waitFor } from '../support/waitFor';
  * a copy of the table file. CDC_BACKFILL_ROWS sets the rows per table (500 in CI, where DynamoDB Local's ~50 guarded writes/s
  * set the pace; 100,000 by hand). Behaviour only: the rates and latencies (snapshot rows/s alone and
  * under load, commit → DynamoDB with and without a backfill, the rate limit's accuracy) are
- * measured by `npm run bench:backfill` (scripts/bench/backfill.ts).
+ * measured by `npm run bench:backfill` (bench/backfill.ts).
  */
 describe('backfill workflows (local stack)', function () {
   this.timeout(1_200_000);

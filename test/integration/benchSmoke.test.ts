@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBench, SMOKE_OPTIONS, type BenchReport } from '../../scripts/bench/pipeline';
-import { runSimulatedBench, SIM_SMOKE_OPTIONS, type SimBenchReport } from '../../scripts/bench/simulated';
+import { runBench, SMOKE_OPTIONS, type BenchReport } from '../../bench/pipeline';
+import { runSimulatedBench, SIM_SMOKE_OPTIONS, type SimBenchReport } from '../../bench/simulated';
 import { ROOT } from '../../infra/localStack/localStack';
 
 /**

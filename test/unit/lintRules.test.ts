@@ -161,7 +161,7 @@ describe('lint rules: import boundaries (eslint.config.mjs)', function () {
         ['cli/commands/planted.ts', '../../scripts/stack'],
         ['cli/planted.ts', '../test/support/waitFor'],
         ['activities/planted.ts', '../test/support/testPipeline'],
-        ['activities/shardReader/planted.ts', '../../scripts/bench/lib/latency'],
+        ['activities/shardReader/planted.ts', '../../bench/lib/latency'],
         ['infra/planted.ts', '../bench/pipeline'],
         ['infra/localStack/planted.ts', '../../scripts/codecServer'],
         ['workers/planted.ts', '../scripts'],

@@ -12,14 +12,14 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createKeyring } from '../../../infra/codec/keyring';
 import { loadConfig } from '../../../infra/config';
-import { DirectConsumer } from '../../../scripts/bench/lib/directConsumer';
+import { DirectConsumer } from '../../../bench/lib/directConsumer';
 import {
   DEFAULT_SIM_LATENCY,
   SimulatedAws,
   simLatencyFromEnv,
   type SimLatency,
-} from '../../../scripts/bench/lib/simulatedAws';
-import { lsnNumber, lsnText, SimulatedWorkload } from '../../../scripts/bench/lib/simulatedLoad';
+} from '../../../bench/lib/simulatedAws';
+import { lsnNumber, lsnText, SimulatedWorkload } from '../../../bench/lib/simulatedLoad';
 import { waitFor } from '../../support/waitFor';
 
 const ZERO: SimLatency = {

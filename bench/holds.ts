@@ -19,11 +19,11 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
-import { awaitHolds, processUsage, takeHolds } from '../../test/support/holdLoad';
-import { startTestPipeline } from '../../test/support/testPipeline';
-import { RESERVATION_EXPIRY_WORKFLOW_TYPE } from '../../workflows/names';
-import { useEnvironment } from '../../infra/localStack/environment';
-import { ROOT, servicePid } from '../../infra/localStack/localStack';
+import { awaitHolds, processUsage, takeHolds } from '../test/support/holdLoad';
+import { startTestPipeline } from '../test/support/testPipeline';
+import { RESERVATION_EXPIRY_WORKFLOW_TYPE } from '../workflows/names';
+import { useEnvironment } from '../infra/localStack/environment';
+import { ROOT, servicePid } from '../infra/localStack/localStack';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,12 +1,12 @@
 /**
  * The cost of payload encryption (infra/codec): CPU time of encode + decode per payload for
- * typical sizes, throughput, and the bytes the codec adds. `npx tsx scripts/bench/codec.ts
+ * typical sizes, throughput, and the bytes the codec adds. `npx tsx bench/codec.ts
  * [--seconds 1]` (a random key; no services needed).
  */
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { createKeyring } from '../../infra/codec/keyring';
-import { EncryptionCodec } from '../../infra/codec/payloadCodec';
+import { createKeyring } from '../infra/codec/keyring';
+import { EncryptionCodec } from '../infra/codec/payloadCodec';
 
 const SIZES = [
   ['1 KB', 1024],

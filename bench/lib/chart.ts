@@ -5,7 +5,7 @@
  * tests drive with playwright-core), so no charting dependency is needed.
  */
 import { writeFileSync } from 'node:fs';
-import { launchChromium } from '../../../test/support/browser';
+import { launchChromium } from '../../test/support/browser';
 import type { Percentiles } from './latency';
 
 export interface ChartPoint {

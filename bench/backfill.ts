@@ -23,13 +23,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Client as PgClient } from 'pg';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { awsClients } from '../../infra/aws';
-import { startBackfill } from '../../infra/backfillClient';
-import { useEnvironment } from '../../infra/localStack/environment';
-import { ROOT } from '../../infra/localStack/localStack';
-import { DEFAULT_TABLES_FILE, loadTables } from '../../infra/tablesFile';
-import { startTestPipeline, type TestPipeline } from '../../test/support/testPipeline';
-import { backfillProgressQuery, cancelBackfillSignal } from '../../workflows/backfill';
+import { awsClients } from '../infra/aws';
+import { startBackfill } from '../infra/backfillClient';
+import { useEnvironment } from '../infra/localStack/environment';
+import { ROOT } from '../infra/localStack/localStack';
+import { DEFAULT_TABLES_FILE, loadTables } from '../infra/tablesFile';
+import { startTestPipeline, type TestPipeline } from '../test/support/testPipeline';
+import { backfillProgressQuery, cancelBackfillSignal } from '../workflows/backfill';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -8,12 +8,12 @@
  *                              [--sim-kinesis-put-ms 20] [--sim-kinesis-control-ms 10] [--sim-s3-ms 30]
  *                              [--smoke]
  *
- * DynamoDB, EventBridge, S3 and Kinesis are in-process fakes (scripts/bench/lib/simulatedAws.ts)
+ * DynamoDB, EventBridge, S3 and Kinesis are in-process fakes (bench/lib/simulatedAws.ts)
  * that answer after a fixed, AWS-like latency and keep their data; Temporal is the local stack's
  * real dev server. So what is measured is Temporal orchestration and our code: the shard readers
  * (the real worker, `createWorker`, with the fakes as the activities' clients) and, side by side,
- * the direct consumer (scripts/bench/lib/directConsumer.ts: the same activities in a plain loop,
- * no Temporal) on fakes of its own. The load generator (scripts/bench/lib/simulatedLoad.ts) writes
+ * the direct consumer (bench/lib/directConsumer.ts: the same activities in a plain loop,
+ * no Temporal) on fakes of its own. The load generator (bench/lib/simulatedLoad.ts) writes
  * change events of the benchmark's mix straight into the fake Kinesis (no PostgreSQL, no capture);
  * a change's commit time is when it was written.
  *
@@ -29,7 +29,7 @@
  * each key's events in commit order (order violations: an event older than one already accepted
  * for its key), and DynamoDB holds each key's newest published version (state mismatches).
  * Pipeline rows add Temporal actions and history events per 1,000 changes (shard-reader
- * histories, scripts/bench/lib/temporalCost.ts), all rows CPU seconds per 1,000 changes of this
+ * histories, bench/lib/temporalCost.ts), all rows CPU seconds per 1,000 changes of this
  * process (worker, fakes, load generator and the local Temporal server's client side; the server is
  * another process, not counted).
  * Targets: one shard reader sustains 1,000 changes/s with commit→publish p99 < 1 s; four shards'
@@ -43,15 +43,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { loadConfig, type PipelineConfig } from '../../infra/config';
-import { startConsumer } from '../../infra/consumers';
-import { temporalClient } from '../../infra/temporal';
-import { installTestRuntime } from '../../test/support/testRuntime';
-import { createWorker } from '../../workers/worker';
-import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
-import { DEFAULT_BATCH, statusQuery } from '../../workflows/shardReader/definitions';
-import { useEnvironment } from '../../infra/localStack/environment';
-import { ROOT, serviceStatus } from '../../infra/localStack/localStack';
+import { loadConfig, type PipelineConfig } from '../infra/config';
+import { startConsumer } from '../infra/consumers';
+import { temporalClient } from '../infra/temporal';
+import { installTestRuntime } from '../test/support/testRuntime';
+import { createWorker } from '../workers/worker';
+import { shardWorkflowId, supervisorWorkflowId } from '../workflows/names';
+import { DEFAULT_BATCH, statusQuery } from '../workflows/shardReader/definitions';
+import { useEnvironment } from '../infra/localStack/environment';
+import { ROOT, serviceStatus } from '../infra/localStack/localStack';
 import { DirectConsumer } from './lib/directConsumer';
 import { summarize, type Percentiles } from './lib/latency';
 import { SimulatedAws, simLatencyFromEnv, type SimEvent, type SimLatency } from './lib/simulatedAws';
@@ -256,7 +256,7 @@ export async function runSimulatedBench(options: Partial<SimBenchOptions> = {}):
     if (o.consumers.includes('pipeline')) {
       log('bundling the workflows …');
       bundle = await bundleWorkflowCode({
-        workflowsPath: require.resolve('../../workflows'),
+        workflowsPath: require.resolve('../workflows'),
         logger: quietLogger,
       });
     }

@@ -6,11 +6,11 @@
  *                    [--shards 4] [--workers 2] [--scale-rate N] [--scale-backlog N] [--no-scale-out]
  *                    [--ceiling-seconds 4] [--max-records 500] [--local-steps 1|0] [--codec on|off]
  *                    [--smoke] [--linger 0,100,200,300,500]
- *   npm run bench -- --sinks simulated …   (= npm run bench:simulated: scripts/bench/simulated.ts,
+ *   npm run bench -- --sinks simulated …   (= npm run bench:simulated: bench/simulated.ts,
  *                    in-process AWS fakes at AWS-like latencies: the pipeline's own ceiling)
  *   npm run bench:smoke          (= --smoke: every part, tiny sizes, one rate; CI runs it as a test)
  *
- * Method. A load process (scripts/bench/lib/loadProcess.ts) holds the load generator, the SQS
+ * Method. A load process (bench/lib/loadProcess.ts) holds the load generator, the SQS
  * receivers and the DynamoDB watcher, so this process holds only what is measured: the Temporal
  * worker (in-process) or the direct consumer. Every pipeline here is isolated
  * (test/support/testPipeline.ts: its own slot, stream, tables, bus, queues, task queue); since
@@ -18,7 +18,7 @@
  * the pipelines' publications are narrowed to tagged rows (row filters), so jobs running alongside
  * do not load the measured pipeline; only tagged changes are counted.
  * 1. Pipeline X (2 shards, capture only at first). Seed rows, a warm-up of the mix, then:
- *    - Sink ceilings, each for a few seconds after a short warm-up (scripts/bench/lib/sinkCeilings.ts):
+ *    - Sink ceilings, each for a few seconds after a short warm-up (bench/lib/sinkCeilings.ts):
  *      PutEvents (10 × ~1 KB entries, 8 in flight, the publisher's) on X's bus with its rules, SQS
  *      targets and archive (the receivers drain the queues); version-guarded PutItem (32 in flight,
  *      the apply's); Kinesis PutRecords (500-record requests, one at a time like the producer, of
@@ -31,7 +31,7 @@
  *      fast as PostgreSQL takes them); records/s arriving on the stream (ApproximateArrivalTimestamp
  *      span) against the raw PutRecords loop. If capture keeps up with the generator, the
  *      generator is the limit and the target is inconclusive.
- *    - Direct consumer (scripts/bench/lib/directConsumer.ts: the activity functions in a plain
+ *    - Direct consumer (bench/lib/directConsumer.ts: the activity functions in a plain
  *      loop, no Temporal, its own DynamoDB tables) drains that backlog.
  *    - The pipeline (supervisor and shard readers started now) drains the same backlog: full
  *      batches; its actions per 1,000 changes are the "at full batches" figure.
@@ -49,7 +49,7 @@
  * - delivered changes/s: distinct events of the window received on SQS over the span of their
  *   receipts (5th to 95th percentile receipt ÷ 0.9; at rates at least the span of the commits);
  *   products reach no queue (archive only), so the count is scaled by committed / SQS-bound changes;
- * - commit→SQS and commit→DynamoDB p50/p90/p99: see scripts/bench/lib/latency.ts (receipt, or
+ * - commit→SQS and commit→DynamoDB p50/p90/p99: see bench/lib/latency.ts (receipt, or
  *   first sighting by a 250 ms poll of sampled keys (±125 ms), minus the commit time the event or
  *   item carries). Backlog rows have none (the changes waited on purpose);
  * - CPU-s and MB: CPU seconds of the consuming processes (this process, which also runs capture
@@ -57,7 +57,7 @@
  *   (shard-reader counters, or the direct loop's), and their peak RSS. The load generator and
  *   probes are in the load process, not included;
  * - history events, workflow tasks and actions per 1,000 records: shard-reader histories
- *   (scripts/bench/lib/temporalCost.ts documents the action rule);
+ *   (bench/lib/temporalCost.ts documents the action rule);
  * - limiting component: the offered load when it kept up; capture when a rate phase fell behind
  *   and its changes reached the stream late (commit→Kinesis p50, read from the stream after each
  *   rate, ≥ half the commit→SQS p50); a sink whose ceiling, or capture whose measured rate, the
@@ -65,7 +65,7 @@
  *   largest share of the shards' time (direct: the loop's timings; pipeline: the worker's step
  *   metrics, pull and checkpoint activity times, and the rest, time outside our steps, as
  *   Temporal orchestration).
- * Targets (issue 13), evaluated in scripts/bench/lib/report.ts: pipeline vs direct consumer on the
+ * Targets (issue 13), evaluated in bench/lib/report.ts: pipeline vs direct consumer on the
  * same backlog (≥ 0.8×); pipeline backlog rate vs the slowest sink ceiling in changes/s (≥ 0.8×);
  * commit→SQS p99 < 1 s at the highest measured rate ≤ half the pipeline's maximum (its backlog
  * rate or best kept-up rate; inconclusive when every measured rate is above half and missed);
@@ -92,17 +92,17 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { createActivities } from '../../activities';
-import { HEARTBEAT_TABLE } from '../../domain/capture/walChange';
-import { awsClients } from '../../infra/aws';
-import type { PipelineConfig } from '../../infra/config';
-import { startPipeline } from '../../infra/pipelineClient';
-import { eventRouting, provisionDynamo, queueUrl } from '../../infra/provisioning';
-import { startTestPipeline, type TestPipeline } from '../../test/support/testPipeline';
-import { shardWorkflowId, supervisorWorkflowId } from '../../workflows/names';
-import { DEFAULT_BATCH, statusQuery, type BatchSettings } from '../../workflows/shardReader/definitions';
-import { useEnvironment } from '../../infra/localStack/environment';
-import { ROOT } from '../../infra/localStack/localStack';
+import { createActivities } from '../activities';
+import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
+import { awsClients } from '../infra/aws';
+import type { PipelineConfig } from '../infra/config';
+import { startPipeline } from '../infra/pipelineClient';
+import { eventRouting, provisionDynamo, queueUrl } from '../infra/provisioning';
+import { startTestPipeline, type TestPipeline } from '../test/support/testPipeline';
+import { shardWorkflowId, supervisorWorkflowId } from '../workflows/names';
+import { DEFAULT_BATCH, statusQuery, type BatchSettings } from '../workflows/shardReader/definitions';
+import { useEnvironment } from '../infra/localStack/environment';
+import { ROOT } from '../infra/localStack/localStack';
 import { chartSvg, renderPng, type ChartSeries } from './lib/chart';
 import { DirectConsumer } from './lib/directConsumer';
 import {
@@ -1312,7 +1312,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const sinks = argv.includes('--sinks') ? argv[argv.indexOf('--sinks') + 1] : 'local';
   if (sinks === 'simulated') {
-    // In-process fakes of the AWS services at AWS-like latencies: the pipeline's own ceiling (scripts/bench/simulated.ts).
+    // In-process fakes of the AWS services at AWS-like latencies: the pipeline's own ceiling (bench/simulated.ts).
     const simulated = await runSimulatedBench(parseSimulatedArgs(argv));
     if (simulated.rows.length === 0) process.exitCode = 1;
     return;

@@ -8,10 +8,10 @@
  */
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../../activities';
-import type { ActivityDeps } from '../../../activities/deps';
-import type { PipelineConfig } from '../../../infra/config';
-import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../../../domain/shards/shardTypes';
+import { createActivities } from '../../activities';
+import type { ActivityDeps } from '../../activities/deps';
+import type { PipelineConfig } from '../../infra/config';
+import type { DeadLetter, PullResult, Rejection, StreamRecord } from '../../domain/shards/shardTypes';
 
 export type DirectStep = 'pull' | 'prepare' | 'apply' | 'publish' | 'checkpoint' | 'deadLetter';
 

@@ -4,7 +4,7 @@
  * alternating, in one run. The worker's CPU time (user + system, /proc/<pid>/stat) is read before
  * and after each load; the load is done when DynamoDB holds every key's last value.
  *
- *   npx tsx scripts/bench/metricsOverhead.ts [--rounds 2] [--updates 3000] [--rate 150] [--keys 200] [--scrape 5]
+ *   npx tsx bench/metricsOverhead.ts [--rounds 2] [--updates 3000] [--rate 150] [--keys 200] [--scrape 5]
  *
  * Linux only (/proc). Numbers on a shared machine are noisy: compare the rounds, not one figure.
  */
@@ -13,10 +13,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import { entityKey } from '../../domain/core/itemKeys';
-import { awsClients } from '../../infra/aws';
-import { startTestPipeline, type TestPipeline } from '../../test/support/testPipeline';
-import { useEnvironment } from '../../infra/localStack/environment';
+import { entityKey } from '../domain/core/itemKeys';
+import { awsClients } from '../infra/aws';
+import { startTestPipeline, type TestPipeline } from '../test/support/testPipeline';
+import { useEnvironment } from '../infra/localStack/environment';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

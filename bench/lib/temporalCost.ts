@@ -29,8 +29,8 @@ import { Connection, type Client } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
-import { sortableSequence, type PullResult } from '../../../domain/shards/shardTypes';
-import { statusQuery } from '../../../workflows/shardReader/definitions';
+import { sortableSequence, type PullResult } from '../../domain/shards/shardTypes';
+import { statusQuery } from '../../workflows/shardReader/definitions';
 
 const ET = temporal.api.enums.v1.EventType;
 

@@ -5,7 +5,7 @@
  * worker's own metrics (`cdc_batch_duration_seconds` of infra/metrics.ts, in this process).
  */
 import { readFileSync } from 'node:fs';
-import { registry } from '../../../infra/metrics';
+import { registry } from '../../infra/metrics';
 
 export interface ProcessUsage {
   cpuSeconds: number;

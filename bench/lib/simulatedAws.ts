@@ -36,8 +36,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NoSuchKey, NotFound, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Client, type ClientConfig } from 'pg';
-import type { ActivityDeps } from '../../../activities/deps';
-import { keyringFromEnv, type Keyring } from '../../../infra/codec/keyring';
+import type { ActivityDeps } from '../../activities/deps';
+import { keyringFromEnv, type Keyring } from '../../infra/codec/keyring';
 
 // ---- Latency -----------------------------------------------------------------------------------
 

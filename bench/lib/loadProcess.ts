@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Pool } from 'pg';
-import { awsClients } from '../../../infra/aws';
+import { awsClients } from '../../infra/aws';
 import { DynamoWatcher, SqsReceivers, windowStats, type WindowQuery, type WindowStats } from './latency';
 import { DEFAULT_SHAPE, MixedWorkload, type LoadResult, type WorkloadShape } from './load';
 

@@ -12,8 +12,8 @@ PutEvents calls (so the archive grows too) unless --fill sqs. At the end everyth
 is deleted. --check instead asserts what the project uses works (rules -> SQS targets, SQS
 receive/delete/purge and counters, the archive, S3).
 
-  .cache/venv/bin/python scripts/bench/eventsEmulator.py --endpoint http://127.0.0.1:15500 --pid PID
-  .cache/venv/bin/python scripts/bench/eventsEmulator.py --spawn 'python infra/localStack/motoServer.py -H 127.0.0.1 -p 15500'
+  .cache/venv/bin/python bench/eventsEmulator.py --endpoint http://127.0.0.1:15500 --pid PID
+  .cache/venv/bin/python bench/eventsEmulator.py --spawn 'python infra/localStack/motoServer.py -H 127.0.0.1 -p 15500'
 
 --spawn starts the emulator itself (its own process group, stopped at the end), waits for its
 port and reports its start time; --endpoint defaults to the port found in the --spawn command.

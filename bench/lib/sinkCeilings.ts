@@ -19,7 +19,7 @@ import {
   type KinesisClient,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
-import { sortableSequence } from '../../../domain/shards/shardTypes';
+import { sortableSequence } from '../../domain/shards/shardTypes';
 
 export interface Ceiling {
   name: string;

@@ -1,7 +1,7 @@
 /**
  * What an idle pipeline costs in Temporal (issue 20, item 3): capture, the supervisor and the
  * shard readers of a pipeline of its own on the local stack, with their default settings and no
- * load, counted per workflow from their histories (scripts/bench/lib/idleCost.ts).
+ * load, counted per workflow from their histories (bench/lib/idleCost.ts).
  *
  *   npm run bench:idle -- [--minutes 5] [--warmup 60] [--shards 2]
  *   npm run bench:idle -- --recount .cache/bench/idle-<time>.json [--task-queue Q]
@@ -15,12 +15,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HEARTBEAT_TABLE } from '../../domain/capture/walChange';
-import { startPipeline } from '../../infra/pipelineClient';
-import { startTestPipeline } from '../../test/support/testPipeline';
-import { temporalClient } from '../../infra/temporal';
-import { useEnvironment } from '../../infra/localStack/environment';
-import { ROOT } from '../../infra/localStack/localStack';
+import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
+import { startPipeline } from '../infra/pipelineClient';
+import { startTestPipeline } from '../test/support/testPipeline';
+import { temporalClient } from '../infra/temporal';
+import { useEnvironment } from '../infra/localStack/environment';
+import { ROOT } from '../infra/localStack/localStack';
 import { costByWorkflowType, type WorkflowTypeCost } from './lib/idleCost';
 
 function arg(name: string, fallback: number): number {

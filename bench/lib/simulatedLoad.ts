@@ -1,6 +1,6 @@
 /**
  * The simulated benchmark's load generator: canonical change events (what capture writes,
- * domain/core/changeEvent.ts) of the benchmark's mix (scripts/bench/lib/load.ts, MIX), written
+ * domain/core/changeEvent.ts) of the benchmark's mix (bench/lib/load.ts, MIX), written
  * straight into the simulated Kinesis with PutRecords (PostgreSQL and capture are not part of this
  * measurement). Each change is a one-row transaction with its own, ascending LSN; its commit time
  * is the time it was written (the PutRecords call). Keeps what it wrote, per phase, so the
@@ -8,9 +8,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { encodeChangeEvent, partitionKey } from '../../../domain/capture/streamRecord';
-import type { ChangeEvent } from '../../../domain/core/changeEvent';
-import type { Row } from '../../../domain/core/json';
+import { encodeChangeEvent, partitionKey } from '../../domain/capture/streamRecord';
+import type { ChangeEvent } from '../../domain/core/changeEvent';
+import type { Row } from '../../domain/core/json';
 import { MIX, type ChangeKind } from './load';
 
 /** What a generator call wrote. */
@@ -88,7 +88,7 @@ export const SIM_SHAPE: SimWorkloadShape = {
   burst: [5, 20],
 };
 
-/** The mix of scripts/bench/lib/load.ts as change events (hot bursts, inventory, orders, users, products). */
+/** The mix of bench/lib/load.ts as change events (hot bursts, inventory, orders, users, products). */
 export class SimulatedWorkload {
   readonly written: WrittenChange[] = [];
   private readonly random: () => number;
