@@ -3,6 +3,7 @@ import {
   GetShardIteratorCommand,
   ListShardsCommand,
   PutRecordsCommand,
+  type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
 import { ChangeEventSchema, type ChangeEvent } from '../../domain/core/changeEvent';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -24,6 +25,27 @@ export function probes(p: TestPipeline) {
   const supervisor = () =>
     p.client.workflow.getHandle(supervisorWorkflowId(p.config.stream, p.config.consumer));
 
+  /** Every record on the stream, shard by shard from TRIM_HORIZON to the tip, each shard in order. */
+  async function* streamRecords(): AsyncGenerator<{ shardId: string; record: KinesisRecord }> {
+    const shards = (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
+    for (const shard of shards) {
+      let iterator = (
+        await kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: p.config.stream,
+            ShardId: shard.ShardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        )
+      ).ShardIterator;
+      while (iterator) {
+        const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+        for (const record of page.Records ?? []) yield { shardId: shard.ShardId!, record };
+        if (!page.Records?.length && !page.MillisBehindLatest) break;
+        iterator = page.NextShardIterator;
+      }
+    }
+  }
   return {
     shardHandle,
     supervisor,
@@ -91,25 +113,8 @@ export function probes(p: TestPipeline) {
     },
     /** Whether a record on the stream (any shard; raw, parsed or not) contains `text`. */
     streamContains: async (text: string): Promise<boolean> => {
-      const shards =
-        (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
-      for (const shard of shards) {
-        let iterator = (
-          await kinesis.send(
-            new GetShardIteratorCommand({
-              StreamName: p.config.stream,
-              ShardId: shard.ShardId,
-              ShardIteratorType: 'TRIM_HORIZON',
-            }),
-          )
-        ).ShardIterator;
-        while (iterator) {
-          const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-          if (page.Records?.some((r) => Buffer.from(r.Data!).includes(text))) return true;
-          if (!page.Records?.length && !page.MillisBehindLatest) break;
-          iterator = page.NextShardIterator;
-        }
-      }
+      for await (const { record } of streamRecords())
+        if (Buffer.from(record.Data!).includes(text)) return true;
       return false;
     },
     /** Every canonical change event on the stream, shard by shard, each shard in sequence order, with its arrival time. */
@@ -117,34 +122,16 @@ export function probes(p: TestPipeline) {
       { shardId: string; sequenceNumber: string; event: ChangeEvent; arrivalMs: number }[]
     > => {
       const out: { shardId: string; sequenceNumber: string; event: ChangeEvent; arrivalMs: number }[] = [];
-      const shards =
-        (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
-      for (const shard of shards) {
-        let iterator = (
-          await kinesis.send(
-            new GetShardIteratorCommand({
-              StreamName: p.config.stream,
-              ShardId: shard.ShardId,
-              ShardIteratorType: 'TRIM_HORIZON',
-            }),
-          )
-        ).ShardIterator;
-        while (iterator) {
-          const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-          for (const r of page.Records ?? []) {
-            const event = ChangeEventSchema.parse(
-              JSON.parse(Buffer.from(r.Data!).toString('utf8')),
-            ) as ChangeEvent;
-            out.push({
-              shardId: shard.ShardId!,
-              sequenceNumber: r.SequenceNumber!,
-              event,
-              arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
-            });
-          }
-          if (!page.Records?.length && !page.MillisBehindLatest) break;
-          iterator = page.NextShardIterator;
-        }
+      for await (const { shardId, record: r } of streamRecords()) {
+        const event = ChangeEventSchema.parse(
+          JSON.parse(Buffer.from(r.Data!).toString('utf8')),
+        ) as ChangeEvent;
+        out.push({
+          shardId,
+          sequenceNumber: r.SequenceNumber!,
+          event,
+          arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+        });
       }
       return out;
     },
