@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Client as PgClient } from 'pg';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { awsClients } from '../infra/aws';
@@ -28,6 +28,7 @@ import { startBackfill } from '../infra/backfillClient';
 import { useEnvironment } from '../infra/localStack/environment';
 import { ROOT } from '../infra/localStack/localStack';
 import { DEFAULT_TABLES_FILE, loadTables } from '../infra/tablesFile';
+import { probes } from '../test/support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../test/support/testPipeline';
 import { backfillProgressQuery, cancelBackfillSignal } from '../workflows/backfill';
 
@@ -188,21 +189,7 @@ async function main(): Promise<void> {
         reserved: number;
         note: string | null;
       }[];
-      const items = new Map<string, Record<string, unknown>>();
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      do {
-        const out = await awsClients().doc.send(
-          new ScanCommand({
-            TableName: pipeline.config.tables.entities,
-            ConsistentRead: true,
-            FilterExpression: 'begins_with(pk, :p)',
-            ExpressionAttributeValues: { ':p': `${table}#` },
-            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
-          }),
-        );
-        for (const i of out.Items ?? []) items.set(String(i.entityId), i);
-        ExclusiveStartKey = out.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
+      const items = await probes(pipeline).entities(table);
       let count = 0;
       const inPg = new Set<string>();
       for (const r of rows) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Client as PgClient } from 'pg';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { awsClients } from '../../infra/aws';
@@ -114,24 +114,7 @@ describe('backfill workflows (local stack)', function () {
   const start = (request: BackfillRequest, q: TestPipeline = p) => startBackfill(q.client, q.config, request);
 
   /** Every item of a table in cdc_entities, by entityId. */
-  async function itemsOf(q: TestPipeline, table: string): Promise<Map<string, Record<string, unknown>>> {
-    const items = new Map<string, Record<string, unknown>>();
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const out = await awsClients().doc.send(
-        new ScanCommand({
-          TableName: q.config.tables.entities,
-          ConsistentRead: true,
-          FilterExpression: 'begins_with(pk, :p)',
-          ExpressionAttributeValues: { ':p': `${table}#` },
-          ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
-        }),
-      );
-      for (const i of out.Items ?? []) items.set(String(i.entityId), i);
-      ExclusiveStartKey = out.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return items;
-  }
+  const itemsOf = (q: TestPipeline, table: string) => probes(q).entities(table);
 
   /** Rows of PostgreSQL that DynamoDB does not hold with equal values, plus live items PostgreSQL does not have. */
   async function mismatches(q: TestPipeline, table: string): Promise<{ count: number; examples: string[] }> {

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { ChangeEventSchema, type ChangeEvent } from '../../domain/core/changeEvent';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { deadLetterKey } from '../../domain/core/itemKeys';
 import { awsClients } from '../../infra/aws';
 import { queueUrl } from '../../infra/provisioning';
@@ -110,6 +110,25 @@ export function probes(p: TestPipeline) {
         if (page.Records?.length) return true;
       }
       return false;
+    },
+    /** Every item of a table in cdc_entities, by entityId (a consistent scan). */
+    entities: async (table: string): Promise<Map<string, Record<string, unknown>>> => {
+      const items = new Map<string, Record<string, unknown>>();
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const out = await doc.send(
+          new ScanCommand({
+            TableName: p.config.tables.entities,
+            ConsistentRead: true,
+            FilterExpression: 'begins_with(pk, :p)',
+            ExpressionAttributeValues: { ':p': `${table}#` },
+            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+          }),
+        );
+        for (const i of out.Items ?? []) items.set(String(i.entityId), i);
+        ExclusiveStartKey = out.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+      return items;
     },
     /** Whether a record on the stream (any shard; raw, parsed or not) contains `text`. */
     streamContains: async (text: string): Promise<boolean> => {
