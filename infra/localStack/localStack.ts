@@ -47,7 +47,7 @@ export const PORTS = {
   codec: port('CDC_CODEC_PORT', 18233),
 };
 
-/** The codec server of the local stack (scripts/codecServer.ts): the Web UI decodes payloads through it. */
+/** The codec server of the local stack (workers/codecServer.ts): the Web UI decodes payloads through it. */
 export const codecEndpoint = () => `http://127.0.0.1:${PORTS.codec}`;
 
 /**
@@ -397,7 +397,7 @@ const SERVICES: Record<ServiceName, Service> = {
     start(logFd) {
       // One process (tsx as a loader), decoding with the local stack's keys whatever the caller's
       // environment says; no token: the local Web UI cannot send one (it listens on loopback only).
-      return detached(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'codecServer.ts')], logFd, {
+      return detached(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'codecServer.ts')], logFd, {
         env: {
           [PAYLOAD_KEY_FILE_VAR]: ensureLocalPayloadKeys(),
           [PAYLOAD_KEYS_VAR]: '',

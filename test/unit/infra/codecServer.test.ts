@@ -237,10 +237,10 @@ describe('codec server (HTTP)', () => {
     assert.equal(codecServerSettings({ CDC_CODEC_HOST: '0.0.0.0', CDC_CODEC_TOKEN: 't' }).host, '0.0.0.0');
   });
 
-  it('the codec server process (scripts/codecServer.ts) on 0.0.0.0 without a token exits 1 with one line', async () => {
+  it('the codec server process (workers/codecServer.ts) on 0.0.0.0 without a token exits 1 with one line', async () => {
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(__dirname, '..', '..', '..', 'scripts', 'codecServer.ts')],
+      ['--import', 'tsx', join(__dirname, '..', '..', '..', 'workers', 'codecServer.ts')],
       {
         encoding: 'utf8',
         timeout: 60_000,

@@ -1,5 +1,5 @@
 /**
- * The codec server (infra/codec/codecServer.ts) as a process: `tsx scripts/codecServer.ts`.
+ * The codec server (infra/codec/codecServer.ts) as a process: `tsx workers/codecServer.ts`.
  *
  * Keys: CDC_PAYLOAD_KEYS or CDC_PAYLOAD_KEY_FILE; without either, the local stack's key file when
  * Temporal goes to the local stack (infra/localStack/environment.ts). Settings: CDC_CODEC_PORT (default
