@@ -116,163 +116,25 @@ export function createRedriveActivities(deps: ActivityDeps, ports: DeliveryPorts
   });
 }
 
+/** What a redrive needs: the consumer's clients and its delivery ports. */
+interface Redriver {
+  deps: ActivityDeps;
+  ports: DeliveryPorts;
+  redactionKey: ReturnType<typeof redactionKeyOf>;
+}
+
 /**
  * The redrive of dead letters by key, through the delivery path of `deps.config`'s consumer (its
  * letters only), for the activity and for tools that run it in-process.
  */
 export function createRedriver(deps: ActivityDeps, ports: DeliveryPorts) {
-  const { sink, publisher } = ports;
-  const redactionKey = redactionKeyOf(deps.config);
-  const { consumer, deadLetters } = deps.config;
-
-  /** Decrypts, transforms and redacts the record; the events, or why the record cannot go through. */
-  async function eventsOf(
-    item: Record<string, unknown>,
-  ): Promise<{ events: PipelineEvent[] } | { failed: string; category?: DeadLetterCategory }> {
-    let raw: Awaited<ReturnType<typeof readDeadLetterRaw>>;
-    try {
-      raw = await readDeadLetterRaw(deps, item);
-    } catch (err) {
-      // S3 down is retried; a missing object, a retired key or a wrong hash will not heal.
-      if (isInfrastructure(err)) throw err;
-      return { failed: `the raw record cannot be read: ${describe(err)}` };
-    }
-    const record = streamRecordOf(item, raw);
-    if ('failed' in record) return record;
-    const out = transformRecords({ shardId: record.shardId, records: [record.record] });
-    const letter = out.deadLetters[0];
-    if (letter) return { failed: `${letter.category}: ${letter.reason}`, category: letter.category };
-    try {
-      return { events: redactEvents(out.events, redactionKey) };
-    } catch (err) {
-      if (isInfrastructure(err)) throw err;
-      return { failed: `redaction: ${describe(err)}`, category: 'poison' };
-    }
-  }
-
-  async function redriveOne(pk: string, input: RedriveInput): Promise<RedriveOutcome> {
-    const item = await readItem(deps, pk);
-    if (!item) return { pk, result: 'not-found', reason: 'no such dead letter' };
-    const owner = letterConsumer(item, deps.config);
-    if (owner !== consumer)
-      return {
-        pk,
-        result: 'other-consumer',
-        reason: `a letter of consumer ${owner ?? '(unknown)'}, not ${consumer}: redrive it with --consumer ${owner ?? '<name>'}`,
-      };
-    const last = auditOf(item).at(-1);
-    const mine =
-      input.requestId !== undefined && last?.requestId === input.requestId && last.action === 'redrive';
-    if (item.status !== 'PARKED') {
-      // A retried activity meets what its first attempt did.
-      if (mine)
-        return { pk, result: last.result as RedriveResult, ...(last.detail ? { reason: last.detail } : {}) };
-      return {
-        pk,
-        result: 'not-parked',
-        reason: `status is ${String(item.status)}; only PARKED items are redriven`,
-      };
-    }
-    if (mine && last.result === 'failed') return { pk, result: 'failed', reason: last.detail ?? '' };
-
-    const audit = (result: AuditEntry['result'], detail: string): AuditEntry => ({
-      at: new Date().toISOString(),
-      actor: input.actor,
-      action: 'redrive',
-      reason: input.reason,
-      result,
-      detail: detail.slice(0, 1000),
-      ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
-    });
-    const fail = async (why: string, category?: DeadLetterCategory): Promise<RedriveOutcome> => {
-      const reason = `redrive failed: ${why}`.slice(0, 1000);
-      const kept = await updateParked(deps, pk, {
-        set: {
-          reason,
-          lastRedriveError: reason,
-          lastRedriveAt: new Date().toISOString(),
-          ...(category ? { category } : {}),
-        },
-        audit: audit('failed', why),
-      });
-      return kept ? { pk, result: 'failed', reason } : closedMeanwhile(pk);
-    };
-
-    const processed = await eventsOf(item);
-    if ('failed' in processed) return fail(processed.failed, processed.category);
-    let { events } = processed;
-
-    // No resurrection: past the window, or with nothing in DynamoDB for the guard to compare an
-    // update or delete with, the row is read again from PostgreSQL instead of replaying the image.
-    let reread: SourceReadReason | undefined = outsideRedriveWindow(
-      item.parkedAt,
-      Date.now(),
-      deadLetters.redriveWindowDays,
-    )
-      ? 'outside-window'
-      : undefined;
-    if (!reread && events.length && (await keysHeld(deps, events)) === false) reread = 'nothing-to-compare';
-    if (reread && events.length) {
-      try {
-        events = await readFromSource(deps, events, events[0]!.position);
-      } catch (err) {
-        // PostgreSQL down or a watermark held by a long transaction is retried; a table that is
-        // not there, or a row the pipeline refuses, will not heal by retrying.
-        if (err instanceof ConfigurationError)
-          return fail(`reading the row again from PostgreSQL: ${err.message}`, 'configuration');
-        if (err instanceof SourceRowRefused)
-          return fail(`reading the row again from PostgreSQL: ${err.message}`, 'poison');
-        throw err;
-      }
-    }
-    const from = reread ? `read again from PostgreSQL (${SOURCE_READ_REASONS[reread]}); ` : '';
-
-    // Applied before, never published (a skip or an EventBridge refusal after the apply): every
-    // change is published now, whatever the version guard says. A row read again is the current
-    // state: published if it is news.
-    const alreadyApplied = item.appliedNotPublished === true && !reread;
-    // The one delivery path (activities/delivery/deliver.ts): version-guarded apply, then holds
-    // and publish for the news (an older version than the sink holds is neither). Nothing is told
-    // while a change is refused; before anything is, "written, not yet published" is said on the
-    // item, so a crash or a publisher outage before the publish cannot turn the retry into a
-    // silent 'stale'.
-    const d = await deliver(events, ports, {
-      all: alreadyApplied,
-      beforeAnnounce: async (applied) =>
-        !applied.rejected.length &&
-        (item.appliedNotPublished === true ||
-          (await updateParked(deps, pk, { set: { appliedNotPublished: true } }))),
-    });
-    const { applied } = d;
-    if (applied.rejected.length)
-      return fail(applied.rejected.map((r) => r.reason).join('; '), applied.rejected[0].category);
-    if (!d.news.length) {
-      const detail = `${from}${sink.name === 'dynamodb' ? 'DynamoDB' : sink.name} holds a newer version (${applied.stale} stale); nothing published`;
-      const closed = await updateParked(deps, pk, {
-        set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString() },
-        audit: audit('stale', detail),
-      });
-      return closed ? { pk, result: 'stale', reason: detail } : closedMeanwhile(pk);
-    }
-    if (d.stopped) return closedMeanwhile(pk);
-    const pub = d.published;
-    if (pub.rejected.length)
-      return fail(`${publisher.name}: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
-    const told = d.notified.delivered ? `, ${d.notified.delivered} holds told` : '';
-    const detail = `${from}applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}${told}`;
-    const closed = await updateParked(deps, pk, {
-      set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString(), appliedNotPublished: false },
-      audit: audit('redriven', detail),
-    });
-    return closed ? { pk, result: 'redriven', reason: detail } : closedMeanwhile(pk);
-  }
-
+  const r: Redriver = { deps, ports, redactionKey: redactionKeyOf(deps.config) };
   return {
     async redrive(input: RedriveInput): Promise<RedriveSummary> {
       const summary: RedriveSummary = { redriven: 0, stale: 0, failed: 0, skipped: 0, outcomes: [] };
       // One at a time, in the order given: each item's result is known before the next.
       for (const pk of [...new Set(input.pks)]) {
-        const outcome = await redriveOne(pk, input);
+        const outcome = await redriveOne(r, pk, input);
         summary.outcomes.push(outcome);
         if (outcome.result === 'redriven') summary.redriven++;
         else if (outcome.result === 'stale') summary.stale++;
@@ -282,6 +144,189 @@ export function createRedriver(deps: ActivityDeps, ports: DeliveryPorts) {
       return summary;
     },
   };
+}
+
+/** Decrypts, transforms and redacts the record; the events, or why the record cannot go through. */
+async function eventsOf(
+  r: Redriver,
+  item: Record<string, unknown>,
+): Promise<{ events: PipelineEvent[] } | { failed: string; category?: DeadLetterCategory }> {
+  const { deps, redactionKey } = r;
+  let raw: Awaited<ReturnType<typeof readDeadLetterRaw>>;
+  try {
+    raw = await readDeadLetterRaw(deps, item);
+  } catch (err) {
+    // S3 down is retried; a missing object, a retired key or a wrong hash will not heal.
+    if (isInfrastructure(err)) throw err;
+    return { failed: `the raw record cannot be read: ${describe(err)}` };
+  }
+  const record = streamRecordOf(item, raw);
+  if ('failed' in record) return record;
+  const out = transformRecords({ shardId: record.shardId, records: [record.record] });
+  const letter = out.deadLetters[0];
+  if (letter) return { failed: `${letter.category}: ${letter.reason}`, category: letter.category };
+  try {
+    return { events: redactEvents(out.events, redactionKey) };
+  } catch (err) {
+    if (isInfrastructure(err)) throw err;
+    return { failed: `redaction: ${describe(err)}`, category: 'poison' };
+  }
+}
+
+/**
+ * No resurrection: past the redrive window, or with nothing in the sink for the guard to compare
+ * an update or delete with, the row is read again from PostgreSQL instead of replaying the image.
+ */
+async function currentEvents(
+  r: Redriver,
+  item: Record<string, unknown>,
+  letterEvents: PipelineEvent[],
+): Promise<
+  { events: PipelineEvent[]; reread?: SourceReadReason } | { failed: string; category: DeadLetterCategory }
+> {
+  const { deps } = r;
+  const { deadLetters } = deps.config;
+  let events = letterEvents;
+  let reread: SourceReadReason | undefined = outsideRedriveWindow(
+    item.parkedAt,
+    Date.now(),
+    deadLetters.redriveWindowDays,
+  )
+    ? 'outside-window'
+    : undefined;
+  if (!reread && events.length && (await keysHeld(deps, events)) === false) reread = 'nothing-to-compare';
+  if (reread && events.length) {
+    try {
+      events = await readFromSource(deps, events, events[0]!.position);
+    } catch (err) {
+      // PostgreSQL down or a watermark held by a long transaction is retried; a table that is
+      // not there, or a row the pipeline refuses, will not heal by retrying.
+      if (err instanceof ConfigurationError)
+        return {
+          failed: `reading the row again from PostgreSQL: ${err.message}`,
+          category: 'configuration',
+        };
+      if (err instanceof SourceRowRefused)
+        return { failed: `reading the row again from PostgreSQL: ${err.message}`, category: 'poison' };
+      throw err;
+    }
+  }
+  return { events, ...(reread ? { reread } : {}) };
+}
+
+/**
+ * Why the letter is not redriven now (another consumer's, not PARKED, or this request's retry
+ * meeting what its first attempt did); undefined when it goes through.
+ */
+function refusal(
+  r: Redriver,
+  pk: string,
+  item: Record<string, unknown>,
+  input: RedriveInput,
+): RedriveOutcome | undefined {
+  const { deps } = r;
+  const { consumer } = deps.config;
+  const owner = letterConsumer(item, deps.config);
+  if (owner !== consumer)
+    return {
+      pk,
+      result: 'other-consumer',
+      reason: `a letter of consumer ${owner ?? '(unknown)'}, not ${consumer}: redrive it with --consumer ${owner ?? '<name>'}`,
+    };
+  const last = auditOf(item).at(-1);
+  const mine =
+    input.requestId !== undefined && last?.requestId === input.requestId && last.action === 'redrive';
+  if (item.status !== 'PARKED') {
+    // A retried activity meets what its first attempt did.
+    if (mine)
+      return { pk, result: last.result as RedriveResult, ...(last.detail ? { reason: last.detail } : {}) };
+    return {
+      pk,
+      result: 'not-parked',
+      reason: `status is ${String(item.status)}; only PARKED items are redriven`,
+    };
+  }
+  if (mine && last.result === 'failed') return { pk, result: 'failed', reason: last.detail ?? '' };
+  return undefined;
+}
+
+async function redriveOne(r: Redriver, pk: string, input: RedriveInput): Promise<RedriveOutcome> {
+  const { deps, ports } = r;
+  const { sink, publisher } = ports;
+  const item = await readItem(deps, pk);
+  if (!item) return { pk, result: 'not-found', reason: 'no such dead letter' };
+  const refused = refusal(r, pk, item, input);
+  if (refused) return refused;
+
+  const audit = (result: AuditEntry['result'], detail: string): AuditEntry => ({
+    at: new Date().toISOString(),
+    actor: input.actor,
+    action: 'redrive',
+    reason: input.reason,
+    result,
+    detail: detail.slice(0, 1000),
+    ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
+  });
+  const fail = async (why: string, category?: DeadLetterCategory): Promise<RedriveOutcome> => {
+    const reason = `redrive failed: ${why}`.slice(0, 1000);
+    const kept = await updateParked(deps, pk, {
+      set: {
+        reason,
+        lastRedriveError: reason,
+        lastRedriveAt: new Date().toISOString(),
+        ...(category ? { category } : {}),
+      },
+      audit: audit('failed', why),
+    });
+    return kept ? { pk, result: 'failed', reason } : closedMeanwhile(pk);
+  };
+
+  const processed = await eventsOf(r, item);
+  if ('failed' in processed) return fail(processed.failed, processed.category);
+
+  const current = await currentEvents(r, item, processed.events);
+  if ('failed' in current) return fail(current.failed, current.category);
+  const { events, reread } = current;
+  const from = reread ? `read again from PostgreSQL (${SOURCE_READ_REASONS[reread]}); ` : '';
+
+  // Applied before, never published (a skip or an EventBridge refusal after the apply): every
+  // change is published now, whatever the version guard says. A row read again is the current
+  // state: published if it is news.
+  const alreadyApplied = item.appliedNotPublished === true && !reread;
+  // The one delivery path (activities/delivery/deliver.ts): version-guarded apply, then holds
+  // and publish for the news (an older version than the sink holds is neither). Nothing is told
+  // while a change is refused; before anything is, "written, not yet published" is said on the
+  // item, so a crash or a publisher outage before the publish cannot turn the retry into a
+  // silent 'stale'.
+  const d = await deliver(events, ports, {
+    all: alreadyApplied,
+    beforeAnnounce: async (applied) =>
+      !applied.rejected.length &&
+      (item.appliedNotPublished === true ||
+        (await updateParked(deps, pk, { set: { appliedNotPublished: true } }))),
+  });
+  const { applied } = d;
+  if (applied.rejected.length)
+    return fail(applied.rejected.map((r) => r.reason).join('; '), applied.rejected[0].category);
+  if (!d.news.length) {
+    const detail = `${from}${sink.name === 'dynamodb' ? 'DynamoDB' : sink.name} holds a newer version (${applied.stale} stale); nothing published`;
+    const closed = await updateParked(deps, pk, {
+      set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString() },
+      audit: audit('stale', detail),
+    });
+    return closed ? { pk, result: 'stale', reason: detail } : closedMeanwhile(pk);
+  }
+  if (d.stopped) return closedMeanwhile(pk);
+  const pub = d.published;
+  if (pub.rejected.length)
+    return fail(`${publisher.name}: ${pub.rejected.map((r) => r.reason).join('; ')}`, 'permanent');
+  const told = d.notified.delivered ? `, ${d.notified.delivered} holds told` : '';
+  const detail = `${from}applied ${applied.applied}, stale ${applied.stale}, published ${pub.published}${told}`;
+  const closed = await updateParked(deps, pk, {
+    set: { status: 'REDRIVEN', redrivenAt: new Date().toISOString(), appliedNotPublished: false },
+    audit: audit('redriven', detail),
+  });
+  return closed ? { pk, result: 'redriven', reason: detail } : closedMeanwhile(pk);
 }
 
 const closedMeanwhile = (pk: string): RedriveOutcome => ({
