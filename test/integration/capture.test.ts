@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { Client } from 'pg';
 import type { ChangeEvent } from '../../domain/core/changeEvent';
 import { sourceVersion } from '../../domain/processing/version';
-import { awsClients } from '../../infra/aws';
 import { assertPrimaryKeys } from '../../infra/provisioning';
 import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
 import { captureWorkflow, healthQuery } from '../../workflows/capture';
@@ -270,16 +268,10 @@ describe('capture from PostgreSQL', function () {
     await c.query('DELETE FROM order_items WHERE order_id = $1', [order]);
     await c.end();
   };
-  const memorySampler = () => {
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
-    return { growthMiB: () => Math.round((peak - baseline) / 2 ** 20), stop: () => clearInterval(timer) };
-  };
-
   it('streams a large transaction completely: every row once, one commit LSN, its index in the transaction', async function () {
     this.timeout(600_000);
-    const rows = 10_000;
+    // Larger than one flush (500) many times over; pgoutput v1 sends it whole at its commit.
+    const rows = 4_000;
     const p = await startTestPipeline({}, { readers: false });
     const probe = probes(p);
     let order = '';
@@ -311,75 +303,6 @@ describe('capture from PostgreSQL', function () {
       );
       assert.equal(new Set(changes.map((c) => c.event.source.lsn)).size, 1, 'one commit LSN');
     } finally {
-      await p.stop();
-      if (order) await deleteOrder(order);
-    }
-  });
-
-  /** Counts the records on the stream whose data contains `text`, reading on from where it stopped (a page at a time, nothing kept). */
-  const streamCounter = (p: TestPipeline, text: string) => {
-    const { kinesis } = awsClients();
-    const iterators = new Map<string, string | undefined>();
-    let count = 0;
-    return async (): Promise<number> => {
-      if (!iterators.size) {
-        const shards =
-          (await kinesis.send(new ListShardsCommand({ StreamName: p.config.stream }))).Shards ?? [];
-        for (const shard of shards)
-          iterators.set(
-            shard.ShardId!,
-            (
-              await kinesis.send(
-                new GetShardIteratorCommand({
-                  StreamName: p.config.stream,
-                  ShardId: shard.ShardId,
-                  ShardIteratorType: 'TRIM_HORIZON',
-                }),
-              )
-            ).ShardIterator,
-          );
-      }
-      for (const [shardId, iterator] of iterators) {
-        let it = iterator;
-        while (it) {
-          const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: it, Limit: 1_000 }));
-          for (const r of page.Records ?? []) if (Buffer.from(r.Data!).includes(text)) count++;
-          it = page.NextShardIterator;
-          if (!page.Records?.length) break;
-        }
-        iterators.set(shardId, it);
-      }
-      return count;
-    };
-  };
-
-  it('keeps memory bounded while a 100,000-row transaction streams', async function () {
-    this.timeout(300_000);
-    const p = await startTestPipeline({}, { readers: false });
-    let order = '';
-    const memory = memorySampler();
-    try {
-      order = await bigTransaction(p, 100_000);
-      // Capture decodes ahead of Kinesis only up to its queue bound (10,000 messages) and sends in
-      // flushes of 500, so the worker's memory stays flat however large the transaction. PostgreSQL
-      // sends the decoded transaction as fast as the worker reads it: a reader without the bound
-      // would hold most of it within seconds. Measured until well past the bound is on the stream.
-      const onStream = streamCounter(p, order);
-      const streamed = await waitFor(
-        '12,000 of its rows on the stream (past the queue bound)',
-        async () => {
-          const n = await onStream();
-          return n >= 12_000 ? n : undefined;
-        },
-        { timeoutMs: 240_000, intervalMs: 1_000 },
-      );
-      const growth = memory.growthMiB();
-      console.log(
-        `      100,000-row transaction: worker RSS grew ${growth} MiB while ${streamed} rows streamed`,
-      );
-      assert.ok(growth < 300, `worker memory grew by ${growth} MiB`);
-    } finally {
-      memory.stop();
       await p.stop();
       if (order) await deleteOrder(order);
     }
