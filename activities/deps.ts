@@ -1,16 +1,18 @@
-import { Client, type ClientConfig } from 'pg';
+import type { Client } from 'pg';
 import { awsClients, type AwsClients } from '../infra/aws';
 import { keyringFromEnv, type Keyring } from '../infra/codec/keyring';
 import type { PipelineConfig } from '../infra/config';
+import { pgClient } from '../infra/pgConnection';
 import { pgPools, type PgPools } from '../infra/pgPools';
 
 /** The AWS clients the activities use. */
 export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events' | 's3'>;
 
 /**
- * A new, unconnected PostgreSQL client (connection settings from PG*); the caller connects and
- * ends it. `replication: 'database'` opens a logical replication connection; `options` is the
- * startup parameter of that name (`-c name=value …`, instead of PGOPTIONS).
+ * A new, unconnected PostgreSQL client (connection settings from PG*, TLS and credentials as
+ * infra/pgConnection.ts reads them); the caller connects and ends it. `replication: 'database'`
+ * opens a logical replication connection; `options` is the startup parameter of that name
+ * (`-c name=value …`, instead of PGOPTIONS).
  */
 export type PgClientFactory = (options?: { replication: 'database'; options?: string }) => Client;
 
@@ -32,7 +34,7 @@ export interface ActivityDeps {
 export type PooledDeps = ActivityDeps & { pools: PgPools };
 
 /**
- * The worker's dependencies: the process's AWS clients, `new Client()` and PostgreSQL pools
+ * The worker's dependencies: the process's AWS clients, `pgClient()` and PostgreSQL pools
  * opened on first use. The AWS clients are
  * looked up on each use, so they are still created on first use and a `destroyAwsClients()`
  * followed by new work gets fresh ones.
@@ -59,7 +61,7 @@ export function defaultDeps(config: PipelineConfig): ActivityDeps {
         return awsClients().s3;
       },
     },
-    pg: (options) => (options ? new Client(options as ClientConfig) : new Client()),
+    pg: (options) => pgClient(options ?? {}),
     pools: pgPools(config),
   };
 }

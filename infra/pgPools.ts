@@ -1,5 +1,6 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { PipelineConfig } from './config';
+import { pgPool } from './pgConnection';
 
 /** Connections of one worker's analytics sink: shard readers of the worker apply at once, one statement each. */
 const ANALYTICS_POOL_SIZE = 4;
@@ -9,7 +10,8 @@ const ANALYTICS_STATEMENT_TIMEOUT_MS = 30_000;
 const SOURCE_POOL_SIZE = 8;
 
 /**
- * The PostgreSQL connection pools of one process's activities (server and credentials from PG*),
+ * The PostgreSQL connection pools of one process's activities (server and credentials from PG*,
+ * TLS and credentials as infra/pgConnection.ts reads them),
  * created on first use and handed to the activities with the AWS clients (activities/deps.ts).
  */
 export interface PgPools {
@@ -25,12 +27,12 @@ export function pgPools(config: Pick<PipelineConfig, 'analyticsDatabase'>): PgPo
   return {
     get source() {
       return (source ??= quiet(
-        new Pool({ max: SOURCE_POOL_SIZE, idleTimeoutMillis: 5_000, allowExitOnIdle: true }),
+        pgPool({ max: SOURCE_POOL_SIZE, idleTimeoutMillis: 5_000, allowExitOnIdle: true }),
       ));
     },
     get analytics() {
       return (analytics ??= quiet(
-        new Pool({
+        pgPool({
           database: config.analyticsDatabase,
           max: ANALYTICS_POOL_SIZE,
           idleTimeoutMillis: 10_000,

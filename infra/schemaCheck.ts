@@ -1,7 +1,8 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { ConfigurationError } from '../domain/core/errors';
 import { configuredTables, tableRegistry, unruledPiiColumns, type TableConfig } from '../domain/core/tables';
 import type { PipelineConfig } from './config';
+import { pgClient } from './pgConnection';
 
 /**
  * The schema check: compares the table file (config/tables.yaml or CDC_TABLES_FILE) with the
@@ -258,7 +259,8 @@ export function enforceSchemaReport(report: SchemaReport, log: (line: string) =>
 }
 
 /**
- * The start-up check (the worker runs it): connects with the standard PG* variables, checks
+ * The start-up check (the worker runs it): connects with the standard PG* variables (TLS and
+ * credentials as infra/pgConnection.ts reads them), checks
  * `config.pgSchema` against the loaded table file, logs warnings, throws on errors, and closes
  * the connection either way.
  */
@@ -266,7 +268,7 @@ export async function checkSchemaAtStartup(
   config: Pick<PipelineConfig, 'pgSchema'>,
   log: (line: string) => void,
 ): Promise<SchemaReport> {
-  const pg = new Client();
+  const pg = pgClient();
   await pg.connect();
   try {
     const report = await checkSchema(pg, config.pgSchema);

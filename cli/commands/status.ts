@@ -8,9 +8,9 @@ import { Option, type Command } from 'commander';
 import type { Client as TemporalClient, WorkflowExecutionStatusName } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { Client as PgClient } from 'pg';
 import { slotHealth } from '../../activities/capture/slots';
 import type { SlotHealth } from '../../domain/capture/captureTypes';
+import { pgClient } from '../../infra/pgConnection';
 import { captureWorkflowId, SA, supervisorWorkflowId } from '../../workflows/names';
 import { healthQuery, type CaptureStatus } from '../../workflows/capture';
 import { overviewQuery, type SupervisorOverview } from '../../workflows/supervisor/definitions';
@@ -402,7 +402,7 @@ async function collectCapture(s: Session, client: TemporalClient): Promise<Captu
   const pg = (async () => {
     try {
       report.slotHealth = await slotHealth(() => {
-        const c = new PgClient({ connectionTimeoutMillis: 5_000 });
+        const c = pgClient({ connectionTimeoutMillis: 5_000 });
         c.on('error', () => undefined);
         return c;
       }, slot);
