@@ -16,6 +16,7 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ensureKeyFile, PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../codec/keyring';
 import { SA } from '../../workflows/names';
+import { packageRoot, RUNS_COMPILED } from '../packageRoot';
 
 /**
  * The embedded local stack: five services on loopback, plus the codec server that lets the Web UI
@@ -24,7 +25,7 @@ import { SA } from '../../workflows/names';
  * `temporal` CLI works without flags; the others use ports that do not clash with a system
  * PostgreSQL or other developer tools, each overridable by an environment variable.
  */
-export const ROOT = resolve(__dirname, '..', '..');
+export const ROOT = packageRoot(resolve(__dirname, '..', '..')); // the repository, also from dist/
 export const STACK_DIR = join(ROOT, '.stack');
 const VENV_BIN = join(ROOT, '.cache', 'venv', 'bin');
 
@@ -397,7 +398,11 @@ const SERVICES: Record<ServiceName, Service> = {
     start(logFd) {
       // One process (tsx as a loader), decoding with the local stack's keys whatever the caller's
       // environment says; no token: the local Web UI cannot send one (it listens on loopback only).
-      return detached(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'codecServer.ts')], logFd, {
+      // Compiled (dist/): the compiled server, with plain node.
+      const server = RUNS_COMPILED
+        ? [join(__dirname, '..', '..', 'workers', 'codecServer.js')]
+        : ['--import', 'tsx', join(ROOT, 'workers', 'codecServer.ts')];
+      return detached(process.execPath, server, logFd, {
         env: {
           [PAYLOAD_KEY_FILE_VAR]: ensureLocalPayloadKeys(),
           [PAYLOAD_KEYS_VAR]: '',
