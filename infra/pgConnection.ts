@@ -309,7 +309,7 @@ export function explainConnectError(
   if (code === AUTH_REFUSED && /no encryption|SSL off/.test(err.message) && !plan.tls.ssl)
     return say(
       `the server refused a connection without TLS: ${err.message}. Set PGSSLMODE=verify-full with PGSSLROOTCERT ` +
-        `(RDS 15+ and Aurora PostgreSQL 16+ require TLS by default: rds.force_ssl=1)`,
+        `(RDS for PostgreSQL 15+ refuses plain connections by default: rds.force_ssl=1)`,
     );
   if (code === BAD_PASSWORD || (code === AUTH_REFUSED && plan.auth.kind !== 'env')) {
     const how =

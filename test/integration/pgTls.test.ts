@@ -13,7 +13,14 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import type { Client, ClientConfig } from 'pg';
+import { applyLocalStackEnv, PORTS, stackUp } from '../../infra/localStack/localStack';
 import { pgClient, pgPool, PgConnectionError } from '../../infra/pgConnection';
 import { asRoot, serverUid, startTestCluster, type TestCluster } from '../support/pgCluster';
 
@@ -130,6 +137,8 @@ describe('PostgreSQL over TLS: PGSSLMODE and PGSSLROOTCERT as libpq reads them (
       ],
       hba: [
         'local all all trust',
+        // The Secrets Manager test's role logs in with its password (the others: trust).
+        'hostssl all cdc_secret_user 127.0.0.0/8 scram-sha-256',
         'hostssl all all 127.0.0.0/8 trust',
         'hostssl replication all 127.0.0.0/8 trust',
         '',
@@ -262,5 +271,99 @@ describe('PostgreSQL over TLS: PGSSLMODE and PGSSLROOTCERT as libpq reads them (
     } finally {
       await c.end();
     }
+  });
+
+  describe('passwords from Secrets Manager (the local stack’s moto)', () => {
+    const secretId = `cdc-pgtls-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+    const saved = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+    let sm: SecretsManagerClient;
+    const secret = (password: string) =>
+      JSON.stringify({
+        username: 'cdc_secret_user',
+        password,
+        host: '127.0.0.1',
+        port: cluster.port,
+        dbname: 'postgres',
+      });
+    const admin = async (sql: string) => {
+      const c = client({ PGSSLMODE: 'disable' }, { host: cluster.dir });
+      await c.connect();
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+    };
+
+    before(async function () {
+      this.timeout(120_000);
+      await stackUp();
+      applyLocalStackEnv(); // region and credentials of the emulators, as the other integration tests
+      process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = `http://127.0.0.1:${PORTS.moto}`;
+      sm = new SecretsManagerClient({
+        region: process.env.AWS_REGION ?? 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
+      await admin(`CREATE ROLE cdc_secret_user LOGIN PASSWORD 'first-${secretId}'`);
+      await sm.send(new CreateSecretCommand({ Name: secretId, SecretString: secret(`first-${secretId}`) }));
+    });
+
+    after(async () => {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+      else process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = saved;
+      await sm
+        ?.send(new DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true }))
+        .catch(() => undefined);
+      sm?.destroy();
+    });
+
+    /** As the worker connects with CDC_PG_SECRET_ID: user, host, port and database all from the secret. */
+    const fromSecret = () =>
+      pgClient(
+        {},
+        { HOME: pki, PGSSLMODE: 'verify-full', PGSSLROOTCERT: rightCa, CDC_PG_SECRET_ID: secretId },
+      );
+
+    it('connects as the secret’s user, to its host, port and database, over verify-full', async () => {
+      const c = fromSecret();
+      await c.connect();
+      try {
+        const r = await c.query<{ user: string; db: string; ssl: boolean }>(
+          'SELECT current_user AS user, current_database() AS db, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+        );
+        assert.deepEqual(r.rows[0], { user: 'cdc_secret_user', db: 'postgres', ssl: true });
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('after a rotation, the refused password is said in one line (no password in it) and the next connection fetches the new one', async () => {
+      await admin(`ALTER ROLE cdc_secret_user PASSWORD 'second-${secretId}'`);
+      await sm.send(
+        new PutSecretValueCommand({ SecretId: secretId, SecretString: secret(`second-${secretId}`) }),
+      );
+      // The process still holds the first password (fetched less than 10 minutes ago).
+      await assert.rejects(fromSecret().connect(), (err: Error) => {
+        assert.ok(err instanceof PgConnectionError, `our error: ${err.stack}`);
+        assert.match(
+          err.message,
+          new RegExp(
+            `authentication refused with the password of secret ${secretId} \\(fetched again for the next connection\\)`,
+          ),
+        );
+        assert.ok(!err.message.includes(`first-${secretId}`), 'no password in the message');
+        return true;
+      });
+      const c = fromSecret();
+      await c.connect();
+      try {
+        assert.equal(
+          (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u,
+          'cdc_secret_user',
+        );
+      } finally {
+        await c.end();
+      }
+    });
   });
 });

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import type { ConnectionOptions } from 'node:tls';
-import { connectionPlan, decideTls, explainConnectError, parsePgEnv } from '../../../infra/pgConnection';
+import {
+  connectionPlan,
+  decideTls,
+  explainConnectError,
+  IAM_TOKEN_MAX_AGE_MS,
+  iamToken,
+  parseDatabaseSecret,
+  parsePgEnv,
+} from '../../../infra/pgConnection';
 
 /** Files as libpq would find them: a path → its bytes, anything else does not exist. */
 const files =
@@ -241,5 +249,53 @@ describe('PostgreSQL connection settings: PGSSLMODE and PGSSLROOTCERT as libpq r
       undefined,
       'other errors pass unchanged',
     );
+  });
+
+  it('a secret is RDS’s JSON, validated without its value in any message', () => {
+    assert.deepEqual(
+      parseDatabaseSecret('s', '{"username":"cdc","password":"p","engine":"postgres","port":5432}'),
+      {
+        username: 'cdc',
+        password: 'p',
+        port: 5432,
+      },
+    );
+    assert.throws(
+      () => parseDatabaseSecret('arn:s', 'hunter2'),
+      (err: Error) => {
+        assert.match(err.message, /secret arn:s is not JSON/);
+        assert.ok(!err.message.includes('hunter2'));
+        return true;
+      },
+    );
+    assert.throws(
+      () => parseDatabaseSecret('arn:s', '{"username":"cdc","pass":"hunter2"}'),
+      /secret arn:s is not a database secret: password missing or invalid/,
+    );
+  });
+
+  it('an RDS IAM token is signed for host, port and user, and signed again after 10 minutes', async () => {
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, key: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
+    process.env.AWS_SECRET_ACCESS_KEY = 'secret';
+    try {
+      const t0 = Date.now();
+      const signed = iamToken('db-iam.example', 5432, 'cdc', 'eu-west-1', t0);
+      const first = await signed;
+      assert.match(first, /^db-iam\.example:5432\/\?Action=connect&DBUser=cdc&X-Amz-/);
+      assert.match(first, /X-Amz-Credential=AKIDEXAMPLE%2F\d{8}%2Feu-west-1%2Frds-db%2Faws4_request/);
+      assert.equal(iamToken('db-iam.example', 5432, 'cdc', 'eu-west-1', t0 + 60_000), signed, 'kept');
+      assert.notEqual(iamToken('db-iam.example', 5432, 'other', 'eu-west-1', t0), signed, 'per user');
+      const later = iamToken('db-iam.example', 5432, 'cdc', 'eu-west-1', t0 + IAM_TOKEN_MAX_AGE_MS + 1);
+      assert.notEqual(later, signed, 'signed again after IAM_TOKEN_MAX_AGE_MS');
+      assert.match(await later, /DBUser=cdc/);
+    } finally {
+      for (const [k, v] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.key],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
   });
 });
