@@ -2,7 +2,8 @@
  * The `cdc` program: its command groups (cli/commands/), global options, and how a run ends
  * (an exit code that means something, a one-line error on stderr).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { TARGETS } from '../infra/localStack/environment';
 import { registerControl } from './commands/control';
 import { registerBackfill } from './commands/backfill';
 import { registerDlq } from './commands/dlq';
@@ -34,6 +35,12 @@ export function buildProgram(cli: Cli): Command {
       'operate the CDC pipeline: PostgreSQL → capture → Kinesis → shard readers → DynamoDB + EventBridge',
     )
     .option('--json', 'machine output: one JSON document on stdout')
+    .addOption(
+      new Option(
+        '--target <target>',
+        'where the command goes: local (the local stack, whatever the shell holds) or aws (the standard variables as they are: real AWS, your PostgreSQL and Temporal); default CDC_TARGET, else explicit endpoints, else the running local stack',
+      ).choices([...TARGETS]),
+    )
     .configureOutput({
       writeOut: (s) => cli.io.stdout(s),
       writeErr: (s) => cli.io.stderr(s),

@@ -7,12 +7,13 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { Client as PgClient } from 'pg';
+import type { Client as PgClient } from 'pg';
 import { z } from 'zod';
 import { awsClients, destroyAwsClients, type AwsClients } from '../infra/aws';
 import { loadConfig, type PipelineConfig } from '../infra/config';
+import { pgClient } from '../infra/pgConnection';
 import { temporalClient } from '../infra/temporal';
-import { useEnvironment } from '../infra/localStack/environment';
+import { TARGET_VAR, useEnvironment, type EnvironmentChoice } from '../infra/localStack/environment';
 import { Output, processIo, type Io } from './output';
 
 /** Exit codes (documented in `cdc --help` and docs/cli.md). */
@@ -37,8 +38,10 @@ export const EXIT_CODES_HELP = `Exit codes:
   4  unhealthy (status: a shard STUCK or capture failing; stack status: a service down)
 
 Environment:
-  Connects like the npm scripts: the standard variables (PG*, AWS_*, TEMPORAL_*) when set, else the
-  local stack when it runs. CDC_* variables configure the pipeline (stream, consumer, tables, ...).
+  Connects where --target (CDC_TARGET) says: local or aws. Without it, like the npm scripts:
+  endpoints you set (PGHOST, AWS_ENDPOINT_URL_*, TEMPORAL_ADDRESS), else the local stack when it
+  runs; AWS credentials in the shell alone never choose real AWS. A command that changes something
+  prints where it goes first. CDC_* variables configure the pipeline (stream, consumer, tables, ...).
   CDC_DEBUG=1 prints stack traces.`;
 
 /** An error with its exit code; its message is the one line printed on stderr. */
@@ -100,6 +103,8 @@ export const isDebug = (env: NodeJS.ProcessEnv = process.env) => env.CDC_DEBUG =
 /** The connections of one command, opened on first use. */
 export interface Session {
   config: PipelineConfig;
+  /** Where this command connects (PostgreSQL, AWS, Temporal), and why. */
+  environment: EnvironmentChoice;
   temporal(): Promise<TemporalClient>;
   aws(): AwsClients;
   /** A PostgreSQL client (PG* variables), connected. */
@@ -120,7 +125,9 @@ export class Cli {
 
   /** Called before each action: reads the global options of the command that runs. */
   prepare(command: Command): void {
-    this.out = new Output(this.io, Boolean(command.optsWithGlobals<{ json?: boolean }>().json));
+    const opts = command.optsWithGlobals<{ json?: boolean; target?: string }>();
+    this.out = new Output(this.io, Boolean(opts.json));
+    if (opts.target) process.env[TARGET_VAR] = opts.target;
   }
 
   /** Raises the exit code (never lowers it): 4 wins over 3 wins over 0. */
@@ -128,15 +135,23 @@ export class Cli {
     if (code > this.exitCode) this.exitCode = code;
   }
 
-  /** Connects (environment, configuration), runs `fn`, closes every client it opened. */
-  async session<T>(fn: (s: Session) => Promise<T>): Promise<T> {
-    await useEnvironment({ summary: isDebug(), log: (l) => this.io.stderr(`${l}\n`) });
+  /**
+   * Connects (environment, configuration), runs `fn`, closes every client it opened. A command
+   * that `changes` something says where it goes first, one line on stderr
+   * (`environment: PostgreSQL → …; AWS → …; Temporal → …`); the others only with CDC_DEBUG=1.
+   */
+  async session<T>(fn: (s: Session) => Promise<T>, opts: { changes?: boolean } = {}): Promise<T> {
+    const environment = await useEnvironment({
+      summary: isDebug() || opts.changes === true,
+      log: (l) => this.io.stderr(`${l}\n`),
+    });
     const config = loadConfig();
     let temporal: Promise<TemporalClient> | undefined;
     let pg: Promise<PgClient> | undefined;
     let aws = false;
     const session: Session = {
       config,
+      environment,
       temporal: () => (temporal ??= temporalClient()),
       aws: () => {
         aws = true;
@@ -144,7 +159,7 @@ export class Cli {
       },
       pg: () =>
         (pg ??= (async () => {
-          const c = new PgClient();
+          const c = pgClient();
           c.on('error', () => undefined); // a dropped connection fails the query, not the process
           await c.connect();
           return c;
@@ -159,6 +174,11 @@ export class Cli {
       if (aws) destroyAwsClients();
       for (const close of this.closers.splice(0)) await close();
     }
+  }
+
+  /** A session of a command that changes something: it prints where it goes before it does. */
+  changingSession<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    return this.session(fn, { changes: true });
   }
 
   /** Prints a failure: one line on stderr (a stack trace with CDC_DEBUG=1), a JSON error with --json. */

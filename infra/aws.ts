@@ -7,6 +7,7 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { assertAwsTarget } from './awsTarget';
 
 /**
  * AWS SDK v3 clients. Endpoints, region and credentials come from the SDK's own
@@ -41,6 +42,8 @@ let clients: AwsClients | undefined;
 /** The process's clients, created on first use. */
 export function awsClients(): AwsClients {
   if (!clients) {
+    assertAwsTarget(); // no target said: refuse rather than follow the shell's credentials
+
     const dynamo = new DynamoDBClient({ requestHandler: requestHandler() });
     clients = {
       kinesis: new KinesisClient({ requestHandler: requestHandler() }),

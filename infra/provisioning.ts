@@ -49,6 +49,8 @@ import { awsClients } from './aws';
 import type { PipelineConfig } from './config';
 import { ConfigurationError } from '../domain/core/errors';
 import { checkSchema, enforceSchemaReport, readCatalog } from './schemaCheck';
+import { planSource, type SourcePlan, type SourceState } from './sourcePlan';
+import { eventArchive, TABLE_PARTITION_KEY, TTL_ATTRIBUTE } from './resourceDefinitions';
 
 /**
  * Provisioning as code, idempotent, the same for the local emulators and real AWS (the SDK's
@@ -86,8 +88,10 @@ export async function provisionDynamo(config: PipelineConfig): Promise<void> {
           new CreateTableCommand({
             TableName,
             BillingMode: 'PAY_PER_REQUEST',
-            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-            KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+            AttributeDefinitions: [
+              { AttributeName: TABLE_PARTITION_KEY.name, AttributeType: TABLE_PARTITION_KEY.type },
+            ],
+            KeySchema: [{ AttributeName: TABLE_PARTITION_KEY.name, KeyType: 'HASH' }],
           }),
         );
       } catch (err) {
@@ -101,7 +105,7 @@ export async function provisionDynamo(config: PipelineConfig): Promise<void> {
             .send(
               new UpdateTimeToLiveCommand({
                 TableName,
-                TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+                TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
               }),
             )
             .catch((err: Error) => {
@@ -243,13 +247,14 @@ export async function provisionEvents(config: PipelineConfig): Promise<void> {
       }),
     );
   }
+  const archive = eventArchive(config.eventBus);
   try {
     await events.send(
       new CreateArchiveCommand({
-        ArchiveName: `${config.eventBus}-all`,
+        ArchiveName: archive.name,
         EventSourceArn: busArn,
-        EventPattern: JSON.stringify({ source: [{ prefix: 'cdc-pipeline.' }] }),
-        RetentionDays: 30,
+        EventPattern: JSON.stringify(archive.pattern),
+        RetentionDays: archive.retentionDays,
       }),
     );
   } catch (err) {
@@ -273,14 +278,11 @@ export async function assertPrimaryKeys(db: Client, schema: string, tables: stri
 }
 
 /**
- * The database, its schema (infra/schema.sql), the schema check against the table file (errors
- * throw one ConfigurationError listing every problem; warnings go to `log`), REPLICA IDENTITY,
- * the publication and the slot.
+ * The local stack's demo database: the database if missing, the configured schema, and the shipped
+ * tables (infra/schema.sql). Never run against a user's database: `cdc provision` runs it only when
+ * PostgreSQL is the local stack's (`cdc provision source` never creates a database or a table).
  */
-export async function provisionPostgres(
-  config: PipelineConfig,
-  log: (line: string) => void = () => {},
-): Promise<void> {
+export async function provisionDemoSchema(config: PipelineConfig): Promise<void> {
   const database = process.env.PGDATABASE ?? 'postgres';
   const admin = new Client({ database: 'postgres' });
   await admin.connect();
@@ -293,8 +295,6 @@ export async function provisionPostgres(
   const db = new Client();
   await db.connect();
   try {
-    // The shipped tables and the heartbeat table go into the configured schema (CDC_PG_SCHEMA),
-    // where the check, REPLICA IDENTITY and the publication look for them.
     const schema = `"${config.pgSchema}"`;
     const hasSchema = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [config.pgSchema]);
     if (hasSchema.rowCount === 0) await db.query(`CREATE SCHEMA ${schema}`);
@@ -304,28 +304,87 @@ export async function provisionPostgres(
     } finally {
       await db.query('RESET search_path');
     }
-    const tables = [...configuredTables().values()];
-    enforceSchemaReport(await checkSchema(db, config.pgSchema), log);
-    for (const t of tables) {
-      await db.query(
-        `ALTER TABLE ${config.pgSchema}.${t.table} REPLICA IDENTITY ${t.fullBeforeImage ? 'FULL' : 'DEFAULT'}`,
-      );
-    }
-    const list = [...tables.map((t) => t.table), HEARTBEAT_TABLE]
-      .map((t) => `${config.pgSchema}.${t}`)
-      .join(', ');
-    const pub = await db.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [config.publication]);
-    await db.query(
-      pub.rowCount === 0
-        ? `CREATE PUBLICATION ${config.publication} FOR TABLE ${list}`
-        : `ALTER PUBLICATION ${config.publication} SET TABLE ${list}`,
-    );
-    const slot = await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
-    if (slot.rowCount === 0)
-      await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [config.slot]);
   } finally {
     await db.end();
   }
+}
+
+/** What the user's database holds of what `cdc provision source` manages (read-only). */
+export async function readSourceState(db: Client, config: PipelineConfig): Promise<SourceState> {
+  const tables = [...configuredTables().values()];
+  const who = await db.query<{ user: string; database: string; rds: boolean }>(
+    `SELECT current_user AS user, current_database() AS database,
+            EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication') AS rds`,
+  );
+  const rel = await db.query<{ table: string; ident: string; owner: string }>(
+    `SELECT c.relname AS table, c.relreplident AS ident, pg_get_userbyid(c.relowner) AS owner
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2)`,
+    [config.pgSchema, [...tables.map((t) => t.table), HEARTBEAT_TABLE]],
+  );
+  const byName = new Map(rel.rows.map((r) => [r.table, r]));
+  const pub = await db.query<{ name: string | null }>(
+    `SELECT pt.schemaname || '.' || pt.tablename AS name
+       FROM pg_publication p LEFT JOIN pg_publication_tables pt ON pt.pubname = p.pubname
+      WHERE p.pubname = $1`,
+    [config.publication],
+  );
+  const slot = await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [config.slot]);
+  return {
+    database: who.rows[0]!.database,
+    user: who.rows[0]!.user,
+    schema: config.pgSchema,
+    rds: who.rows[0]!.rds,
+    tables: tables.map((t) => ({
+      table: t.table,
+      fullBeforeImage: t.fullBeforeImage,
+      replicaIdentity: byName.get(t.table)?.ident ?? '?',
+      owner: byName.get(t.table)?.owner ?? '?',
+    })),
+    heartbeatExists: byName.has(HEARTBEAT_TABLE),
+    publicationTables: pub.rowCount ? pub.rows.flatMap((r) => (r.name ? [r.name] : [])) : undefined,
+    slotExists: (slot.rowCount ?? 0) > 0,
+  };
+}
+
+/**
+ * The user's database under CDC (`cdc provision source`): the schema check against the table file
+ * (errors throw one ConfigurationError listing every problem, e.g. a missing table; warnings go to
+ * `log`), then the plan of infra/sourcePlan.ts: the heartbeat table, REPLICA IDENTITY of the
+ * configured tables, the publication and the slot, each only where it differs. With `dryRun`,
+ * nothing runs: the plan is returned (statements and the grants they need).
+ */
+export async function provisionSource(
+  config: PipelineConfig,
+  opts: { dryRun?: boolean; log?: (line: string) => void } = {},
+): Promise<SourcePlan> {
+  const log = opts.log ?? (() => {});
+  const db = new Client();
+  await db.connect();
+  try {
+    const state = await readSourceState(db, config);
+    // A table the table file names but the database lacks is an error here (never created).
+    enforceSchemaReport(await checkSchema(db, config.pgSchema), log);
+    const plan = planSource(state, {
+      publication: config.publication,
+      slot: config.slot,
+      heartbeatTable: HEARTBEAT_TABLE,
+    });
+    if (opts.dryRun) return plan;
+    for (const sql of plan.statements) await db.query(sql);
+    return plan;
+  } finally {
+    await db.end();
+  }
+}
+
+/** The local stack's PostgreSQL: the demo schema, then the source as `cdc provision source` sets it up. */
+export async function provisionPostgres(
+  config: PipelineConfig,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  await provisionDemoSchema(config);
+  await provisionSource(config, { log });
 }
 
 /**
@@ -417,21 +476,42 @@ export async function provisionAnalytics(config: PipelineConfig): Promise<void> 
   }
 }
 
+/** The AWS resources (for those not using the CDK app in deploy/): stream, tables, bus, queues, bucket. */
+export async function provisionAws(
+  config: PipelineConfig,
+  step: (name: string, fn: () => Promise<void>) => Promise<void> = (_n, fn) => fn(),
+): Promise<void> {
+  await Promise.all([
+    step('kinesis', () => provisionKinesis(config)),
+    step('dynamodb', () => provisionDynamo(config)),
+    step('eventbridge', () => provisionEvents(config)),
+    step('s3', () => provisionDeadLetterBucket(config)),
+  ]);
+}
+
+/**
+ * Everything at once: PostgreSQL (with `demoSchema`, the default for the jobs that run on the local
+ * stack by design, the demo database and tables first; without, only `provisionSource`), the AWS
+ * resources, and the analytics database where this worker's sink is it.
+ */
 export async function provisionAll(
   config: PipelineConfig,
   log: (line: string) => void = () => {},
+  opts: { demoSchema?: boolean } = {},
 ): Promise<void> {
   const step = async (name: string, fn: () => Promise<void>) => {
     const t0 = Date.now();
     await fn();
     log(`${name.padEnd(11)} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   };
+  const pgLog = (l: string) => log(`${'postgres'.padEnd(11)} ${l}`);
   await Promise.all([
-    step('postgres', () => provisionPostgres(config, (l) => log(`${'postgres'.padEnd(11)} ${l}`))),
-    step('kinesis', () => provisionKinesis(config)),
-    step('dynamodb', () => provisionDynamo(config)),
-    step('eventbridge', () => provisionEvents(config)),
-    step('s3', () => provisionDeadLetterBucket(config)),
+    step('postgres', () =>
+      opts.demoSchema === false
+        ? provisionSource(config, { log: pgLog }).then(() => undefined)
+        : provisionPostgres(config, pgLog),
+    ),
+    provisionAws(config, step),
     // Only a worker configured for the analytics sink needs its database (infra/consumers.ts
     // provisions each consumer of a deployment).
     ...(config.sink === 'analytics' ? [step('analytics', () => provisionAnalytics(config))] : []),
@@ -457,7 +537,9 @@ export async function deprovisionEvents(config: PipelineConfig): Promise<void> {
       if (url?.QueueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: url.QueueUrl })).catch(ignore);
     }
   }
-  await events.send(new DeleteArchiveCommand({ ArchiveName: `${config.eventBus}-all` })).catch(ignore);
+  await events
+    .send(new DeleteArchiveCommand({ ArchiveName: eventArchive(config.eventBus).name }))
+    .catch(ignore);
   await events.send(new DeleteEventBusCommand({ Name: config.eventBus })).catch(ignore);
 }
 

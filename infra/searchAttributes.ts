@@ -146,3 +146,84 @@ export async function assertSearchAttributes(
   const message = searchAttributeMessage(searchAttributeProblems(listed), namespace);
   if (message) throw new ConfigurationError(message);
 }
+
+/** Temporal Cloud's way to create `missing` (its namespaces refuse the operator service's create). */
+export function tcldCommand(missing: SearchAttributeProblems['missing'], namespace: string): string {
+  return (
+    `tcld namespace search-attributes add --namespace ${namespace} ` +
+    missing.map(({ name, type }) => `--search-attribute "${name}=${CLI_TYPE[type]}"`).join(' ')
+  );
+}
+
+/** The operator service calls `cdc provision temporal` makes. */
+export interface SearchAttributeAdmin extends OperatorConnection {
+  operatorService: OperatorConnection['operatorService'] & {
+    addSearchAttributes(req: {
+      namespace: string;
+      searchAttributes: Record<string, number>;
+    }): Promise<unknown>;
+  };
+}
+
+const TO_INDEXED: Record<SearchAttributeType, number> = Object.fromEntries(
+  Object.entries(FROM_INDEXED).map(([n, t]) => [t, Number(n)]),
+) as Record<SearchAttributeType, number>;
+
+export interface SearchAttributeProvisioning {
+  namespace: string;
+  created: string[];
+  /** Already there with the right type. */
+  present: string[];
+  wrongType: SearchAttributeProblems['wrongType'];
+  /** The server refused to create them (Temporal Cloud): the command that does, for an account admin. */
+  refused?: { reason: string; command: string };
+}
+
+/**
+ * Creates the search attributes the workflows write that the namespace lacks (`cdc provision
+ * temporal`); with `dryRun`, only says which. Temporal Cloud refuses the operator service's create:
+ * then the tcld command is returned for someone with the account's admin rights.
+ */
+export async function provisionSearchAttributes(
+  connection: SearchAttributeAdmin,
+  namespace: string,
+  opts: { dryRun?: boolean } = {},
+): Promise<SearchAttributeProvisioning> {
+  const res = await connection.operatorService.listSearchAttributes({ namespace });
+  const listed = { ...(res.systemAttributes ?? {}), ...(res.customAttributes ?? {}) };
+  const problems = searchAttributeProblems(listed);
+  const missingNames = new Set(problems.missing.map((m) => m.name));
+  const wrong = new Set(problems.wrongType.map((w) => w.name));
+  const out: SearchAttributeProvisioning = {
+    namespace,
+    created: [],
+    present: REQUIRED_SEARCH_ATTRIBUTES.filter((k) => !missingNames.has(k.name) && !wrong.has(k.name)).map(
+      (k) => k.name,
+    ),
+    wrongType: problems.wrongType,
+  };
+  if (!problems.missing.length || opts.dryRun) {
+    if (opts.dryRun && problems.missing.length)
+      out.refused = {
+        reason: 'dry run',
+        command: `${createCommand(problems.missing, namespace)}  # Temporal Cloud: ${tcldCommand(problems.missing, namespace)}`,
+      };
+    return out;
+  }
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(problems.missing.map((m) => [m.name, TO_INDEXED[m.type]])),
+    });
+    out.created = problems.missing.map((m) => m.name);
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    // PERMISSION_DENIED, UNIMPLEMENTED, UNAUTHENTICATED: not this identity's to create (Temporal Cloud).
+    if (code !== 7 && code !== 12 && code !== 16) throw err;
+    out.refused = {
+      reason: (err as Error).message.split('\n')[0]!,
+      command: tcldCommand(problems.missing, namespace),
+    };
+  }
+  return out;
+}

@@ -242,7 +242,7 @@ Exit codes: 0 started (with --wait: DONE), 1 refused (another backfill runs on t
     )
     .action(async (o: StartOptions) => {
       const request = requestFromOptions(o);
-      await cli.session(async (s) => {
+      await cli.changingSession(async (s) => {
         const client = await s.temporal();
         let handle;
         try {
@@ -351,7 +351,7 @@ function registerSignalCommand(
   c.action(async (id: string, ...rest: unknown[]) => {
     const arg = argument ? (rest[0] as string) : undefined;
     const o = (argument ? rest[1] : rest[0]) as { reason?: string; timeout: number };
-    await cli.session(async (s) => {
+    await cli.changingSession(async (s) => {
       const client = await s.temporal();
       const workflowId = backfillWorkflowIdOf(id);
       const handle = client.workflow.getHandle(workflowId);

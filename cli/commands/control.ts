@@ -93,7 +93,7 @@ Examples:
     )
     .action(async (opts: TargetOptions & { reason: string }) => {
       const t = target(opts);
-      await cli.session((s) => control(cli, s, opts, t, { action: 'pause', reason: opts.reason }));
+      await cli.changingSession((s) => control(cli, s, opts, t, { action: 'pause', reason: opts.reason }));
     });
 
   program
@@ -116,7 +116,7 @@ Examples:
     )
     .action(async (opts: TargetOptions) => {
       const t = target(opts);
-      await cli.session((s) => control(cli, s, opts, t, { action: 'resume' }));
+      await cli.changingSession((s) => control(cli, s, opts, t, { action: 'resume' }));
     });
 
   program
@@ -142,7 +142,7 @@ Example:
     )
     .action(
       async (opts: { shard: string; seq: string; reason: string; consumer?: string; timeout: number }) => {
-        await cli.session((s) => skip(cli, s, opts));
+        await cli.changingSession((s) => skip(cli, s, opts));
       },
     );
 };

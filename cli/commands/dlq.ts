@@ -253,7 +253,7 @@ Examples:
         if (!ids.length && !byFilter && consumer === undefined)
           throw usageError('say which items: ids, or filter options (e.g. --category poison)');
         const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
-        await cli.session(async (s) => {
+        await cli.changingSession(async (s) => {
           s.aws();
           const client = await s.temporal();
           let handle: Awaited<ReturnType<typeof startRedrive>>;
@@ -336,7 +336,7 @@ Examples:
       if (!ids.length && !Object.keys(filter).length)
         throw usageError('say which items: ids, or filter options');
       const actor = parseArg(ActorOptionSchema, o.actor ?? defaultActor(), '--actor');
-      await cli.session(async (s) => {
+      await cli.changingSession(async (s) => {
         const deps = { aws: s.aws(), config: s.config };
         const pks = ids.length
           ? await ofConsumer(s, ids, o.consumer)

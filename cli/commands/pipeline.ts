@@ -24,7 +24,7 @@ Example:
   cdc pipeline start`,
     )
     .action(async () => {
-      await cli.session(async (s) => {
+      await cli.changingSession(async (s) => {
         const { capture, supervisor } = await startPipeline(await s.temporal(), s.config);
         cli.out.result(
           { ok: true, capture: capture.workflowId, supervisor: supervisor?.workflowId ?? null },

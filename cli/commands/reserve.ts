@@ -477,7 +477,7 @@ Examples:
     )
     .action(async (o: ReserveOptions) => {
       const req = reserveRequestOf(o);
-      await cli.session(async (s) => {
+      await cli.changingSession(async (s) => {
         const r = await reserve(await s.pg(), req);
         if (!r.ok) refuse(cli, reserveRefusal(r, req));
         cli.out.result(r, () => reservedText(r.reservation, r.available));
@@ -503,7 +503,7 @@ function changeCommand(cli: Cli, parent: Command, action: ChangeAction, descript
             { reservationId: 'id', ttl: '--ttl', until: '--until' },
           ).to
         : undefined;
-    await cli.session(async (s) => {
+    await cli.changingSession(async (s) => {
       const pg = await s.pg();
       const outcome =
         action === 'confirm'

@@ -1,15 +1,21 @@
 /**
  * Where the scripts connect: the one decision every script makes before it reads configuration.
  *
- * The AWS SDK, `pg` and Temporal read their standard variables themselves (README,
- * "Configuration"). For each of the three, separately:
- * - set by the user: respected, nothing is added (PGHOST/PGPORT/PGHOSTADDR/PGSERVICE;
- *   AWS_ENDPOINT_URL[_<SERVICE>], AWS_PROFILE, AWS_ACCESS_KEY_ID or another credential source,
- *   i.e. real AWS; TEMPORAL_ADDRESS or a temporal.toml profile). `CDC_USE_AWS=true` says "real
- *   AWS through the default credential chain" when no variable does (an instance role);
+ * The target is explicit: a command reaches a real AWS account only when told to, never because
+ * credentials sit in the shell. `CDC_TARGET` (`cdc --target`) says it for all three at once:
+ * - `local`: PostgreSQL, AWS and Temporal of the local stack, whatever the shell holds (its values
+ *   replace the shell's);
+ * - `aws`: the standard variables and default chains as they are (real AWS, your PostgreSQL, your
+ *   Temporal namespace); nothing is added.
+ * Unset, each dependency separately:
+ * - endpoints the user set explicitly are used as they are (PGHOST/PGPORT/PGHOSTADDR/PGSERVICE;
+ *   AWS_ENDPOINT_URL[_<SERVICE>]; TEMPORAL_ADDRESS or a temporal.toml profile). `CDC_USE_AWS=true`
+ *   says "real AWS through the default credential chain" (an instance role), like `CDC_TARGET=aws`
+ *   for AWS alone. AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, …) choose nothing;
  * - otherwise, when the local stack runs: its values, filled into the variables still unset;
- * - otherwise: the libraries' defaults (real AWS, PostgreSQL on localhost:5432, Temporal on
- *   localhost:7233).
+ * - otherwise PostgreSQL and Temporal take the libraries' defaults (localhost:5432, localhost:7233),
+ *   and AWS has no target: creating an AWS client fails, naming the settings that give it one
+ *   (infra/awsTarget.ts).
  * Jobs that run on the local stack by design (`npm start`, the benchmark) start it and fill
  * every unset variable with its values.
  *
@@ -19,6 +25,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { PAYLOAD_KEY_FILE_VAR, PAYLOAD_KEYS_VAR } from '../codec/keyring';
+import { ConfigurationError } from '../../domain/core/errors';
 import {
   ensureLocalPayloadKeys,
   localStackEnv,
@@ -40,10 +47,26 @@ const SERVICES: Record<Dependency, readonly ServiceName[]> = {
 
 const LABEL: Record<Dependency, string> = { postgres: 'PostgreSQL', aws: 'AWS', temporal: 'Temporal' };
 
+/** `cdc --target` / CDC_TARGET: where every command goes, said explicitly. */
+export type Target = 'local' | 'aws';
+export const TARGET_VAR = 'CDC_TARGET';
+export const TARGETS: readonly Target[] = ['local', 'aws'];
+
+/** CDC_TARGET, checked: undefined when unset. */
+export function targetOf(env: NodeJS.ProcessEnv): Target | undefined {
+  const t = env[TARGET_VAR] ?? '';
+  if (t === '') return undefined;
+  if ((TARGETS as readonly string[]).includes(t)) return t as Target;
+  throw new ConfigurationError(`${TARGET_VAR} must be one of ${TARGETS.join(', ')} (got '${t}')`);
+}
+
 export interface DependencyChoice {
   dependency: Dependency;
-  /** `user`: the variables already set; `local-stack`: the local stack's; `default`: the libraries' defaults. */
-  source: 'user' | 'local-stack' | 'default';
+  /**
+   * `user`: the variables already set; `local-stack`: the local stack's; `default`: the libraries'
+   * defaults (PostgreSQL, Temporal); `none`: no target (AWS with nothing saying where).
+   */
+  source: 'user' | 'local-stack' | 'default' | 'none';
   /** Why, for the one-line summary. */
   reason: string;
 }
@@ -75,10 +98,10 @@ export function userSettings(env: NodeJS.ProcessEnv, dependency: Dependency): st
     case 'postgres':
       return PG_LOCATION.filter((n) => isSet(env, n));
     case 'aws': {
-      const names = [
-        ...Object.keys(env).filter((n) => /^AWS_ENDPOINT_URL(_[A-Z0-9_]+)?$/.test(n) && isSet(env, n)),
-        ...AWS_CREDENTIALS.filter((n) => isSet(env, n)),
-      ];
+      // Credentials choose nothing: only endpoints, or CDC_USE_AWS=true, say where to go.
+      const names = Object.keys(env).filter(
+        (n) => /^AWS_ENDPOINT_URL(_[A-Z0-9_]+)?$/.test(n) && isSet(env, n),
+      );
       if (env.CDC_USE_AWS === 'true') names.push('CDC_USE_AWS');
       return names.sort();
     }
@@ -119,32 +142,56 @@ export function chooseEnvironment(
   running: ReadonlySet<ServiceName>,
   localStack: 'if-running' | 'always' = 'if-running',
 ): EnvironmentChoice {
+  const target = targetOf(env);
   const warnings: string[] = [];
+  const credentials = AWS_CREDENTIALS.filter((n) => isSet(env, n));
   const choices = DEPENDENCIES.map((dependency): DependencyChoice => {
+    if (target === 'local')
+      return { dependency, source: 'local-stack', reason: `the local stack (${TARGET_VAR}=local)` };
     if (localStack === 'always') return { dependency, source: 'local-stack', reason: 'the local stack' };
+    if (target === 'aws') {
+      const set = [...userSettings(env, dependency), ...(dependency === 'aws' ? credentials : [])];
+      const yours = set.length ? `your ${set.join(', ')}` : '';
+      const what = dependency === 'aws' ? `real AWS${yours ? ` (${yours})` : ''}` : yours || 'defaults';
+      return { dependency, source: 'user', reason: `${what}, ${TARGET_VAR}=aws` };
+    }
     const set = userSettings(env, dependency);
     if (set.length) {
       const realAws = dependency === 'aws' && !set.some((n) => n.startsWith('AWS_ENDPOINT_URL'));
-      const yours = `your ${set.join(', ')}`;
+      const yours = `your ${[...set, ...(realAws ? credentials : [])].join(', ')}`;
       return { dependency, source: 'user', reason: realAws ? `real AWS (${yours})` : yours };
     }
     const services = SERVICES[dependency];
     const up = services.filter((s) => running.has(s));
-    if (!up.length)
+    if (!up.length) {
+      if (dependency === 'aws')
+        return {
+          dependency,
+          source: 'none',
+          reason:
+            `no target (local stack not running${credentials.length ? `; your ${credentials.join(', ')} choose nothing` : ''}: ` +
+            `start it with npm run stack up, or say --target aws / ${TARGET_VAR}=aws for real AWS)`,
+        };
       return {
         dependency,
         source: 'default',
-        reason: `defaults (${dependency === 'aws' ? 'real AWS' : dependency === 'postgres' ? 'localhost:5432' : 'localhost:7233'}; local stack not running)`,
+        reason: `defaults (${dependency === 'postgres' ? 'localhost:5432' : 'localhost:7233'}; local stack not running)`,
       };
+    }
     const down = services.filter((s) => !running.has(s));
     if (down.length)
       warnings.push(`local stack: ${down.join(', ')} not running (start it: npm run stack up)`);
+    if (dependency === 'aws' && credentials.length)
+      warnings.push(
+        `AWS: your ${credentials.join(', ')} choose nothing: this goes to the local stack (for real AWS: --target aws or ${TARGET_VAR}=aws)`,
+      );
     return { dependency, source: 'local-stack', reason: 'the local stack' };
   });
   const local = new Set(choices.filter((c) => c.source === 'local-stack').map((c) => c.dependency));
   const fill: Record<string, string> = {};
   for (const [name, value] of Object.entries(localStackEnv())) {
-    if (isSet(env, name)) continue;
+    // CDC_TARGET=local: the local stack's values replace the shell's.
+    if (isSet(env, name) && target !== 'local') continue;
     if (name === PAYLOAD_KEY_FILE_VAR && isSet(env, PAYLOAD_KEYS_VAR)) continue; // keys of the user's own
     const dependency = dependencyOf(name);
     if (dependency === undefined || local.has(dependency)) fill[name] = value;
@@ -161,7 +208,10 @@ export function chooseEnvironment(
 
 /** Which services of the local stack run (only those of dependencies the user left unset are checked). */
 async function runningServices(env: NodeJS.ProcessEnv): Promise<Set<ServiceName>> {
-  const wanted = DEPENDENCIES.filter((d) => userSettings(env, d).length === 0).flatMap((d) => SERVICES[d]);
+  const local = targetOf(env) === 'local';
+  const wanted = DEPENDENCIES.filter((d) => local || userSettings(env, d).length === 0).flatMap(
+    (d) => SERVICES[d],
+  );
   const status = await Promise.all(wanted.map((s) => serviceStatus(s)));
   return new Set(status.filter((s) => s.healthy).map((s) => s.name));
 }
@@ -192,6 +242,8 @@ export async function useEnvironment(opts: UseEnvironmentOptions = {}): Promise<
   }
   if (choice.fill[PAYLOAD_KEY_FILE_VAR]) ensureLocalPayloadKeys();
   for (const [name, value] of Object.entries(choice.fill)) process.env[name] = value;
+  // With CDC_TARGET=local the shell's AWS profile must not lend its credentials to the emulators' calls.
+  if (targetOf(process.env) === 'local') delete process.env.AWS_PROFILE;
   if (opts.summary !== false) log(`environment: ${choice.summary}`);
   for (const w of choice.warnings) log(w);
   return choice;

@@ -120,7 +120,11 @@ describe('cdc on the local stack', function () {
   it('a shard or workflow that does not exist is exit 3', async () => {
     const r = await cdc('pause', '--shard', '999', '--reason', 'x');
     assert.equal(r.code, 3, show(r));
-    assert.match(r.stderr, /^cdc: workflow .*shardId-000000000999.* not found\n$/);
+    // A command that changes something says where it goes first (issue 22: the target is explicit).
+    assert.match(
+      r.stderr,
+      /^environment: PostgreSQL → .*; AWS → .*; Temporal → .*\ncdc: workflow .*shardId-000000000999.* not found\n$/,
+    );
     const entity = await cdc('inspect', 'inventory', 'NO-SUCH#1');
     assert.equal(entity.code, 3, show(entity));
   });

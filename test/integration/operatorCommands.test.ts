@@ -358,6 +358,17 @@ describe('the operator commands of the README and docs/cli.md, on `npm start`', 
     );
   });
 
+  it('docs/cli.md: cdc provision source --dry-run and cdc provision temporal, against what npm start provisioned', async () => {
+    // npm start provisioned the source: the dry run finds nothing to change and lists the grants.
+    const dry = await ok(`npx ${docCommand('docs/cli.md', 'cdc provision source --dry-run')}`);
+    assert.match(dry.stdout, /^-- nothing to change/, show(dry));
+    assert.match(dry.stdout, /WITH REPLICATION;/, show(dry));
+    const sa = await ok(`npx ${docCommand('docs/cli.md', 'cdc provision temporal')}`);
+    assert.match(sa.stdout, /search attribute\(s\) present/, show(sa));
+    // It changes (or could change) something: it said where it goes first.
+    assert.match(sa.stderr, /^environment: PostgreSQL → .*Temporal → /, show(sa));
+  });
+
   it('README: npx cdc status (and docs/cli.md: cdc status)', async () => {
     const status = docCommand(README, 'npx cdc status').replace(/\s*\[--watch\]/, '');
     assert.ok(shellLines('docs/cli.md').includes('cdc status'));

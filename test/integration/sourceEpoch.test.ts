@@ -35,6 +35,7 @@ import {
   deprovisionEvents,
   eventRouting,
   provisionAll,
+  provisionDemoSchema,
 } from '../../infra/provisioning';
 import { temporalClient, workerConnection } from '../../infra/temporal';
 import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
@@ -279,7 +280,17 @@ describe('source epoch: versions survive a new timeline (a second PostgreSQL clu
     assert.equal(held.epoch, 0, 'epoch 0 on the first source: the version form before epochs');
     await published(11);
 
-    // 2. The failover: the operator provisions the new primary (schema, publication, slot) ...
+    // 2. The failover: the new primary holds the application's tables (a promoted replica would;
+    // this fresh cluster gets them here, as the application made them: cdc provision never creates
+    // a user's database or table off the local stack) ...
+    const stackPort = process.env.PGPORT;
+    process.env.PGPORT = String(second_.port);
+    try {
+      await provisionDemoSchema(config);
+    } finally {
+      process.env.PGPORT = stackPort;
+    }
+    // ... and the operator provisions it for CDC (publication, slot) ...
     const provisioned = await cdcProvision(config, second_.port);
     const source = provisioned.source as { pending: boolean; epoch: number };
     assert.equal(source.pending, true, 'cdc provision sees that the source is not the recorded one');

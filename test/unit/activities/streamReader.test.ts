@@ -143,6 +143,10 @@ describe('createActivities', () => {
   });
 
   it("by default uses the process's AWS clients of the moment (fresh ones after destroyAwsClients)", () => {
+    // An explicit target (no request is sent): AWS clients are refused without one (infra/awsTarget.ts).
+    const before = process.env.CDC_TARGET;
+    process.env.CDC_TARGET = 'aws';
+    after(() => (before === undefined ? delete process.env.CDC_TARGET : (process.env.CDC_TARGET = before)));
     const deps = defaultDeps(config);
     const first = deps.aws.doc;
     assert.equal(deps.aws.doc, awsClients().doc);

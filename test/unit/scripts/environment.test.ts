@@ -3,7 +3,7 @@ import { chooseEnvironment } from '../../../infra/localStack/environment';
 import { SERVICE_NAMES, type ServiceName } from '../../../infra/localStack/localStack';
 
 /** Where the scripts connect (infra/localStack/environment.ts): the user's variables, else the running local stack. */
-describe('script environment (the user’s variables, else the running local stack)', () => {
+describe('script environment (an explicit target, the user’s endpoints, else the running local stack)', () => {
   const all = new Set<ServiceName>(SERVICE_NAMES);
   const none = new Set<ServiceName>();
   const sources = (c: ReturnType<typeof chooseEnvironment>) =>
@@ -23,9 +23,10 @@ describe('script environment (the user’s variables, else the running local sta
     assert.match(c.summary, /PostgreSQL → local stack .*AWS → local stack .*Temporal → local stack/);
   });
 
-  it('nothing set, local stack not running: the libraries’ defaults (real AWS), nothing pointed anywhere', () => {
+  it('nothing set, local stack not running: localhost defaults for PostgreSQL and Temporal, no AWS target at all', () => {
     const c = chooseEnvironment({}, none);
-    assert.deepEqual(sources(c), { postgres: 'default', aws: 'default', temporal: 'default' });
+    assert.deepEqual(sources(c), { postgres: 'default', aws: 'none', temporal: 'default' });
+    assert.match(c.summary, /AWS → no target \(local stack not running: .*--target aws/);
     assert.deepEqual(filled(c, 'PG'), []);
     assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
     assert.equal(c.fill.AWS_ACCESS_KEY_ID, undefined);
@@ -40,13 +41,53 @@ describe('script environment (the user’s variables, else the running local sta
     assert.match(c.summary, /PostgreSQL → your PGHOST, PGPORT/);
   });
 
-  it('AWS_PROFILE (real AWS) set: no endpoint or credential is added', () => {
+  it('AWS_PROFILE in the shell chooses nothing: the running local stack, with a warning naming --target aws', () => {
     const c = chooseEnvironment({ AWS_PROFILE: 'prod' }, all);
-    assert.equal(sources(c).aws, 'user');
-    assert.deepEqual(filled(c, 'AWS_ENDPOINT_URL'), []);
-    assert.equal(c.fill.AWS_ACCESS_KEY_ID, undefined);
-    assert.equal(c.fill.AWS_REGION, undefined);
-    assert.match(c.summary, /AWS → real AWS \(your AWS_PROFILE\)/);
+    assert.equal(sources(c).aws, 'local-stack');
+    assert.ok(c.fill.AWS_ENDPOINT_URL_KINESIS);
+    assert.deepEqual(c.warnings, [
+      'AWS: your AWS_PROFILE choose nothing: this goes to the local stack (for real AWS: --target aws or CDC_TARGET=aws)',
+    ]);
+  });
+
+  it('AWS credentials in the shell and no local stack: no AWS target (never real AWS by accident)', () => {
+    const c = chooseEnvironment({ AWS_ACCESS_KEY_ID: 'AKIA…', AWS_PROFILE: 'prod' }, none);
+    assert.equal(sources(c).aws, 'none');
+    assert.match(c.summary, /AWS → no target .*your AWS_PROFILE, AWS_ACCESS_KEY_ID choose nothing/);
+    assert.deepEqual(
+      filled(c, 'AWS_').filter((k) => !k.startsWith('AWS_SDK_JS_')),
+      [],
+    );
+  });
+
+  it('CDC_TARGET=aws: real AWS with the shell’s credentials, nothing added, even with the local stack running', () => {
+    const c = chooseEnvironment({ CDC_TARGET: 'aws', AWS_PROFILE: 'prod', PGHOST: 'db.internal' }, all);
+    assert.deepEqual(sources(c), { postgres: 'user', aws: 'user', temporal: 'user' });
+    assert.deepEqual(
+      Object.keys(c.fill).filter((k) => !k.startsWith('AWS_SDK_JS_')),
+      [],
+    );
+    assert.match(
+      c.summary,
+      /PostgreSQL → your PGHOST, CDC_TARGET=aws; AWS → real AWS \(your AWS_PROFILE\), CDC_TARGET=aws; Temporal → defaults, CDC_TARGET=aws/,
+    );
+  });
+
+  it('CDC_TARGET=local: the local stack’s values replace the shell’s', () => {
+    const c = chooseEnvironment(
+      { CDC_TARGET: 'local', PGHOST: 'db.internal', AWS_ACCESS_KEY_ID: 'AKIA…' },
+      all,
+    );
+    assert.deepEqual(sources(c), { postgres: 'local-stack', aws: 'local-stack', temporal: 'local-stack' });
+    assert.equal(c.fill.PGHOST, '127.0.0.1');
+    assert.equal(c.fill.AWS_ACCESS_KEY_ID, 'test');
+  });
+
+  it('an unknown CDC_TARGET is a configuration error naming the choices', () => {
+    assert.throws(
+      () => chooseEnvironment({ CDC_TARGET: 'prod' }, all),
+      /CDC_TARGET must be one of local, aws \(got 'prod'\)/,
+    );
   });
 
   it('one AWS_ENDPOINT_URL_* set: the user’s endpoints, no other endpoint is added', () => {
