@@ -2,12 +2,27 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import { ConfigurationError } from '../domain/core/errors';
 import { dataConverter } from './codec/payloadCodec';
+
+/**
+ * The namespace to use: the one configured; unset, `default` only for a server on this machine (the
+ * dev server). A server elsewhere (a self-hosted cluster, Temporal Cloud) needs its namespace named
+ * (TEMPORAL_NAMESPACE or a temporal.toml profile): work never lands in `default` by omission.
+ */
+export function namespaceFor(address: string | undefined, namespace: string | undefined): string {
+  if (namespace) return namespace;
+  const host = (address ?? 'localhost:7233').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return 'default';
+  throw new ConfigurationError(
+    `Temporal at ${address}: name the namespace (TEMPORAL_NAMESPACE, or namespace in a temporal.toml profile); 'default' is assumed only for a server on this machine`,
+  );
+}
 
 /** Temporal connection settings from Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key, profiles). */
 function connectConfig() {
   const { connectionOptions, namespace } = loadClientConnectConfig();
-  return { connectionOptions, namespace: namespace ?? 'default' };
+  return { connectionOptions, namespace: namespaceFor(connectionOptions.address, namespace) };
 }
 
 /**
