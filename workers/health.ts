@@ -19,10 +19,11 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeEventBusCommand } from '@aws-sdk/client-eventbridge';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { ConfigurationError } from '../domain/core/errors';
 import type { AwsClients } from '../infra/aws';
 import type { PipelineConfig } from '../infra/config';
+import { pgPool } from '../infra/pgConnection';
 
 export interface ReadinessCheck {
   /** Names the check in the body (`temporal`, `dynamodb`, …). */
@@ -246,9 +247,12 @@ export function workerReadinessChecks(
   return checks;
 }
 
-/** A small pool for the readiness `SELECT 1` (PG*, like the activities' pools), bounded in time. */
+/**
+ * A small pool for the readiness `SELECT 1`, connecting as the activities' pools do
+ * (infra/pgConnection.ts: PG*, TLS, Secrets Manager or IAM credentials), bounded in time.
+ */
 export function readinessPool(database?: string): Pool {
-  const pool = new Pool({
+  const pool = pgPool({
     ...(database ? { database } : {}),
     max: 1,
     idleTimeoutMillis: 10_000,
