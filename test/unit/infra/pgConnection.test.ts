@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import {
   connectionPlan,
@@ -297,5 +299,28 @@ describe('PostgreSQL connection settings: PGSSLMODE and PGSSLROOTCERT as libpq r
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
     }
+  });
+
+  it('the product makes pg clients and pools only through infra/pgConnection.ts (so TLS and credentials apply everywhere)', () => {
+    const root = join(__dirname, '..', '..', '..');
+    // infra/provisioning.ts: being switched to pgClient() by the lead (issue 22); remove it here then.
+    const allowed = new Set(['infra/pgConnection.ts', 'infra/provisioning.ts']);
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) walk(path);
+        else if (e.name.endsWith('.ts') && !allowed.has(relative(root, path))) {
+          const text = readFileSync(path, 'utf8');
+          // A value import of Client or Pool from 'pg' (type-only imports are fine).
+          const imports = [...text.matchAll(/^import\s+(?!type\b)\{([^}]*)\}\s+from\s+'pg';/gm)];
+          if (imports.some((m) => /(^|,)\s*(Client|Pool)\b/.test(m[1]!.replace(/\btype\s+\w+/g, ''))))
+            offenders.push(relative(root, path));
+        }
+      }
+    };
+    for (const folder of ['activities', 'cli', 'domain', 'infra', 'wallboard', 'workers', 'workflows'])
+      walk(join(root, folder));
+    assert.deepEqual(offenders, [], 'use pgClient()/pgPool() of infra/pgConnection.ts');
   });
 });
