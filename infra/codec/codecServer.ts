@@ -6,20 +6,28 @@
  * e.g. `/default/decode`) with a JSON body `{ "payloads": [{ "metadata": { "<key>": "<base64>" },
  * "data": "<base64>" }] }`, answered in the same shape. The Web UI calls it from the browser, so
  * the server answers CORS preflights for the UI's origins (with credentials, and the headers
- * `Authorization`, `Content-Type`, `X-Namespace`). With a token, every request but a preflight
- * or `GET /health` needs `Authorization: Bearer <token>` (401 otherwise). A request without
+ * `Authorization`, `Content-Type`, `X-Namespace`). With a token or a JWKS (codecAuth.ts), every
+ * request but a preflight or `GET /health` needs `Authorization: Bearer <token or JWT>` (401/403
+ * with a short reason otherwise, 503 when the JWKS cannot be fetched). A request without
  * `payloads` (what `temporal workflow query` sends for a query without arguments) is an empty list.
  *
  * Whoever reaches it decrypts every payload, so it refuses to start (`CodecServerRefusal`, one
- * line) on a non-loopback address without a token, and with the origin `*` without a token. The
- * origin `*` is answered `Access-Control-Allow-Origin: *` without credentials: it never reflects
- * an arbitrary origin with `Access-Control-Allow-Credentials: true`.
+ * line) on a non-loopback address without a token or JWKS, and with the origin `*` without one.
+ * The origin `*` is answered `Access-Control-Allow-Origin: *` without credentials: it never
+ * reflects an arbitrary origin with `Access-Control-Allow-Credentials: true`. With
+ * `CDC_CODEC_TLS_CERT` / `CDC_CODEC_TLS_KEY` it serves HTTPS (and nothing over plain HTTP).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
+import { codecAuthSettings, createCodecAuthorizer, type JwtAuthSettings } from './codecAuth';
+import { isLoopbackHost } from './loopback';
+
+export { isLoopbackHost };
 
 export const DEFAULT_CODEC_PORT = 18233;
 export const DEFAULT_UI_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
@@ -30,38 +38,28 @@ export class CodecServerRefusal extends Error {
   override name = 'CodecServerRefusal';
 }
 
-/** Whether `host` only listens on this machine: 127.0.0.0/8, ::1 (also IPv4-mapped), `localhost`. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  return v4 !== null && v4.slice(1).every((o) => Number(o) <= 255) && v4[1] === '127';
-}
-
 /**
  * Throws a `CodecServerRefusal` for a configuration that lets others decrypt: a non-loopback
- * address without a token, or the origin `*` (any web page the operator opens) without a token.
+ * address without a token (or JWKS), or the origin `*` (any web page the operator opens) without one.
  */
 export function assertSafeCodecSettings(s: {
   host: string;
   origins: readonly string[];
   token?: string;
+  jwt?: JwtAuthSettings;
   /** A non-loopback address reachable only through a port published on the host's loopback (a container). */
   allowUnauthenticated?: boolean;
 }): void {
-  if (s.token) return;
+  if (s.token || s.jwt) return;
   if (!isLoopbackHost(s.host) && !s.allowUnauthenticated)
     throw new CodecServerRefusal(
       `codec server: refusing to listen on ${s.host} without a token (anyone who reaches it decrypts every payload); ` +
-        'set CDC_CODEC_TOKEN, or CDC_CODEC_HOST=127.0.0.1',
+        'set CDC_CODEC_TOKEN or CDC_CODEC_JWKS_URL, or CDC_CODEC_HOST=127.0.0.1',
     );
   if (s.origins.includes('*'))
     throw new CodecServerRefusal(
       'codec server: refusing CDC_CODEC_ORIGINS=* without a token (any web page could decrypt through it); ' +
-        'set CDC_CODEC_TOKEN, or list the Web UI origins',
+        'set CDC_CODEC_TOKEN or CDC_CODEC_JWKS_URL, or list the Web UI origins',
     );
 }
 
@@ -69,8 +67,12 @@ export interface CodecServerOptions {
   codec: PayloadCodec;
   /** Origins allowed to call from a browser (`*`: any, without credentials; needs a token). Default: the local Web UI. */
   origins?: readonly string[];
-  /** When set, requests need `Authorization: Bearer <token>`. */
+  /** When set, requests need `Authorization: Bearer <token>` (or a JWT, with `jwt`). */
   token?: string;
+  /** When set, requests need a JWT signed by a key of the JWKS (or the token, with `token`); codecAuth.ts. */
+  jwt?: JwtAuthSettings;
+  /** `X-Namespace` values answered (403 for others). Default: any. */
+  namespaces?: string[];
   /**
    * Listen on a non-loopback address without a token (CDC_CODEC_ALLOW_UNAUTHENTICATED=true): only
    * where nothing but this machine reaches it, e.g. a container whose port is published on 127.0.0.1.
@@ -80,24 +82,104 @@ export interface CodecServerOptions {
   log?: (line: string) => void;
 }
 
+/** A certificate (chain) and its private key, PEM: the server speaks HTTPS only. */
+export interface CodecTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
 export interface RunningCodecServer {
   server: Server;
-  /** e.g. `http://127.0.0.1:18233` */
+  /** e.g. `http://127.0.0.1:18233`, `https://…` with TLS */
   url: string;
   close(): Promise<void>;
 }
 
+/** TLS settings: CDC_CODEC_TLS_CERT and CDC_CODEC_TLS_KEY, both or neither (PEM files, read now). */
+const tlsEnvSchema = z
+  .object({
+    CDC_CODEC_TLS_CERT: z.preprocess(
+      (v) => (typeof v === 'string' && v.trim() ? v.trim() : undefined),
+      z.string().optional(),
+    ),
+    CDC_CODEC_TLS_KEY: z.preprocess(
+      (v) => (typeof v === 'string' && v.trim() ? v.trim() : undefined),
+      z.string().optional(),
+    ),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.CDC_CODEC_TLS_CERT === undefined) !== (e.CDC_CODEC_TLS_KEY === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [e.CDC_CODEC_TLS_CERT === undefined ? 'CDC_CODEC_TLS_CERT' : 'CDC_CODEC_TLS_KEY'],
+        message: 'is needed too: TLS takes a certificate file and its key file',
+      });
+  });
+
+function tlsFromEnv(
+  env: NodeJS.ProcessEnv,
+): (CodecTls & { cert: Buffer; key: Buffer; certFile: string; validTo: string }) | undefined {
+  const parsed = tlsEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CodecServerRefusal(`codec server: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const { CDC_CODEC_TLS_CERT: certFile, CDC_CODEC_TLS_KEY: keyFile } = parsed.data;
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new CodecServerRefusal(`codec server: ${name}=${file} cannot be read (${code})`);
+    }
+  };
+  const cert = read('CDC_CODEC_TLS_CERT', certFile);
+  const key = read('CDC_CODEC_TLS_KEY', keyFile);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new CodecServerRefusal(`codec server: CDC_CODEC_TLS_CERT=${certFile} is not a PEM certificate`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new CodecServerRefusal(
+      `codec server: CDC_CODEC_TLS_KEY=${keyFile} is not a PEM private key (unencrypted)`,
+    );
+  }
+  if (!x509.checkPrivateKey(privateKey))
+    throw new CodecServerRefusal(
+      `codec server: CDC_CODEC_TLS_KEY=${keyFile} is not the key of CDC_CODEC_TLS_CERT=${certFile}`,
+    );
+  if (new Date(x509.validTo).getTime() < Date.now())
+    throw new CodecServerRefusal(`codec server: CDC_CODEC_TLS_CERT=${certFile} expired on ${x509.validTo}`);
+  return { cert, key, certFile, validTo: x509.validTo };
+}
+
 /**
  * The codec server's settings from the environment: CDC_CODEC_HOST (default 127.0.0.1),
- * CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN,
- * CDC_CODEC_ALLOW_UNAUTHENTICATED (`true`: a non-loopback address without a token, for a container
- * published on loopback). Throws a `CodecServerRefusal` for an unsafe combination
- * (assertSafeCodecSettings).
+ * CDC_CODEC_PORT, CDC_CODEC_ORIGINS (comma-separated), CDC_CODEC_TOKEN, the JWT settings
+ * (CDC_CODEC_JWKS_URL, CDC_CODEC_JWT_*, CDC_CODEC_NAMESPACES: codecAuth.ts), CDC_CODEC_TLS_CERT
+ * and CDC_CODEC_TLS_KEY (PEM files: HTTPS), CDC_CODEC_ALLOW_UNAUTHENTICATED (`true`: a non-loopback
+ * address without a token, for a container published on loopback). Throws a one-line error for a
+ * bad or unsafe combination (assertSafeCodecSettings).
  */
 export function codecServerSettings(
   env: NodeJS.ProcessEnv = process.env,
   defaultOrigins: readonly string[] = DEFAULT_UI_ORIGINS,
-): { host: string; port: number; origins: string[]; token?: string; allowUnauthenticated?: true } {
+): {
+  host: string;
+  port: number;
+  origins: string[];
+  token?: string;
+  jwt?: JwtAuthSettings;
+  namespaces?: string[];
+  tls?: CodecTls & { cert: Buffer; key: Buffer; certFile: string; validTo: string };
+  allowUnauthenticated?: true;
+} {
   const host = (env.CDC_CODEC_HOST ?? '').trim() || '127.0.0.1';
   const rawPort = env.CDC_CODEC_PORT ?? '';
   const port = rawPort === '' ? DEFAULT_CODEC_PORT : Number(rawPort);
@@ -107,7 +189,8 @@ export function codecServerSettings(
     .split(',')
     .map((s) => s.trim().replace(/\/+$/, ''))
     .filter(Boolean);
-  const token = env.CDC_CODEC_TOKEN ?? '';
+  const { token, jwt, namespaces } = codecAuthSettings(env);
+  const tls = tlsFromEnv(env);
   const rawAllow = (env.CDC_CODEC_ALLOW_UNAUTHENTICATED ?? '').trim().toLowerCase();
   if (!['', 'true', 'false'].includes(rawAllow))
     throw new CodecServerRefusal(`CDC_CODEC_ALLOW_UNAUTHENTICATED=${rawAllow} is not true or false`);
@@ -116,6 +199,9 @@ export function codecServerSettings(
     port,
     origins: origins.length ? origins : [...defaultOrigins],
     ...(token ? { token } : {}),
+    ...(jwt ? { jwt } : {}),
+    ...(namespaces ? { namespaces } : {}),
+    ...(tls ? { tls } : {}),
     ...(rawAllow === 'true' ? { allowUnauthenticated: true as const } : {}),
   };
   assertSafeCodecSettings(settings);
@@ -142,6 +228,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** For the log only. */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -172,14 +260,6 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1].trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
 /** The host name of a Host header (`127.0.0.1:18233`, `[::1]:18233`, `localhost`). */
 function hostnameOf(header: string | undefined): string {
   const h = (header ?? '').trim();
@@ -191,6 +271,17 @@ function hostnameOf(header: string | undefined): string {
 export function codecRequestHandler(opts: CodecServerOptions) {
   const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/+$/, '')));
   const log = opts.log ?? (() => {});
+  const authenticated = Boolean(opts.token || opts.jwt);
+  const authorize = createCodecAuthorizer({
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.jwt ? { jwt: opts.jwt } : {}),
+    ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
+  });
+  // The X-Namespace header, for the log: printable, bounded.
+  const namespaceOf = (req: IncomingMessage) => {
+    const v = req.headers['x-namespace'];
+    return typeof v === 'string' && v ? v.replace(/[^\x21-\x7e]/g, '?').slice(0, 100) : undefined;
+  };
 
   // A listed origin is reflected, with credentials; `*` is answered `*`, never with credentials.
   const cors = (req: IncomingMessage, res: ServerResponse) => {
@@ -211,6 +302,7 @@ export function codecRequestHandler(opts: CodecServerOptions) {
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://codec').pathname.replace(/\/+$/, '');
+    const namespace = namespaceOf(req);
     cors(req, res);
     try {
       if (req.method === 'OPTIONS') {
@@ -228,14 +320,21 @@ export function codecRequestHandler(opts: CodecServerOptions) {
       if (req.method !== 'POST') throw new HttpError(405, `${op} takes POST`);
       // Without a token, only requests addressed to this machine by name: a page on another
       // origin that rebinds its own host name to 127.0.0.1 (DNS rebinding) sends its own Host.
-      if (opts.token === undefined && !isLoopbackHost(hostnameOf(req.headers.host)))
+      if (!authenticated && !isLoopbackHost(hostnameOf(req.headers.host)))
         throw new HttpError(
           403,
           'without a token the codec server answers only requests to a loopback host name',
         );
-      if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
-        res.setHeader('WWW-Authenticate', 'Bearer');
-        throw new HttpError(401, 'missing or wrong bearer token');
+      const decision = await authorize({ authorization: req.headers.authorization, namespace });
+      if (!decision.ok) {
+        if (decision.status === 401)
+          res.setHeader(
+            'WWW-Authenticate',
+            req.headers.authorization
+              ? `Bearer error="invalid_token", error_description="${decision.reason}"`
+              : 'Bearer',
+          );
+        throw new HttpError(decision.status, decision.reason, decision.detail);
       }
       let json: unknown;
       try {
@@ -255,35 +354,41 @@ export function codecRequestHandler(opts: CodecServerOptions) {
       }
       const payloads = parsed.data.payloads.map(fromJson);
       const out = op === 'encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
-      log(`${op} ${payloads.length} payload(s) namespace=${String(req.headers['x-namespace'] ?? '-')}`);
+      log(`${op} ${payloads.length} payload(s) namespace=${namespace ?? '-'} by=${decision.by}`);
       send(res, 200, { payloads: out.map(toJson) });
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 400; // a payload that does not decode
       const message = err instanceof Error ? err.message : String(err);
-      log(`${req.method} ${path}: ${status} ${message}`);
+      const detail = err instanceof HttpError && err.detail ? ` (${err.detail})` : '';
+      log(`${req.method} ${path}: ${status} ${message}${detail} namespace=${namespace ?? '-'}`);
       send(res, status, { error: message });
     }
   };
 }
 
 /**
- * Starts a codec server on `host:port` (default 127.0.0.1, port 0: any free one). Rejects with a
- * `CodecServerRefusal` on a non-loopback address or with the origin `*`, unless a token is set.
+ * Starts a codec server on `host:port` (default 127.0.0.1, port 0: any free one), HTTPS with
+ * `tls`. Rejects with a `CodecServerRefusal` on a non-loopback address or with the origin `*`,
+ * unless a token or a JWKS is set.
  */
 export async function startCodecServer(
-  opts: CodecServerOptions & { host?: string; port?: number },
+  opts: CodecServerOptions & { host?: string; port?: number; tls?: CodecTls },
 ): Promise<RunningCodecServer> {
   const host = opts.host ?? '127.0.0.1';
   assertSafeCodecSettings({
     host,
     origins: opts.origins ?? DEFAULT_UI_ORIGINS,
     token: opts.token,
+    jwt: opts.jwt,
     allowUnauthenticated: opts.allowUnauthenticated,
   });
   const handler = codecRequestHandler(opts);
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handler(req, res).catch(() => res.destroy());
-  });
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, onRequest)
+    : createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
@@ -294,7 +399,7 @@ export async function startCodecServer(
   const { port } = server.address() as AddressInfo;
   return {
     server,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
