@@ -364,7 +364,14 @@ async function fetchSecret(secretId: string): Promise<DatabaseSecret> {
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient({});
   try {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const out = await client
+      .send(new GetSecretValueCommand({ SecretId: secretId }))
+      .catch((err: Error & { code?: string }) => {
+        throw new PgConnectionError(
+          `PostgreSQL credentials: cannot read secret ${secretId} (CDC_PG_SECRET_ID) from Secrets Manager: ${err.name}: ${err.message}`,
+          err,
+        );
+      });
     return parseDatabaseSecret(secretId, out.SecretString);
   } finally {
     client.destroy();

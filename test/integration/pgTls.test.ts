@@ -337,6 +337,24 @@ describe('PostgreSQL over TLS: PGSSLMODE and PGSSLROOTCERT as libpq reads them (
       }
     });
 
+    it('a secret that cannot be read is said in one line naming it', async () => {
+      const c = pgClient(
+        {},
+        {
+          HOME: pki,
+          PGSSLMODE: 'verify-full',
+          PGSSLROOTCERT: rightCa,
+          CDC_PG_SECRET_ID: `${secretId}-missing`,
+        },
+      );
+      await assert.rejects(
+        c.connect(),
+        new RegExp(
+          `^PgConnectionError: PostgreSQL credentials: cannot read secret ${secretId}-missing \\(CDC_PG_SECRET_ID\\) from Secrets Manager: ResourceNotFoundException`,
+        ),
+      );
+    });
+
     it('after a rotation, the refused password is said in one line (no password in it) and the next connection fetches the new one', async () => {
       await admin(`ALTER ROLE cdc_secret_user PASSWORD 'second-${secretId}'`);
       await sm.send(
