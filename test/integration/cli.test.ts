@@ -3,8 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToEnv } from '../../infra/config';
-import { provisionEvents } from '../../infra/provisioning';
-import { ROOT, serviceStatus, serviceUp, stackDown } from '../../infra/localStack/localStack';
+import { ROOT } from '../../infra/localStack/localStack';
 import type { StatusReport } from '../../cli/commands/status';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
@@ -55,14 +54,13 @@ describe('cdc on the local stack', function () {
 
   before(async function () {
     this.timeout(240_000);
-    p = await startTestPipeline({ idleWaitMs: 1_000 });
+    p = await startTestPipeline({ idleWaitMs: 1_000 }, { eventBridgeOutage: true });
     probe = probes(p);
     await waitFor('shard readers to run', async () =>
       (await probe.allShardStatuses()).length === 2 ? true : undefined,
     );
   });
   after(async () => {
-    await serviceUp('moto').catch(() => undefined);
     await p?.stop();
   });
 
@@ -131,15 +129,13 @@ describe('cdc on the local stack', function () {
 
   it('status while a shard is STUCK: exit 4 naming the step, the error and the record; skip parks it in the DLQ', async () => {
     const sku = unique();
-    await stackDown(() => {}, ['moto']);
+    await p.eventBridge!.down(); // EventBridge down for this pipeline only
     try {
       await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 5, 7)', [sku]);
       let seen: unknown;
       const stuck = await waitFor(
         'the shard with the new row to be STUCK',
         async () => {
-          // Another test's outage may have brought moto back meanwhile: keep it down.
-          if ((await serviceStatus('moto')).healthy) await stackDown(() => {}, ['moto']);
           const statuses = await probe.allShardStatuses();
           seen = statuses.map((s) => ({
             shardId: s.shardId,
@@ -190,8 +186,7 @@ describe('cdc on the local stack', function () {
       assert.equal(letter?.category, 'operator-skip');
       assert.equal(letter?.reason, 'cli test');
     } finally {
-      await serviceUp('moto');
-      await provisionEvents(p.config); // moto keeps nothing across a restart
+      await p.eventBridge!.up();
     }
     await waitFor('every shard out of STUCK', async () =>
       (await probe.allShardStatuses()).every((s) => s.state !== 'STUCK') ? true : undefined,

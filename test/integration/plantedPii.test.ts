@@ -7,8 +7,8 @@ import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Client } from '@temporalio/client';
 import { awsClients } from '../../infra/aws';
-import { eventRouting, provisionEvents } from '../../infra/provisioning';
-import { logFile, PORTS, ROOT, serviceUp, stackDown } from '../../infra/localStack/localStack';
+import { eventRouting } from '../../infra/provisioning';
+import { logFile, PORTS, ROOT } from '../../infra/localStack/localStack';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
@@ -36,7 +36,7 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
 
   before(async function () {
     this.timeout(240_000);
-    p = await startTestPipeline({ idleWaitMs: 1_000 }, { workerProcess: true });
+    p = await startTestPipeline({ idleWaitMs: 1_000 }, { workerProcess: true, eventBridgeOutage: true });
   });
   after(async () => {
     await p?.stop();
@@ -121,7 +121,7 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
     await control.terminate('control only');
 
     // 1. A users row goes STUCK first (EventBridge down), and the status never shows its values or its key.
-    await stackDown(() => {}, ['moto']);
+    await p.eventBridge!.down(); // EventBridge down for this pipeline only
     try {
       await p.pg.query(
         `INSERT INTO users (id, email, phone, full_name, ssn, password_hash, date_of_birth, status)
@@ -149,8 +149,7 @@ describe('planted PII: sensitive values never leave the pipeline unredacted', fu
       assert.deepEqual(hits(meta.currentDetails), [], 'current details');
       assert.ok(!meta.currentDetails.includes(user), 'current details do not name the users key');
     } finally {
-      await serviceUp('moto');
-      await provisionEvents(p.config); // moto keeps nothing across a restart
+      await p.eventBridge!.up();
     }
     const catchAll = await addCatchAllQueue();
 

@@ -2,8 +2,7 @@ import { awsClients } from '../../infra/aws';
 import { readDeadLetterRaw } from '../../activities/deadLetters';
 import { keyringFromEnv } from '../../infra/codec/keyring';
 import assert from 'node:assert/strict';
-import { eventRouting, provisionEvents } from '../../infra/provisioning';
-import { serviceUp, stackDown } from '../../infra/localStack/localStack';
+import { eventRouting } from '../../infra/provisioning';
 import { probes } from '../support/pipelineProbes';
 import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
 import { waitFor } from '../support/waitFor';
@@ -20,14 +19,13 @@ describe('shard reader on the real dev server', function () {
   before(async function () {
     this.timeout(240_000);
     // A low continue-as-new threshold, so the tests below also run across several runs.
-    p = await startTestPipeline({ maxHistoryEvents: 200, idleWaitMs: 1_000 });
+    p = await startTestPipeline({ maxHistoryEvents: 200, idleWaitMs: 1_000 }, { eventBridgeOutage: true });
     probe = probes(p);
     await waitFor('shard readers to run', async () =>
       (await probe.allShardStatuses()).length === 2 ? true : undefined,
     );
   });
   after(async () => {
-    await serviceUp('moto').catch(() => undefined);
     await p?.stop();
   });
 
@@ -114,7 +112,7 @@ describe('shard reader on the real dev server', function () {
 
   it('goes STUCK while EventBridge is down, shows the record in trouble, and recovers by itself', async () => {
     const sku = unique();
-    await stackDown(() => {}, ['moto']);
+    await p.eventBridge!.down(); // EventBridge down for this pipeline only
     try {
       await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 3, 50)', [sku]);
       const stuck = await waitFor(
@@ -134,8 +132,7 @@ describe('shard reader on the real dev server', function () {
       const described = await probe.shardHandle(stuck.shardId).describe();
       assert.equal(described.typedSearchAttributes.get(SA.state), 'STUCK');
     } finally {
-      await serviceUp('moto');
-      await provisionEvents(p.config); // moto keeps nothing across a restart
+      await p.eventBridge!.up();
     }
     await probe.receiveUntil(
       eventRouting(p.config.eventBus).queues.inventory,
@@ -149,7 +146,7 @@ describe('shard reader on the real dev server', function () {
 
   it('skips the record in trouble to the DLQ with the operator’s reason', async () => {
     const sku = unique();
-    await stackDown(() => {}, ['moto']);
+    await p.eventBridge!.down(); // EventBridge down for this pipeline only
     let skipped: { shardId: string; sequenceNumber: string };
     try {
       await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 4, 5)', [sku]);
@@ -171,8 +168,7 @@ describe('shard reader on the real dev server', function () {
       assert.equal(letter.category, 'operator-skip');
       assert.equal(letter.reason, 'ops ticket 42');
     } finally {
-      await serviceUp('moto');
-      await provisionEvents(p.config);
+      await p.eventBridge!.up();
     }
     const status = await waitFor('the shard to move past the skipped record', async () => {
       const s = await probe.shardStatus(skipped.shardId);

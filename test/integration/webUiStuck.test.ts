@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { provisionEvents } from '../../infra/provisioning';
-import { serviceUp, stackDown } from '../../infra/localStack/localStack';
 import { shardWorkflowId } from '../../workflows/names';
 import type { ShardStatus } from '../../workflows/shardReader';
 import {
@@ -37,7 +35,7 @@ describe('Web UI: an operator finds a STUCK shard and reads why (headless Chromi
 
   before(async function () {
     this.timeout(300_000);
-    p = await startTestPipeline({ idleWaitMs: 1_000 });
+    p = await startTestPipeline({ idleWaitMs: 1_000 }, { eventBridgeOutage: true });
     probe = probes(p);
     await waitFor(
       'shard readers to run',
@@ -47,13 +45,12 @@ describe('Web UI: an operator finds a STUCK shard and reads why (headless Chromi
   });
   after(async () => {
     await browser?.close();
-    await serviceUp('moto').catch(() => undefined);
     await p?.stop();
   });
 
   it(`shows the failing step, the error and the record's sequence number in ≤ ${MAX_CLICKS} clicks from the list`, async () => {
     const sku = unique();
-    await stackDown(() => {}, ['moto']);
+    await p.eventBridge!.down(); // EventBridge down for this pipeline only
     try {
       await p.pg.query('INSERT INTO inventory (sku, warehouse_id, on_hand) VALUES ($1, 3, 50)', [sku]);
       let seen: ShardStatus[] = [];
@@ -184,8 +181,7 @@ describe('Web UI: an operator finds a STUCK shard and reads why (headless Chromi
       assert.ok(network.codec.includes(200), `the codec server decoded nothing: ${network.codec.join(', ')}`);
       assert.ok(!(await page.content()).includes('binary/encrypted'), 'the UI shows an undecoded payload');
     } finally {
-      await serviceUp('moto');
-      await provisionEvents(p.config); // moto keeps nothing across a restart
+      await p.eventBridge!.up();
     }
   });
 });

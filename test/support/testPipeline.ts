@@ -7,14 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
-import { awsClients } from '../../infra/aws';
+import { awsClients, destroyAwsClients } from '../../infra/aws';
 import { configToEnv, loadConfig, type PipelineConfig } from '../../infra/config';
 import { startPipeline, type StartOptions } from '../../infra/pipelineClient';
 import { deprovisionDeadLetters, deprovisionEvents, provisionAll } from '../../infra/provisioning';
 import { temporalClient } from '../../infra/temporal';
 import { createWorker } from '../../workers/worker';
 import type { BatchSettings } from '../../workflows/shardReader';
-import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
+import { applyLocalStackEnv, PORTS, ROOT, stackUp } from '../../infra/localStack/localStack';
+import { serviceCut, type ServiceCut } from './serviceCut';
 import { installTestRuntime } from './testRuntime';
 import { waitFor } from './waitFor';
 
@@ -34,6 +35,8 @@ export interface TestPipeline {
    * runs next runs on the new worker without waiting those timeouts out.
    */
   killWorker(opts?: { noticeNow?: boolean }): Promise<void>;
+  /** With `eventBridgeOutage`: EventBridge down and up again for this pipeline only. */
+  eventBridge: ServiceCut | undefined;
   /** Process ids of the `extraWorkerProcesses` (benchmarks measure their CPU and memory). */
   extraWorkerPids(): number[];
   stop(): Promise<void>;
@@ -55,6 +58,11 @@ export interface TestPipelineOptions {
   plainPayloads?: boolean;
   /** Worker processes started besides the worker, on the same task queue (scale-out benchmark). */
   extraWorkerProcesses?: number;
+  /**
+   * EventBridge reached through a proxy of this pipeline's own (`eventBridge.down()`/`up()`), so a
+   * test takes EventBridge down for its pipeline without stopping the shared emulator.
+   */
+  eventBridgeOutage?: boolean;
 }
 
 /**
@@ -69,6 +77,13 @@ export async function startTestPipeline(
   installTestRuntime();
   await stackUp();
   applyLocalStackEnv();
+  const eventBridge = options.eventBridgeOutage ? await serviceCut(PORTS.moto) : undefined;
+  const emulatorEndpoint = process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+  if (eventBridge) {
+    // This process's clients (the in-process worker, provisioning) and a worker process's environment.
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = eventBridge.endpoint;
+    destroyAwsClients();
+  }
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
   const config = loadConfig({
     ...process.env,
@@ -111,6 +126,7 @@ export async function startTestPipeline(
     await Promise.all(extraHosts.map((h) => h.stop().catch(() => undefined)));
     await startedClient?.connection.close().catch(() => undefined);
     await releaseResources(config, 5_000).catch(() => undefined);
+    if (eventBridge) await restoreEventBridge(eventBridge, emulatorEndpoint);
     throw err;
   }
   const host = startedHost!;
@@ -138,6 +154,7 @@ export async function startTestPipeline(
     await client.connection.close();
     await pg.end();
     await releaseResources(config, 30_000);
+    if (eventBridge) await restoreEventBridge(eventBridge, emulatorEndpoint);
   };
   const extraWorkerPids = () => extraHosts.flatMap((h) => h.pid() ?? []);
   const handle: TestPipeline = {
@@ -148,9 +165,18 @@ export async function startTestPipeline(
     restartWorker,
     killWorker,
     extraWorkerPids,
+    eventBridge,
     stop,
   };
   return handle;
+}
+
+/** Back to the emulator's own endpoint, and clients that use it. */
+async function restoreEventBridge(cut: ServiceCut, endpoint: string | undefined): Promise<void> {
+  await cut.close();
+  if (endpoint === undefined) delete process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+  else process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = endpoint;
+  destroyAwsClients();
 }
 
 async function terminateOpen(client: TemporalClient, config: PipelineConfig): Promise<void> {
