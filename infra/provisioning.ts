@@ -41,7 +41,8 @@ import {
   GetQueueUrlCommand,
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { pgClient } from './pgConnection';
 import { HEARTBEAT_TABLE } from '../domain/capture/walChange';
 import { deadLetterObjectPrefix } from '../domain/core/itemKeys';
 import { configuredTables } from '../domain/core/tables';
@@ -284,7 +285,7 @@ export async function assertPrimaryKeys(db: Client, schema: string, tables: stri
  */
 export async function provisionDemoSchema(config: PipelineConfig): Promise<void> {
   const database = process.env.PGDATABASE ?? 'postgres';
-  const admin = new Client({ database: 'postgres' });
+  const admin = pgClient({ database: 'postgres' });
   await admin.connect();
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -292,7 +293,7 @@ export async function provisionDemoSchema(config: PipelineConfig): Promise<void>
   } finally {
     await admin.end();
   }
-  const db = new Client();
+  const db = pgClient();
   await db.connect();
   try {
     const schema = `"${config.pgSchema}"`;
@@ -359,7 +360,7 @@ export async function provisionSource(
   opts: { dryRun?: boolean; log?: (line: string) => void } = {},
 ): Promise<SourcePlan> {
   const log = opts.log ?? (() => {});
-  const db = new Client();
+  const db = pgClient();
   await db.connect();
   try {
     const state = await readSourceState(db, config);
@@ -446,7 +447,7 @@ const OBJECT_IN_USE = '55006';
  */
 export async function provisionAnalytics(config: PipelineConfig): Promise<void> {
   const database = config.analyticsDatabase;
-  const admin = new Client({ database: 'postgres' });
+  const admin = pgClient({ database: 'postgres' });
   await admin.connect();
   try {
     for (let attempt = 1; ; attempt++) {
@@ -466,7 +467,7 @@ export async function provisionAnalytics(config: PipelineConfig): Promise<void> 
   } finally {
     await admin.end();
   }
-  const db = new Client({ database });
+  const db = pgClient({ database });
   await db.connect();
   try {
     await db.query('SELECT pg_advisory_lock($1)', [ANALYTICS_SCHEMA_LOCK]);

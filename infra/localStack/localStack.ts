@@ -409,6 +409,12 @@ const SERVICES: Record<ServiceName, Service> = {
           CDC_CODEC_PORT: String(PORTS.codec),
           CDC_CODEC_HOST: '127.0.0.1',
           CDC_CODEC_TOKEN: '',
+          // A deployment's codec settings in the shell must not turn the local one into JWT/HTTPS.
+          ...Object.fromEntries(
+            Object.keys(process.env)
+              .filter((k) => /^CDC_CODEC_(JWKS_URL|JWT_|NAMESPACES|TLS_)/.test(k))
+              .map((k) => [k, '']),
+          ),
         },
       });
     },

@@ -303,8 +303,7 @@ describe('PostgreSQL connection settings: PGSSLMODE and PGSSLROOTCERT as libpq r
 
   it('the product makes pg clients and pools only through infra/pgConnection.ts (so TLS and credentials apply everywhere)', () => {
     const root = join(__dirname, '..', '..', '..');
-    // infra/provisioning.ts: being switched to pgClient() by the lead (issue 22); remove it here then.
-    const allowed = new Set(['infra/pgConnection.ts', 'infra/provisioning.ts']);
+    const allowed = new Set(['infra/pgConnection.ts']);
     const offenders: string[] = [];
     const walk = (dir: string): void => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
