@@ -5,8 +5,9 @@ import tseslint from 'typescript-eslint';
 // Import boundaries (tested by test/unit/lintRules.test.ts).
 //
 // Product code: what ships and runs the pipeline. It must not depend on the developer folders
-// (scripts/, bench/, test/), not even for types. A relative specifier that climbs to one of them
-// is refused at any depth (`../scripts/x`, `../../test/support/y`).
+// (scripts/, bench/, test/) nor on the CDK app that deploys it (deploy/), not even for types. A
+// relative specifier that climbs to one of them is refused at any depth (`../scripts/x`,
+// `../../test/support/y`).
 const PRODUCT_FOLDERS = [
   'workflows',
   'activities',
@@ -17,9 +18,9 @@ const PRODUCT_FOLDERS = [
   'domain',
   'config',
 ];
-const DEV_ONLY = '^(\\.\\./)+(scripts|bench|test)(/|$)';
+const DEV_ONLY = '^(\\.\\./)+(scripts|bench|test|deploy)(/|$)';
 const DEV_ONLY_MESSAGE =
-  'Product code does not import scripts/, bench/ or test/: move what it needs into the product (e.g. infra/localStack/).';
+  'Product code does not import scripts/, bench/ or test/ (nor deploy/): move what it needs into the product (e.g. infra/localStack/).';
 
 // Workflows run in Temporal's deterministic sandbox: activities, infra (I/O), Node built-ins, the
 // AWS SDK, pg and the non-workflow Temporal packages come in as types only. The built-ins are

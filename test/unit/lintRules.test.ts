@@ -169,6 +169,9 @@ describe('lint rules: import boundaries (eslint.config.mjs)', function () {
         ['domain/shards/planted.ts', '../../test/support/waitFor'],
         ['config/planted.ts', '../scripts/provision'],
         ['workflows/planted.ts', '../test/support/timeSkipping'],
+        // The CDK app (deploy/) uses the product; never the other way round.
+        ['infra/planted.ts', '../deploy/config'],
+        ['workers/planted.ts', '../deploy/stacks/roles'],
       ];
       for (const [file, source] of planted) {
         await expectRefused(file, `import { x } from '${source}';\nvoid x;\n`, DEV_ONLY);
@@ -217,6 +220,10 @@ describe('lint rules: import boundaries (eslint.config.mjs)', function () {
         "import { ROOT } from '../infra/localStack/localStack';\nimport { w } from '../test/support/waitFor';\nvoid [ROOT, w];\n",
       );
       await expectAllowed('test/unit/planted.test.ts', "import { x } from '../../scripts/main';\nvoid x;\n");
+      await expectAllowed(
+        'deploy/stacks/planted.ts',
+        "import { eventRouting } from '../../infra/provisioning';\nvoid eventRouting;\n",
+      );
     });
   });
 });
