@@ -1,6 +1,6 @@
 /**
  * What capture's memory does while one very large transaction streams (the measurement that
- * used to be test/integration/capture.test.ts's "keeps memory bounded…"; the back-pressure
+ * used to be test/integration/capture/capture.test.ts's "keeps memory bounded…"; the back-pressure
  * behind it is unit-tested in test/unit/capture/replicationSession.test.ts).
  *
  *   npm run bench:capture-memory -- [--rows 100000] [--past 12000]

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the test suites, each in a mocha process of its own, so one suite's failure (a hung test
-# server, a crashed SDK runtime) cannot take the others down: domain and activity unit tests,
-# workflow tests (Temporal's test servers), and the integration tests on the local stack.
-# The unit and workflow suites (about 3 minutes, less than one core) run one after the other
-# beside the integration suite, which mostly waits on the local stack; their output is kept in
-# .cache/test-artifacts/ and printed once they are done. Prints how long each suite took.
-# Exits non-zero when any suite failed.
+# server, a crashed SDK runtime) cannot take the others down. Two lanes run side by side:
+# - the integration suite on the local stack (test/integration/*.test.ts), which mostly waits;
+# - the unit suite, the workflow suite (Temporal's test servers), then the capture suite
+#   (test/integration/capture/), on a PostgreSQL database of its own: logical decoding is per
+#   database, so its load and its slots never reach the other lane's pipelines, and the other
+#   lane's never reach it. Its output is kept in .cache/test-artifacts/ and printed once done.
+# Prints how long each suite took. Exits non-zero when any suite failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 logs=.cache/test-artifacts
@@ -21,21 +22,23 @@ suite() {
   return "$rc"
 }
 
+side_suites=(unit workflow capture)
 (
   rc=0
   suite unit "$logs/unit.log" "test/unit/**/*.test.ts" --ignore "test/unit/workflows/**" || rc=1
   suite workflow "$logs/workflow.log" "test/unit/workflows/*.test.ts" || rc=1
+  PGDATABASE=cdc_capture_tests suite capture "$logs/capture.log" "test/integration/capture/*.test.ts" || rc=1
   exit "$rc"
 ) &
 side=$!
 
 status=0
 t0=$SECONDS
-npx mocha "test/integration/**/*.test.ts" || status=1
+npx mocha "test/integration/*.test.ts" || status=1
 integration="integration suite: $((SECONDS - t0)) s, exit $status"
 
 wait "$side" || status=1
-for s in unit workflow; do
+for s in "${side_suites[@]}"; do
   echo "──── $s suite (ran beside the integration suite) ────"
   cat "$logs/$s.log"
 done

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
-import type { ChangeEvent } from '../../domain/core/changeEvent';
-import { sourceVersion } from '../../domain/processing/version';
-import { captureWorkflowId } from '../../workflows/names';
-import { probes } from '../support/pipelineProbes';
-import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
-import { waitFor } from '../support/waitFor';
+import type { ChangeEvent } from '../../../domain/core/changeEvent';
+import { sourceVersion } from '../../../domain/processing/version';
+import { captureWorkflowId } from '../../../workflows/names';
+import { probes } from '../../support/pipelineProbes';
+import { startTestPipeline, type TestPipeline } from '../../support/testPipeline';
+import { waitFor } from '../../support/waitFor';
 
 /**
  * The crash test: the worker process is SIGKILLed again and again while a load generator commits

@@ -1,16 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
-import type { ChangeEvent } from '../../domain/core/changeEvent';
-import { sourceVersion } from '../../domain/processing/version';
-import { assertPrimaryKeys } from '../../infra/provisioning';
-import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
-import { captureWorkflow, healthQuery } from '../../workflows/capture';
-import { captureWorkflowId } from '../../workflows/names';
-import { probes } from '../support/pipelineProbes';
-import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
-import { waitFor } from '../support/waitFor';
-import { ConfigurationError } from '../../domain/core/errors';
+import type { ChangeEvent } from '../../../domain/core/changeEvent';
+import { sourceVersion } from '../../../domain/processing/version';
+import { loadConfig } from '../../../infra/config';
+import { assertPrimaryKeys, provisionDemoSchema } from '../../../infra/provisioning';
+import { applyLocalStackEnv, stackUp } from '../../../infra/localStack/localStack';
+import { captureWorkflow, healthQuery } from '../../../workflows/capture';
+import { captureWorkflowId } from '../../../workflows/names';
+import { probes } from '../../support/pipelineProbes';
+import { startTestPipeline, type TestPipeline } from '../../support/testPipeline';
+import { waitFor } from '../../support/waitFor';
+import { ConfigurationError } from '../../../domain/core/errors';
 
 type Change = { shardId: string; sequenceNumber: string; event: ChangeEvent };
 const unique = (prefix: string) =>
@@ -51,6 +52,9 @@ describe('capture from PostgreSQL', function () {
     this.timeout(120_000);
     await stackUp();
     applyLocalStackEnv();
+    // The tests below that need no pipeline still need the database (npm test gives this suite
+    // a database of its own, PGDATABASE, created here when it does not exist yet).
+    await provisionDemoSchema(loadConfig());
   });
 
   describe('mixed workload, schema changes, truncate', () => {

@@ -1,16 +1,16 @@
-import { readDeadLetterRaw } from '../../activities/deadLetters';
-import { keyringFromEnv } from '../../infra/codec/keyring';
+import { readDeadLetterRaw } from '../../../activities/deadLetters';
+import { keyringFromEnv } from '../../../infra/codec/keyring';
 import assert from 'node:assert/strict';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Client } from 'pg';
-import { captureDeadLetterKey } from '../../domain/core/itemKeys';
-import { awsClients } from '../../infra/aws';
-import { applyLocalStackEnv, stackUp } from '../../infra/localStack/localStack';
-import { eventRouting } from '../../infra/provisioning';
-import { probes } from '../support/pipelineProbes';
-import { startTestPipeline, type TestPipeline } from '../support/testPipeline';
-import { waitFor } from '../support/waitFor';
+import { captureDeadLetterKey } from '../../../domain/core/itemKeys';
+import { awsClients } from '../../../infra/aws';
+import { applyLocalStackEnv, stackUp } from '../../../infra/localStack/localStack';
+import { eventRouting } from '../../../infra/provisioning';
+import { probes } from '../../support/pipelineProbes';
+import { startTestPipeline, type TestPipeline } from '../../support/testPipeline';
+import { waitFor } from '../../support/waitFor';
 
 const unique = (prefix: string) =>
   `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`.toUpperCase();
