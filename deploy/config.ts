@@ -23,6 +23,46 @@ const list = z
   .pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a consumer name is A-Z a-z 0-9 _ . -')).min(1));
 
 const onOff = z.enum(['on', 'off']);
+const optionalText = z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional());
+
+/** The worker as an ECS Fargate service (optional: only with CDC_DEPLOY_WORKER_IMAGE). */
+const WorkerServiceSchema = z.object({
+  /** The worker's image (the repository's Dockerfile), e.g. <account>.dkr.ecr.<region>.amazonaws.com/inventory-cdc:<tag>. */
+  CDC_DEPLOY_WORKER_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, 'an image reference'),
+  /** The VPC and the private subnets (with a route to AWS, Temporal and PostgreSQL) the tasks run in. */
+  CDC_DEPLOY_VPC_ID: z
+    .string()
+    .regex(/^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/, 'a VPC id (vpc- and 8 or 17 hex digits)'),
+  CDC_DEPLOY_SUBNET_IDS: list.pipe(
+    z.array(
+      z.string().regex(/^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/, 'subnet ids (subnet- and 8 or 17 hex digits)'),
+    ),
+  ),
+  CDC_DEPLOY_WORKER_COUNT: z.coerce.number().int().min(1).max(100).default(2),
+  CDC_DEPLOY_WORKER_CPU: z.coerce
+    .number()
+    .int()
+    .pipe(z.union([z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]))
+    .default(1024),
+  CDC_DEPLOY_WORKER_MEMORY_MIB: z.coerce.number().int().min(1024).max(30720).default(2048),
+  /** Temporal (infra/temporal.ts): the address and namespace, and the API key's secret (ARN) if any. */
+  TEMPORAL_ADDRESS: z.string().min(1),
+  TEMPORAL_NAMESPACE: z.string().min(1),
+  CDC_DEPLOY_TEMPORAL_API_KEY_SECRET_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'the secret ARN')
+    .optional(),
+  /** PostgreSQL (infra/pgConnection.ts), passed to the worker as they are. */
+  PGHOST: z.string().min(1),
+  PGPORT: optionalText,
+  PGDATABASE: optionalText,
+  PGUSER: optionalText,
+  PGSSLMODE: optionalText,
+  PGSSLROOTCERT: optionalText,
+  CDC_PG_IAM_AUTH: optionalText,
+  CDC_PG_SECRET_ID: optionalText,
+});
+export type WorkerServiceSettings = z.infer<typeof WorkerServiceSchema>;
 
 const DeployEnvSchema = z.object({
   /** Prefix of what the pipeline does not name itself: the stack, roles, secrets, the key alias. */
@@ -73,6 +113,8 @@ export interface DeployConfig {
   workerRunsCapture: boolean;
   rds: { resourceId: string; dbUser: string } | undefined;
   databaseSecretArn: string | undefined;
+  /** The worker as an ECS Fargate service, when CDC_DEPLOY_WORKER_IMAGE is set. */
+  fargate: WorkerServiceSettings | undefined;
 }
 
 /** The deployment's settings from `env`; throws one error naming every problem. */
@@ -95,6 +137,19 @@ export function loadDeployConfig(env: NodeJS.ProcessEnv = process.env): DeployCo
   const e = parsed.success ? parsed.data : undefined;
   if (e && Boolean(e.CDC_DEPLOY_RDS_RESOURCE_ID) !== Boolean(e.CDC_DEPLOY_RDS_DB_USER))
     problems.push('CDC_DEPLOY_RDS_RESOURCE_ID and CDC_DEPLOY_RDS_DB_USER go together: set both or neither');
+  let fargate: WorkerServiceSettings | undefined;
+  if (env.CDC_DEPLOY_WORKER_IMAGE) {
+    const ws = WorkerServiceSchema.safeParse(env);
+    if (ws.success) fargate = ws.data;
+    else
+      problems.push(
+        ...ws.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (the worker service needs it)`),
+      );
+  }
+  if (fargate && e?.CDC_DEPLOY_WORKER_SERVICE !== 'ecs-tasks.amazonaws.com')
+    problems.push(
+      'CDC_DEPLOY_WORKER_IMAGE: the worker service runs on ECS: CDC_DEPLOY_WORKER_SERVICE must be ecs-tasks.amazonaws.com',
+    );
   if (!e || !pipeline || problems.length)
     throw new Error(`invalid deploy configuration: ${problems.join('; ')}`);
   return {
@@ -112,5 +167,6 @@ export function loadDeployConfig(env: NodeJS.ProcessEnv = process.env): DeployCo
         ? { resourceId: e.CDC_DEPLOY_RDS_RESOURCE_ID, dbUser: e.CDC_DEPLOY_RDS_DB_USER }
         : undefined,
     databaseSecretArn: e.CDC_DEPLOY_PG_SECRET_ARN,
+    fargate,
   };
 }

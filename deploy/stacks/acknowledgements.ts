@@ -1,4 +1,5 @@
 import { Stack, Validations } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
@@ -25,7 +26,13 @@ const OBJECT_ARNS =
  */
 export function acknowledgements(
   config: DeployConfig,
-  r: { stream: kinesis.Stream; bucket: s3.Bucket; secrets: PipelineSecrets; roles: PipelineRoles },
+  r: {
+    stream: kinesis.Stream;
+    bucket: s3.Bucket;
+    secrets: PipelineSecrets;
+    roles: PipelineRoles;
+    fargate?: { task: ecs.FargateTaskDefinition };
+  },
 ): Acknowledged[] {
   const stack = Stack.of(r.bucket);
   const bucketId = stack.resolve((r.bucket.node.defaultChild as s3.CfnBucket).logicalId) as string;
@@ -79,6 +86,23 @@ export function acknowledgements(
       reason: `${OBJECT_ARNS}: \`cdc dlq show\` reads (GetObject only) the raw record of any dead letter, every consumer’s and capture’s.`,
     },
   ];
+  if (r.fargate) {
+    const { task } = r.fargate;
+    list.push(
+      {
+        on: task,
+        id: 'AwsSolutions-ECS2',
+        reason:
+          'The environment holds names and settings only (stream, tables, bus, bucket, Temporal address, PostgreSQL host: deploy/stacks/workerService.ts); the payload keys, the redaction secret and Temporal’s API key come from Secrets Manager through `secrets`.',
+      },
+      {
+        on: task.obtainExecutionRole(),
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecr:GetAuthorizationToken has no resource-level permissions (Resource must be *); it only issues the registry login token, and the image pull itself (BatchGetImage, GetDownloadUrlForLayer) is limited to the worker’s repository.',
+      },
+    );
+  }
   return list;
 }
 

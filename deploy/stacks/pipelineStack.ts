@@ -9,6 +9,7 @@ import { pipelineSecrets } from './secrets';
 import { changeStream } from './stream';
 import { pipelineTables } from './tables';
 import { acknowledgeFindings, acknowledgements } from './acknowledgements';
+import { workerService } from './workerService';
 
 /**
  * The AWS resources of one pipeline deployment (docs/deploy.md): the deployment's key, the change
@@ -34,7 +35,14 @@ export class CdcPipelineStack extends Stack {
     const { bucket, accessLogs } = deadLetterBucket(this, config, key);
     const secrets = pipelineSecrets(this, config, key);
     const roles = pipelineRoles(this, config, { key, stream, tables, events, bucket, secrets });
-    this.resources = { key, stream, tables, events, bucket, accessLogs, secrets, roles };
+    const fargate = config.fargate
+      ? workerService(this, config, config.fargate, {
+          taskRole: roles.worker,
+          secrets,
+          bucketName: bucket.bucketName,
+        })
+      : undefined;
+    this.resources = { key, stream, tables, events, bucket, accessLogs, secrets, roles, fargate };
     acknowledgeFindings(acknowledgements(config, this.resources));
 
     const output = (name: string, value: string, description: string) =>

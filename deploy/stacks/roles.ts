@@ -39,7 +39,7 @@ const objectsUnder = (bucket: s3.IBucket, prefix: string) => `${bucket.bucketArn
  * - worker: the consumers' shard readers, redrives and backfills (stream read, its tables, PutEvents
  *   on the bus, its prefixes of the DLQ bucket, the two secrets); and capture's permissions while
  *   the worker hosts capture (CDC_DEPLOY_WORKER_RUNS_CAPTURE, the default);
- * - capture: PutRecords on the stream, its source-epoch item and dead letters, RDS IAM connect;
+ * - capture: PutRecords on the stream, its alerts, its source-epoch item and dead letters, RDS IAM connect;
  * - operator (the `cdc` CLI): reads, and the dead-letter table read-write;
  * - provisioner: what `cdc provision aws` calls on these names.
  * KMS use is limited to the deployment's key through the services that hold data with it
@@ -121,6 +121,8 @@ export function pipelineRoles(scope: Construct, config: DeployConfig, r: RoleRes
     description: 'CDC capture: PutRecords, its source epoch and dead letters, the database',
     statements: [
       allow(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [stream]),
+      // Its alerts (dead letters, replication lag), once each (alert markers in the state table).
+      allow(['events:PutEvents'], [r.events.bus.eventBusArn]),
       allow(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem'], [r.tables.state.tableArn]),
       allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [r.tables.dlq.tableArn]),
       allow(['s3:GetObject', 's3:PutObject'], [captureObjects]),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { removeSynthesized, synthTestApp } from './synth';
+import { FARGATE_ENV, removeSynthesized, synthTestApp } from './synth';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 /** Installed by scripts/setup.sh from scripts/requirements.txt (CDC_CFN_LINT: another one). */
@@ -21,7 +21,7 @@ const WARNINGS = 4;
  */
 describe('deploy: cfn-lint on the synthesized template (deploy/)', function () {
   this.timeout(120_000);
-  let templateFile: string;
+  const templates: string[] = [];
 
   before(function () {
     if (!existsSync(CFN_LINT)) {
@@ -30,14 +30,16 @@ describe('deploy: cfn-lint on the synthesized template (deploy/)', function () {
       console.warn(`    skipped: ${CFN_LINT} is missing; run scripts/setup.sh (npm run setup) to install it`);
       this.skip();
     }
-    const { app, stack } = synthTestApp();
-    const assembly = app.synth();
-    templateFile = join(assembly.directory, stack.templateFile);
+    // As configured by default, and with the optional worker service.
+    for (const env of [{}, FARGATE_ENV]) {
+      const { app, stack } = synthTestApp({ env });
+      templates.push(join(app.synth().directory, stack.templateFile));
+    }
   });
   after(removeSynthesized);
 
-  it('finds no error and no warning', () => {
-    const run = spawnSync(CFN_LINT, ['--format', 'parseable', '--', templateFile], { encoding: 'utf8' });
+  it('finds no error and no warning, with and without the worker service', () => {
+    const run = spawnSync(CFN_LINT, ['--format', 'parseable', '--', ...templates], { encoding: 'utf8' });
     assert.equal(run.error, undefined, `cfn-lint did not run: ${run.error?.message}`);
     const status = run.status ?? FAILED;
     assert.equal(status & FAILED, 0, `cfn-lint failed (status ${status}): ${run.stderr}`);

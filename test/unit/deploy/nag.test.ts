@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Stack, Stage, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { removeSynthesized, synthTestApp } from './synth';
+import { FARGATE_ENV, removeSynthesized, synthTestApp } from './synth';
 
 /**
  * cdk-nag's AwsSolutions pack on the CDK app (deploy/): no finding (error or warning) that is not
@@ -13,20 +13,25 @@ import { removeSynthesized, synthTestApp } from './synth';
 describe('deploy: cdk-nag AwsSolutions checks (deploy/)', function () {
   this.timeout(60_000);
   let synth: ReturnType<typeof synthTestApp>;
+  /** With the optional worker service (CDC_DEPLOY_WORKER_IMAGE): its findings too. */
+  let withService: ReturnType<typeof synthTestApp>;
 
   before(() => {
     synth = synthTestApp();
+    withService = synthTestApp({ env: FARGATE_ENV });
   });
   after(removeSynthesized);
 
-  it('leaves no finding unacknowledged, errors and warnings alike', () => {
-    const report = new AwsSolutionsChecks(synth.app).validateScope(synth.app);
-    const findings = report.violations.map(
-      (v) =>
-        `${v.severity} ${v.ruleName}: ${v.description} (${v.violatingResources.map((r) => r.constructPath).join(', ')})`,
-    );
-    assert.deepEqual(findings, [], `unacknowledged cdk-nag findings:\n${findings.join('\n')}`);
-    assert.equal(report.success, true);
+  it('leaves no finding unacknowledged, errors and warnings alike, with and without the worker service', () => {
+    for (const { app } of [synth, withService]) {
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+      const findings = report.violations.map(
+        (v) =>
+          `${v.severity} ${v.ruleName}: ${v.description} (${v.violatingResources.map((r) => r.constructPath).join(', ')})`,
+      );
+      assert.deepEqual(findings, [], `unacknowledged cdk-nag findings:\n${findings.join('\n')}`);
+      assert.equal(report.success, true);
+    }
   });
 
   it('every acknowledgement has a reason and sits on the construct it concerns, never on the stack or the app', () => {
@@ -39,6 +44,7 @@ describe('deploy: cdk-nag AwsSolutions checks (deploy/)', function () {
       c.node.children.forEach(walk);
     };
     walk(synth.app);
+    walk(withService.app);
     assert.ok(acks.length > 0, 'the app acknowledges its findings');
     for (const a of acks) {
       assert.ok(a.reason.trim().length >= 60, `${a.path} ${a.id}: a reason of substance, not "${a.reason}"`);

@@ -19,6 +19,21 @@ export const TEST_ENV = {
     'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds-db-credentials/cdc-AbCdEf',
 };
 
+/** The optional worker service (deploy/stacks/workerService.ts): an ECR image, a VPC, Temporal Cloud, RDS. */
+export const FARGATE_ENV = {
+  CDC_DEPLOY_WORKER_IMAGE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/inventory-cdc:1.4.0',
+  CDC_DEPLOY_VPC_ID: 'vpc-0123456789abcdef0',
+  CDC_DEPLOY_SUBNET_IDS: 'subnet-0123456789abcdef1,subnet-0123456789abcdef2',
+  TEMPORAL_ADDRESS: 'cdc.a1b2c.tmprl.cloud:7233',
+  TEMPORAL_NAMESPACE: 'cdc.a1b2c',
+  CDC_DEPLOY_TEMPORAL_API_KEY_SECRET_ARN:
+    'arn:aws:secretsmanager:eu-west-1:123456789012:secret:temporal-api-key-AbCdEf',
+  PGHOST: 'inventory.cluster-abc.eu-west-1.rds.amazonaws.com',
+  PGUSER: 'cdc_capture',
+  PGSSLMODE: 'verify-full',
+  CDC_PG_IAM_AUTH: 'on',
+};
+
 /** One app with the pipeline stack, written to a temporary folder (`nag`: register the checks as app.ts does). */
 export function synthTestApp(opts: { nag?: boolean; env?: Record<string, string> } = {}) {
   const config: DeployConfig = loadDeployConfig({ ...TEST_ENV, ...opts.env });

@@ -1,12 +1,54 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadDeployConfig, type DeployConfig } from '../../../deploy/config';
+import { awsTargetRefusal } from '../../../infra/awsTarget';
+import { keyringFromEnv } from '../../../infra/codec/keyring';
+import { parsePgEnv } from '../../../infra/pgConnection';
 import { BOARD_QUEUE_RETENTION_SECONDS, eventRouting } from '../../../infra/provisioning';
 import { eventArchive, TABLE_PARTITION_KEY, TTL_ATTRIBUTE } from '../../../infra/resourceDefinitions';
-import { removeSynthesized, synthTestApp, TEST_ENV } from './synth';
+import { checkWorkerEnvironment } from '../../../workers/worker';
+import { FARGATE_ENV, removeSynthesized, synthTestApp, TEST_ENV } from './synth';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 type Statement = { Effect: string; Action?: string | string[]; NotAction?: unknown; Resource?: unknown };
+
+/** Actions without resource-level permissions: the only ones a statement may grant on `*`. */
+const NO_RESOURCE_LEVEL = ['ecr:GetAuthorizationToken'];
+
+/** Every identity policy statement of a template: managed policies, inline policies, roles' own. */
+function identityStatements(resources: Record<string, Resource>): { where: string; s: Statement }[] {
+  const out: { where: string; s: Statement }[] = [];
+  for (const [id, r] of Object.entries(resources)) {
+    const docs: unknown[] =
+      r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IAM::Policy'
+        ? [r.Properties.PolicyDocument]
+        : r.Type === 'AWS::IAM::Role'
+          ? ((r.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []).map(
+              (p) => p.PolicyDocument,
+            )
+          : [];
+    for (const doc of docs)
+      for (const s of (doc as { Statement: Statement[] }).Statement) out.push({ where: id, s });
+  }
+  return out;
+}
+const actionsOf = (s: Statement) => (s.Action === undefined ? [] : [s.Action].flat());
+
+/** No `*` action, no NotAction, `*` as the resource only for actions that take no other. */
+function assertNoWildcards(resources: Record<string, Resource>): void {
+  const statements = identityStatements(resources);
+  assert.ok(statements.length > 20, 'the roles have their statements');
+  for (const { where, s } of statements) {
+    assert.equal(s.NotAction, undefined, `${where}: NotAction`);
+    for (const a of actionsOf(s)) assert.ok(!a.includes('*'), `${where}: action ${a}`);
+    if ([s.Resource].flat().includes('*'))
+      assert.ok(
+        actionsOf(s).every((a) => NO_RESOURCE_LEVEL.includes(a)),
+        `${where}: ${actionsOf(s).join(',')} on *`,
+      );
+  }
+}
 
 /**
  * The CDK app's template (deploy/): what the pipeline reads exists under the names it reads, and is
@@ -192,34 +234,8 @@ describe('deploy: the CDK template (deploy/)', function () {
       });
   });
 
-  /** Every identity policy statement: managed policies, inline policies, roles' own policies. */
-  function identityStatements(): { where: string; s: Statement }[] {
-    const out: { where: string; s: Statement }[] = [];
-    for (const [id, r] of Object.entries(resources)) {
-      const docs: unknown[] =
-        r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IAM::Policy'
-          ? [r.Properties.PolicyDocument]
-          : r.Type === 'AWS::IAM::Role'
-            ? ((r.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []).map(
-                (p) => p.PolicyDocument,
-              )
-            : [];
-      for (const doc of docs)
-        for (const s of (doc as { Statement: Statement[] }).Statement) out.push({ where: id, s });
-    }
-    return out;
-  }
-  const actionsOf = (s: Statement) => (s.Action === undefined ? [] : [s.Action].flat());
-
   it('no IAM policy statement allows a `*` action (or uses NotAction), and none names `*` as its resource', () => {
-    const statements = identityStatements();
-    assert.ok(statements.length > 20, 'the roles have their statements');
-    for (const { where, s } of statements) {
-      assert.equal(s.NotAction, undefined, `${where}: NotAction`);
-      for (const a of actionsOf(s)) assert.ok(!a.includes('*'), `${where}: action ${a}`);
-      for (const res of [s.Resource].flat())
-        assert.notEqual(res, '*', `${where}: ${actionsOf(s).join(',')} on *`);
-    }
+    assertNoWildcards(resources);
   });
 
   it('each role may do what its code calls only: capture writes the stream, the worker reads it, the operator neither', () => {
@@ -230,7 +246,7 @@ describe('deploy: the CDK template (deploy/)', function () {
       assert.ok(role, logicalPrefix);
       const refs = (role[1].Properties.ManagedPolicyArns as { Ref: string }[]).map((p) => p.Ref);
       return new Set(
-        identityStatements()
+        identityStatements(resources)
           .filter(({ where }) => refs.includes(where))
           .flatMap(({ s }) => actionsOf(s)),
       );
@@ -249,7 +265,9 @@ describe('deploy: the CDK template (deploy/)', function () {
     for (const a of ['kinesis:PutRecords', 'kinesis:GetRecords', 'events:PutEvents', 's3:PutObject'])
       assert.ok(!operator.has(a), `operator: ${a}`);
     assert.ok(operator.has('dynamodb:UpdateItem') && operator.has('sqs:ReceiveMessage'));
-    assert.ok(!capture.has('events:PutEvents'));
+    // Capture raises alerts (dead letters, replication lag: activities/capture/captureChanges.ts).
+    assert.ok(capture.has('events:PutEvents'), 'capture publishes its alerts');
+    assert.ok(!capture.has('dynamodb:Scan') && !capture.has('s3:DeleteObject'));
     for (const a of [...provisioner])
       assert.match(a, /:(Create|Describe|Put|Get|Set|List|Update)/, `provisioner: ${a}`);
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
@@ -267,5 +285,113 @@ describe('deploy: the CDK template (deploy/)', function () {
         ]),
       },
     });
+  });
+});
+
+describe('deploy: the worker as an ECS Fargate service (CDC_DEPLOY_WORKER_IMAGE)', function () {
+  this.timeout(60_000);
+  let template: Template;
+  let resources: Record<string, Resource>;
+
+  before(() => {
+    const synth = synthTestApp({ env: FARGATE_ENV });
+    template = Template.fromStack(synth.stack);
+    resources = template.toJSON().Resources as Record<string, Resource>;
+  });
+  after(removeSynthesized);
+
+  const container = () => {
+    const defs = Object.values(resources).filter((r) => r.Type === 'AWS::ECS::TaskDefinition');
+    assert.equal(defs.length, 1);
+    const [c] = defs[0].Properties.ContainerDefinitions as {
+      Environment: { Name: string; Value: unknown }[];
+      Secrets: { Name: string; ValueFrom: unknown }[];
+    }[];
+    return { task: defs[0], c, env: new Map(c.Environment.map((e) => [e.Name, e.Value])) };
+  };
+
+  it('runs the image with the worker role, in the given private subnets, no public address, rolled back when unhealthy', () => {
+    const workerRole = Object.keys(resources).find(
+      (id) => resources[id].Type === 'AWS::IAM::Role' && id.startsWith('WorkerRole'),
+    );
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      TaskRoleArn: { 'Fn::GetAtt': [workerRole, 'Arn'] },
+      RequiresCompatibilities: ['FARGATE'],
+      ContainerDefinitions: [
+        Match.objectLike({ HealthCheck: Match.objectLike({ Command: Match.arrayWith(['node', '-e']) }) }),
+      ],
+    });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 2,
+      LaunchType: 'FARGATE',
+      NetworkConfiguration: {
+        AwsvpcConfiguration: {
+          AssignPublicIp: 'DISABLED',
+          Subnets: FARGATE_ENV.CDC_DEPLOY_SUBNET_IDS.split(','),
+          SecurityGroups: Match.anyValue(),
+        },
+      },
+      DeploymentConfiguration: Match.objectLike({
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+      }),
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      VpcId: FARGATE_ENV.CDC_DEPLOY_VPC_ID,
+      SecurityGroupIngress: Match.absent(),
+    });
+  });
+
+  it('gives the worker the names this stack made and says the target; secrets come from Secrets Manager, never the environment', () => {
+    const { c, env } = container();
+    assert.equal(env.get('CDC_STREAM'), 'cdc-inventory');
+    assert.equal(env.get('CDC_STREAM_RETENTION_HOURS'), TEST_ENV.CDC_STREAM_RETENTION_HOURS);
+    assert.equal(env.get('CDC_DLQ_TABLE'), 'cdc_dlq');
+    const dlqBucket = Object.keys(resources).find(
+      (id) => resources[id].Type === 'AWS::S3::Bucket' && id.startsWith('DeadLetterBucket'),
+    );
+    assert.deepEqual(env.get('CDC_DLQ_BUCKET'), { Ref: dlqBucket });
+    assert.equal(env.get('CDC_TARGET'), 'aws');
+    assert.equal(env.get('TEMPORAL_NAMESPACE'), FARGATE_ENV.TEMPORAL_NAMESPACE);
+    assert.equal(env.get('PGSSLMODE'), 'verify-full');
+    for (const secret of [
+      'CDC_REDACTION_SECRET',
+      'CDC_REDACTION_KEY_ID',
+      'CDC_PAYLOAD_KEYS',
+      'TEMPORAL_API_KEY',
+      'CDC_TABLES_FILE',
+    ])
+      assert.ok(!env.has(secret), `${secret} is not in the task's environment`);
+    assert.deepEqual(c.Secrets.map((s) => s.Name).sort(), [
+      'CDC_PAYLOAD_KEYS',
+      'CDC_REDACTION_SECRET',
+      'TEMPORAL_API_KEY',
+    ]);
+  });
+
+  it('the task’s environment, with the image’s and the secrets’ values, passes the worker’s start-up checks', () => {
+    const { env } = container();
+    const taskEnv: Record<string, string> = {
+      // The image's own (Dockerfile), then the task's, then what ECS puts in from the secrets.
+      CDC_HEALTH_PORT: '8080',
+      CDC_HEALTH_HOST: '0.0.0.0',
+      CDC_METRICS_HOST: '0.0.0.0',
+      CDC_SHUTDOWN_GRACE_MS: '5000',
+      ...Object.fromEntries(
+        [...env].map(([k, v]) => [k, typeof v === 'string' ? v : 'cdc-dlq-123456789012-eu-west-1']),
+      ),
+      CDC_PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      CDC_REDACTION_SECRET: randomBytes(32).toString('hex'),
+      TEMPORAL_API_KEY: 'an-api-key',
+    };
+    const checked = checkWorkerEnvironment(taskEnv);
+    assert.equal(checked.config.retention.streamHours, Number(TEST_ENV.CDC_STREAM_RETENTION_HOURS));
+    assert.equal(checked.config.deadLetters.bucket, 'cdc-dlq-123456789012-eu-west-1');
+    assert.equal(keyringFromEnv(taskEnv).currentKeyId, 'k1');
+    assert.equal(awsTargetRefusal(taskEnv), undefined);
+    assert.deepEqual(parsePgEnv(taskEnv), { sslmode: 'verify-full', iamAuth: true });
+  });
+
+  it('IAM: still no `*` action; `*` as a resource only for ecr:GetAuthorizationToken, which takes no other', () => {
+    assertNoWildcards(resources);
   });
 });
