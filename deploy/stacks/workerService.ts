@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -20,7 +20,7 @@ const HEALTH_COMMAND =
 /**
  * The worker's environment in the task: the pipeline's settings as `configToEnv` writes them (the
  * same values this stack was made from), without the secret and the machine-local table-file
- * path (the image has its own), with the target said (CDC_TARGET=aws) and Temporal and PostgreSQL
+ * path (the image has its own), with the target said (CDC_TARGET=aws) and the stack's region, and Temporal and PostgreSQL
  * as given. Secrets come through `secrets`, never here.
  */
 export function workerEnvironment(config: DeployConfig, s: WorkerServiceSettings, bucketName: string) {
@@ -43,7 +43,7 @@ export function workerEnvironment(config: DeployConfig, s: WorkerServiceSettings
       ] as const
     ).flatMap((n) => (s[n] ? [[n, s[n]]] : [])),
   );
-  return { ...pipeline, CDC_DLQ_BUCKET: bucketName, CDC_TARGET: 'aws', ...passed };
+  return { ...pipeline, CDC_DLQ_BUCKET: bucketName, CDC_TARGET: 'aws', AWS_REGION: Aws.REGION, ...passed };
 }
 
 /**

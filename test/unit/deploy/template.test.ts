@@ -351,6 +351,7 @@ describe('deploy: the worker as an ECS Fargate service (CDC_DEPLOY_WORKER_IMAGE)
     );
     assert.deepEqual(env.get('CDC_DLQ_BUCKET'), { Ref: dlqBucket });
     assert.equal(env.get('CDC_TARGET'), 'aws');
+    assert.deepEqual(env.get('AWS_REGION'), { Ref: 'AWS::Region' });
     assert.equal(env.get('TEMPORAL_NAMESPACE'), FARGATE_ENV.TEMPORAL_NAMESPACE);
     assert.equal(env.get('PGSSLMODE'), 'verify-full');
     for (const secret of [
@@ -377,7 +378,10 @@ describe('deploy: the worker as an ECS Fargate service (CDC_DEPLOY_WORKER_IMAGE)
       CDC_METRICS_HOST: '0.0.0.0',
       CDC_SHUTDOWN_GRACE_MS: '5000',
       ...Object.fromEntries(
-        [...env].map(([k, v]) => [k, typeof v === 'string' ? v : 'cdc-dlq-123456789012-eu-west-1']),
+        [...env].map(([k, v]) => [
+          k,
+          typeof v === 'string' ? v : k === 'AWS_REGION' ? 'eu-west-1' : 'cdc-dlq-123456789012-eu-west-1',
+        ]),
       ),
       CDC_PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       CDC_REDACTION_SECRET: randomBytes(32).toString('hex'),
