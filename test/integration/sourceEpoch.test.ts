@@ -11,11 +11,7 @@
  * pipeline's PostgreSQL endpoint now resolves to the new primary).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { Client as TemporalClient } from '@temporalio/client';
@@ -41,66 +37,23 @@ import { temporalClient, workerConnection } from '../../infra/temporal';
 import { applyLocalStackEnv, ROOT, stackUp } from '../../infra/localStack/localStack';
 import { healthQuery, type CaptureStatus } from '../../workflows/capture';
 import { captureWorkflowId } from '../../workflows/names';
+import { startTestCluster, type TestCluster } from '../support/pgCluster';
 import { probes } from '../support/pipelineProbes';
 import type { TestPipeline } from '../support/testPipeline';
 import { installTestRuntime } from '../support/testRuntime';
 import { waitFor } from '../support/waitFor';
 
-const asRoot = process.getuid?.() === 0;
-
-/** A PostgreSQL tool of the newest installed version (the stack's binaries), as `postgres` when root. */
-function pgTool(tool: string, args: string[]): [string, string[]] {
-  const version = readdirSync('/usr/lib/postgresql')
-    .sort((a, b) => Number(a) - Number(b))
-    .at(-1);
-  const exe = join('/usr/lib/postgresql', version!, 'bin', tool);
-  return asRoot ? ['runuser', ['-u', 'postgres', '--', exe, ...args]] : [exe, args];
-}
-
-function runPg(tool: string, args: string[]): void {
-  const [cmd, full] = pgTool(tool, args);
-  const r = spawnSync(cmd, full, { encoding: 'utf8', cwd: '/' });
-  if (r.status !== 0) throw new Error(`${tool} failed: ${(r.stderr || r.stdout).trim()}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** A second PostgreSQL cluster (initdb in a temporary directory, wal_level=logical) on a free port. */
-async function startSecondCluster(): Promise<{ port: number; stop(): void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'cdc-epoch-pg-'));
-  if (asRoot) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres']).stdout), 0);
-  const data = join(dir, 'data');
-  runPg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
-  const port = await freePort();
-  const opts = [
-    `-c port=${port}`,
-    '-c listen_addresses=127.0.0.1',
-    `-c unix_socket_directories=${dir}`,
-    '-c wal_level=logical',
-    '-c max_replication_slots=4',
-    '-c max_wal_senders=4',
-    '-c fsync=off',
-  ].join(' ');
-  runPg('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', opts, '-w', '-t', '60', 'start']);
-  return {
-    port,
-    stop() {
-      try {
-        runPg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
+function startSecondCluster(): Promise<TestCluster> {
+  return startTestCluster({
+    prefix: 'cdc-epoch-pg-',
+    settings: () => [
+      '-c listen_addresses=127.0.0.1',
+      '-c wal_level=logical',
+      '-c max_replication_slots=4',
+      '-c max_wal_senders=4',
+    ],
+  });
 }
 
 /** `cdc --json provision` as the operator runs it, with PG* pointing at `port`. */
