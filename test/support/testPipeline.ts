@@ -292,28 +292,44 @@ async function inProcessWorker(config: PipelineConfig, plainPayloads = false): P
 function processWorker(config: PipelineConfig, workerEnv: Record<string, string> = {}): WorkerHost {
   let child: ChildProcess | undefined;
   const env = { ...process.env, ...configToEnv(config), ...workerEnv };
+  const logPath = join(ROOT, '.stack', `worker-${config.taskQueue}.log`);
   const exited = (c: ChildProcess) =>
     new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
+  // A worker that exits by itself (not stopped or killed by the test) is started again once, as a
+  // process supervisor would, and said so: the log names the cause.
+  let restarts = 0;
   const host: WorkerHost = {
     async start() {
-      const log = openSync(join(ROOT, '.stack', `worker-${config.taskQueue}.log`), 'a');
+      const log = openSync(logPath, 'a');
       // One process (tsx as a loader, not its CLI, which would run the worker in a child process).
-      child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
+      const c = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
         cwd: ROOT,
         env,
         stdio: ['ignore', log, log],
       });
+      child = c;
       closeSync(log);
+      c.once('exit', (code, signal) => {
+        if (child !== c || signal || code === 0) return; // stopped or killed by the test
+        console.error(
+          `      worker process of ${config.taskQueue} exited with code ${code} (see ${logPath})`,
+        );
+        if (restarts++ < 1) void host.start();
+      });
     },
     async stop() {
       if (!child) return;
-      child.kill('SIGTERM');
-      await exited(child);
+      const c = child;
+      child = undefined;
+      c.kill('SIGTERM');
+      await exited(c);
     },
     async kill() {
       if (!child) return;
-      child.kill('SIGKILL');
-      await exited(child);
+      const c = child;
+      child = undefined;
+      c.kill('SIGKILL');
+      await exited(c);
     },
     worker: () => undefined,
     pid: () => child?.pid,

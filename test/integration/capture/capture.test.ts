@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { ChangeEvent } from '../../../domain/core/changeEvent';
 import { sourceVersion } from '../../../domain/processing/version';
-import { loadConfig } from '../../../infra/config';
-import { assertPrimaryKeys, provisionDemoSchema } from '../../../infra/provisioning';
+import { assertPrimaryKeys } from '../../../infra/provisioning';
 import { applyLocalStackEnv, stackUp } from '../../../infra/localStack/localStack';
 import { captureWorkflow, healthQuery } from '../../../workflows/capture';
 import { captureWorkflowId } from '../../../workflows/names';
@@ -52,9 +51,6 @@ describe('capture from PostgreSQL', function () {
     this.timeout(120_000);
     await stackUp();
     applyLocalStackEnv();
-    // The tests below that need no pipeline still need the database (npm test gives this suite
-    // a database of its own, PGDATABASE, created here when it does not exist yet).
-    await provisionDemoSchema(loadConfig());
   });
 
   describe('mixed workload, schema changes, truncate', () => {
