@@ -56,11 +56,17 @@ function transformRecord(
     decoded =
       record.encoding === 'utf8'
         ? decodeChange(record.data, { sequenceNumber: record.sequenceNumber })
-        : { ok: false, reason: 'record data is not UTF-8' };
+        : { ok: false, reason: 'record data is not UTF-8', category: 'poison' };
   } catch (err) {
-    decoded = { ok: false, reason: `undecodable: ${err instanceof Error ? err.name : 'error'}` };
+    decoded = {
+      ok: false,
+      reason: `undecodable: ${err instanceof Error ? err.name : 'error'}`,
+      category: 'poison',
+    };
   }
-  if (!decoded.ok) return { deadLetter: { record, shardId, category: 'poison', reason: decoded.reason } };
+  // `configuration`: a table the table file does not list, in any input format.
+  if (!decoded.ok)
+    return { deadLetter: { record, shardId, category: decoded.category, reason: decoded.reason } };
   try {
     const position = { shardId, sequenceNumber: record.sequenceNumber };
     const tieBreak = TIMESTAMP_ORDERED.has(decoded.format) ? record.sequenceNumber : undefined;

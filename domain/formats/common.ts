@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { JsonValue, Row } from '../core/json';
 import { bigIntToLsn } from '../core/lsn';
-import { configuredTables } from '../core/tables';
+import { ConfigurationError } from '../core/errors';
+import { tableConfig, type TableConfig } from '../core/tables';
 
 /**
  * Helpers shared by the record-format decoders (`decodeChange.ts` and the per-format modules):
@@ -9,7 +10,11 @@ import { configuredTables } from '../core/tables';
  * images.
  */
 
-export type Fail = { ok: false; reason: string };
+/**
+ * A rejected record: `poison` (the record itself is wrong) unless said otherwise;
+ * `configuration` when the record is fine but names a table the table file does not list.
+ */
+export type Fail = { ok: false; reason: string; category?: 'configuration' };
 /** The result of one decoding step: a value, or the reason the record is rejected. */
 export type Step<T> = { ok: true; value: T } | Fail;
 /** A row image as found in a record, before validation of its values. */
@@ -105,8 +110,15 @@ export function positionFromTimestamp(value: string | number, field: string): St
 
 /** The table's configured primary-key columns, taken from a row image. */
 function primaryKey(table: string, row: Image | null | undefined, image: string): Step<Row> {
-  const cfg = configuredTables().get(table);
-  if (!cfg) return fail(`table '${table}' is not configured; cannot determine its primary key`);
+  let cfg: TableConfig;
+  try {
+    cfg = tableConfig(table);
+  } catch (err) {
+    // The same failure as on the pgoutput path: a configuration dead letter, not poison.
+    if (err instanceof ConfigurationError)
+      return { ok: false, reason: err.message, category: 'configuration' };
+    throw err;
+  }
   if (!row) return fail(`no ${image} to take the primary key (${cfg.primaryKey.join(', ')}) from`);
   const key: Row = {};
   for (const col of cfg.primaryKey) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bigIntToLsn } from '../core/lsn';
+import { decodeRow, rowSchemas } from './connectSchema';
 import {
   describeType,
   fail,
@@ -9,6 +10,7 @@ import {
   imagesAndKey,
   isObject,
   MAX_DATE_MS,
+  type Image,
   type Step,
 } from './common';
 
@@ -16,6 +18,11 @@ import {
  * Debezium JSON change envelopes (PostgreSQL connector), bare or inside the `{schema, payload}`
  * wrapper written with `schemas.enable=true`. The version position is `source.lsn`, index 0 (see
  * `decodeChange.ts`).
+ *
+ * With a schema, row values are decoded by it (`connectSchema.ts`: Decimal, VariableScaleDecimal,
+ * io.debezium.time.*, Json, …) into what the pgoutput path gives for the same column. Without one
+ * (`schemas.enable=false`) the record carries nothing that says how a value was encoded, and the
+ * table file has no column types: values pass through as they come (docs/input-formats.md).
  */
 
 const DebeziumEnvelopeSchema = z.object({
@@ -38,6 +45,8 @@ const DebeziumEnvelopeSchema = z.object({
 /** A Debezium envelope → a candidate change event (validated by the caller), or a reason. */
 export function mapDebezium(input: Record<string, unknown>): Step<unknown> {
   let envelope: unknown = input;
+  const schemas = rowSchemas(has(input, 'payload') ? input.schema : null);
+  if (!schemas.ok) return schemas;
   if (has(input, 'payload')) {
     envelope = input.payload;
     if (envelope === null) return fail('payload is null (a tombstone, not a change)');
@@ -46,10 +55,39 @@ export function mapDebezium(input: Record<string, unknown>): Step<unknown> {
   const parsed = DebeziumEnvelopeSchema.safeParse(envelope);
   if (!parsed.success) return fail(formatIssues(parsed.error));
   const { op, source } = parsed.data;
-  const before = parsed.data.before ?? null;
-  const after = parsed.data.after ?? null;
-  const images = imagesAndKey(source.table, before, after, { before: 'before image', after: 'after image' });
+  const decode = (image: Image | null | undefined, name: 'before' | 'after'): Step<Image | null> => {
+    const schema = schemas.value?.[name];
+    if (!image) return { ok: true, value: null };
+    return schema ? decodeRow(schema, image, name) : { ok: true, value: image };
+  };
+  const images = imagesAndKeyOf(
+    source.table,
+    decode(parsed.data.before, 'before'),
+    decode(parsed.data.after, 'after'),
+  );
   if (!images.ok) return images;
+  return mapped(op, source, images.value);
+}
+
+function imagesAndKeyOf(table: string, before: Step<Image | null>, after: Step<Image | null>) {
+  // An unknown table is a configuration failure whatever its values: the key is looked up first.
+  const key = imagesAndKey(table, before.ok ? before.value : null, after.ok ? after.value : null, {
+    before: 'before image',
+    after: 'after image',
+  });
+  if (!key.ok && key.category === 'configuration') return key;
+  if (!before.ok) return before;
+  if (!after.ok) return after;
+  return key;
+}
+
+type Envelope = z.infer<typeof DebeziumEnvelopeSchema>;
+
+function mapped(
+  op: Envelope['op'],
+  source: Envelope['source'],
+  images: { key: unknown; before: Image | null; after: Image | null },
+): Step<unknown> {
   const snapshot =
     op === 'r' ||
     source.snapshot === true ||
@@ -68,7 +106,7 @@ export function mapDebezium(input: Record<string, unknown>): Step<unknown> {
         ...(snapshot ? { snapshot: true } : {}),
       },
       op,
-      ...images.value,
+      ...images,
     },
   };
 }

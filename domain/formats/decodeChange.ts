@@ -1,5 +1,5 @@
 import { ChangeEventSchema, type ChangeEvent } from '../core/changeEvent';
-import { describeType, fail, formatIssues, has, isObject, type Step } from './common';
+import { describeType, formatIssues, has, isObject, type Step } from './common';
 import { mapDebezium } from './debezium';
 import { mapDms } from './dms';
 import { mapFlat, mapTableImage } from './documentFormats';
@@ -26,7 +26,11 @@ import { mapFlat, mapTableImage } from './documentFormats';
 
 export type SourceFormat = 'canonical' | 'debezium' | 'dms' | 'inventory-flat' | 'table-image';
 export type DecodeResult =
-  { ok: true; event: ChangeEvent; format: SourceFormat } | { ok: false; reason: string };
+  | { ok: true; event: ChangeEvent; format: SourceFormat }
+  /** `configuration`: a table the table file does not list (as on the pgoutput path); else `poison`. */
+  | { ok: false; reason: string; category: 'poison' | 'configuration' };
+
+const poison = (reason: string): DecodeResult => ({ ok: false, reason, category: 'poison' });
 
 const LABEL: Record<SourceFormat, string> = {
   canonical: 'canonical event',
@@ -95,25 +99,26 @@ export function decodeChange(data: string, _ctx: { sequenceNumber: string }): De
   try {
     parsed = JSON.parse(data);
   } catch (err) {
-    return fail(`not JSON: ${errorMessage(err)}`);
+    return poison(`not JSON: ${errorMessage(err)}`);
   }
   if (!isObject(parsed))
-    return fail(`unrecognised record format: expected a JSON object, got ${describeType(parsed)}`);
+    return poison(`unrecognised record format: expected a JSON object, got ${describeType(parsed)}`);
   const format = detect(parsed);
   if (!format) {
     const keys = Object.keys(parsed);
-    if (keys.length === 0) return fail('unrecognised record format: empty object');
+    if (keys.length === 0) return poison('unrecognised record format: empty object');
     const listed = keys.slice(0, MAX_KEYS_LISTED).map(shortKey).join(', ');
     const more = keys.length > MAX_KEYS_LISTED ? `, … (${keys.length} keys)` : '';
-    return fail(`unrecognised record format: has keys [${listed}${more}]`);
+    return poison(`unrecognised record format: has keys [${listed}${more}]`);
   }
   const label = LABEL[format];
   try {
     const mapped = mapFormat(format, parsed);
-    if (!mapped.ok) return fail(`${label}: ${mapped.reason}`);
+    if (!mapped.ok)
+      return { ok: false, reason: `${label}: ${mapped.reason}`, category: mapped.category ?? 'poison' };
     const result = ChangeEventSchema.safeParse(mapped.value);
     if (!result.success)
-      return fail(
+      return poison(
         format === 'canonical'
           ? `${label}: ${formatIssues(result.error)}`
           : `${label}: mapped change event is invalid: ${formatIssues(result.error)}`,
@@ -121,7 +126,7 @@ export function decodeChange(data: string, _ctx: { sequenceNumber: string }): De
     return { ok: true, event: result.data as ChangeEvent, format };
   } catch (err) {
     // e.g. a stack overflow validating absurdly deep nesting
-    return fail(`${label}: cannot validate record: ${errorMessage(err)}`);
+    return poison(`${label}: cannot validate record: ${errorMessage(err)}`);
   }
 }
 

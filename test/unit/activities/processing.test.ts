@@ -39,6 +39,37 @@ describe('transformRecords (the transform step)', () => {
     assert.match(out.deadLetters[0].reason, /RangeError: index out of range/);
   });
 
+  it('a record of any format for a table not in the table file is a configuration dead letter', () => {
+    const nope = { before: null, after: { id: 1 }, op: 'c' };
+    const records = [
+      rec('1', canonical(1)),
+      rec('2', { ...nope, source: { db: 'app', schema: 'public', table: 'nope', lsn: 1, ts_ms: 1 } }),
+      rec('3', {
+        data: { id: 1 },
+        metadata: {
+          timestamp: '2026-01-02T03:04:05.123456Z',
+          'record-type': 'data',
+          operation: 'insert',
+          'table-name': 'nope',
+        },
+      }),
+      rec('4', { ...canonical(2), source: { ...canonical(2).source, table: 'nope' } }),
+      rec('5', { ...nope, op: 'x' }),
+    ];
+    const out = transformRecords({ shardId: 's', records });
+    assert.equal(out.events.length, 1);
+    assert.deepEqual(
+      out.deadLetters.map((d) => [d.record.sequenceNumber, d.category]),
+      [
+        ['2', 'configuration'],
+        ['3', 'configuration'],
+        ['4', 'configuration'],
+        ['5', 'poison'],
+      ],
+    );
+    for (const d of out.deadLetters.slice(0, 3)) assert.match(d.reason, /table 'nope' is not configured/);
+  });
+
   it('timestamp-only formats keep two changes of one key in one microsecond, in stream order', () => {
     const flat = (qty: number) => ({
       op: 'UPDATE',
