@@ -56,6 +56,12 @@ export type RedactionRule = {
   visibleAt?: 'start' | 'end' | undefined;
 };
 
+/** The column types `columnTypes` takes: those whose Debezium encoding needs decoding. */
+export const COLUMN_TYPE =
+  /^(?:(?:numeric|decimal)(?:\(\d{1,4}(?:, ?-?\d{1,4})?\))?|(?:timestamp|timestamptz|time)(?:\([0-6]\))?|date|json|jsonb)$/;
+const COLUMN_TYPE_MESSAGE =
+  'must be numeric[(p[,s])], decimal[(p[,s])], date, timestamp[(p)], timestamptz[(p)], time[(p)], json or jsonb';
+
 const TableEntrySchema = z.strictObject({
   /** Entity name used in event types (`<entity>.created`) and entityType. */
   entity: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a lower-case name'),
@@ -73,6 +79,11 @@ const TableEntrySchema = z.strictObject({
   replicaIdentityFull: z.boolean().default(true),
   /** Inventory tables: low-stock threshold for rows that carry none (overrides the file's). */
   lowStockThreshold: z.number().int().min(0).optional(),
+  /**
+   * PostgreSQL types of columns, for records that carry none: Debezium with `schemas.enable=false`
+   * (domain/formats/connectSchema.ts decodes its default encodings by them). pgoutput needs none.
+   */
+  columnTypes: z.record(Identifier, z.string().regex(COLUMN_TYPE, COLUMN_TYPE_MESSAGE)).optional(),
   /**
    * An UPDATE that moves `column` into one of these values is published under that event type
    * instead of the UPDATE's (reservations: HELD → EXPIRED is `reservation.expired`).
@@ -108,6 +119,8 @@ export interface TableConfig {
   policyVersion: string;
   fullBeforeImage: boolean;
   lowStockThreshold?: number;
+  /** PostgreSQL column types, for records that carry none (Debezium without schemas). */
+  columnTypes?: Readonly<Record<string, string>>;
   /** Event types of UPDATEs that move `column` into a value (reservation.expired). */
   statusEvents?: { column: string; types: Readonly<Record<string, string>> };
 }
@@ -174,6 +187,7 @@ function entryConfig(name: string, t: z.infer<typeof TableEntrySchema>): TableCo
     fullBeforeImage: t.replicaIdentityFull,
     ...(t.lowStockThreshold !== undefined ? { lowStockThreshold: t.lowStockThreshold } : {}),
     ...(t.statusEvents ? { statusEvents: t.statusEvents } : {}),
+    ...(t.columnTypes ? { columnTypes: t.columnTypes } : {}),
   };
 }
 

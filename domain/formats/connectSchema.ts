@@ -58,6 +58,52 @@ export function rowSchemas(
   return { ok: true, value: { before: of('before'), after: of('after') } };
 }
 
+/**
+ * The schema Debezium's PostgreSQL connector writes for a column of this type under its defaults
+ * (decimal.handling.mode=precise, time.precision.mode=adaptive), for records written without one
+ * (`schemas.enable=false`): the table file's `columnTypes` (domain/core/tables.ts `COLUMN_TYPE`).
+ */
+export function schemaOfColumnType(column: string, type: string): ConnectSchema | null {
+  const m = /^(\w+)(?:\((\d+)(?:, ?(-?\d+))?\))?$/.exec(type);
+  if (!m) return null;
+  const [, base, precision, scale] = m;
+  const named = (t: string, name: string): ConnectSchema => ({ type: t, name, field: column });
+  switch (base) {
+    case 'numeric':
+    case 'decimal':
+      return precision === undefined
+        ? named('struct', VARIABLE_DECIMAL)
+        : { ...named('bytes', DECIMAL), parameters: { scale: scale ?? '0' } };
+    case 'date':
+      return named('int32', 'io.debezium.time.Date');
+    case 'timestamp':
+      return Number(precision ?? 6) <= 3
+        ? named('int64', 'io.debezium.time.Timestamp')
+        : named('int64', 'io.debezium.time.MicroTimestamp');
+    case 'timestamptz':
+      return named('string', 'io.debezium.time.ZonedTimestamp');
+    case 'time':
+      return Number(precision ?? 6) <= 3
+        ? named('int32', 'io.debezium.time.Time')
+        : named('int64', 'io.debezium.time.MicroTime');
+    case 'json':
+    case 'jsonb':
+      return named('string', 'io.debezium.data.Json');
+    default:
+      return null;
+  }
+}
+
+/** A row schema made of the table file's column types; null when it declares none. */
+export function schemaOfColumnTypes(
+  types: Readonly<Record<string, string>> | undefined,
+): ConnectSchema | null {
+  const fields = Object.entries(types ?? {})
+    .map(([column, type]) => schemaOfColumnType(column, type))
+    .filter((f): f is ConnectSchema => f !== null);
+  return fields.length ? { type: 'struct', fields } : null;
+}
+
 /** A row image decoded by its struct schema: described columns decoded, others passed through. */
 export function decodeRow(schema: ConnectSchema, row: Image, image: string): Step<Image> {
   const out: Image = { ...row };

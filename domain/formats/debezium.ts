@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bigIntToLsn } from '../core/lsn';
-import { decodeRow, rowSchemas } from './connectSchema';
+import { configuredTables } from '../core/tables';
+import { decodeRow, rowSchemas, schemaOfColumnTypes } from './connectSchema';
 import {
   describeType,
   fail,
@@ -21,8 +22,9 @@ import {
  *
  * With a schema, row values are decoded by it (`connectSchema.ts`: Decimal, VariableScaleDecimal,
  * io.debezium.time.*, Json, …) into what the pgoutput path gives for the same column. Without one
- * (`schemas.enable=false`) the record carries nothing that says how a value was encoded, and the
- * table file has no column types: values pass through as they come (docs/input-formats.md).
+ * (`schemas.enable=false`) the record carries nothing that says how a value was encoded: the
+ * columns the table file gives a type (`columnTypes`) are decoded as Debezium encodes that type
+ * by default, the others pass through as they come (docs/input-formats.md).
  */
 
 const DebeziumEnvelopeSchema = z.object({
@@ -55,8 +57,10 @@ export function mapDebezium(input: Record<string, unknown>): Step<unknown> {
   const parsed = DebeziumEnvelopeSchema.safeParse(envelope);
   if (!parsed.success) return fail(formatIssues(parsed.error));
   const { op, source } = parsed.data;
+  // Without a schema in the record: the table file's column types, if it declares any.
+  const typed = schemas.value ? null : schemaOfColumnTypes(configuredTables().get(source.table)?.columnTypes);
   const decode = (image: Image | null | undefined, name: 'before' | 'after'): Step<Image | null> => {
-    const schema = schemas.value?.[name];
+    const schema = schemas.value ? schemas.value[name] : typed;
     if (!image) return { ok: true, value: null };
     return schema ? decodeRow(schema, image, name) : { ok: true, value: image };
   };

@@ -175,6 +175,28 @@ describe('table file: validation', () => {
     });
   });
 
+  it('column types for records that carry none (Debezium without schemas): the types it decodes', () => {
+    const columnTypes = {
+      price: 'numeric(12,2)',
+      weight: 'numeric',
+      made_on: 'date',
+      seen_at: 'timestamp(3)',
+      sold_at: 'timestamptz',
+      opens: 'time',
+      spec: 'jsonb',
+    };
+    const r = parseTableFile(withTable('widgets', { ...entry, columnTypes }), 'x.yaml');
+    assert.deepEqual(r.tables.get('widgets')!.columnTypes, columnTypes);
+    assert.equal(
+      parseTableFile(withTable('widgets', entry), 'x.yaml').tables.get('widgets')!.columnTypes,
+      undefined,
+    );
+    refused(
+      withTable('widgets', { ...entry, columnTypes: { name: 'varchar(20)' } }),
+      /table widgets, field columnTypes\.name: must be numeric\[\(p\[,s\]\)\]/,
+    );
+  });
+
   it('a missing key column: names the table and the field', () => {
     refused(withTable('widgets', { entity: 'widget', operations: ['INSERT'] }), /table widgets, field key/);
     refused(withTable('widgets', { ...entry, key: [] }), /table widgets, field key: needs at least one key/);

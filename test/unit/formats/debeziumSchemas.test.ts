@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { tableRegistry, useTables } from '../../../domain/core/tables';
 import { decoded, reasonOf } from './helpers';
 
 /**
@@ -325,9 +326,66 @@ describe('decodeChange', () => {
   });
 
   describe('Debezium without schemas (schemas.enable=false)', () => {
-    it('values pass through as they come: the record carries nothing to decode them by', () => {
+    it('without column types in the table file, values pass through as they come', () => {
       const e = decoded({ before: null, after: encodedRow, source, op: 'c', ts_ms: 1 }, 'debezium');
       assert.deepEqual(e.after, encodedRow);
+    });
+
+    describe("by the table file's column types (Debezium's default encodings)", () => {
+      const shipped = tableRegistry();
+      before(() => {
+        const orders = shipped.tables.get('orders')!;
+        const columnTypes = {
+          total_amount: 'numeric(12,2)',
+          quantity: 'numeric(10)',
+          big_amount: 'decimal(30, 2)',
+          discount: 'numeric',
+          order_date: 'date',
+          created_at: 'timestamp',
+          updated_at: 'timestamptz',
+          legacy_at: 'timestamp(3)',
+          pickup_time: 'time(6)',
+          cutoff_time: 'time(0)',
+          payment_details: 'jsonb',
+        };
+        useTables({
+          ...shipped,
+          tables: new Map([...shipped.tables, ['orders', { ...orders, columnTypes }]]),
+        });
+      });
+      after(() => useTables(shipped));
+
+      it('decodes the typed columns into what the pgoutput path gives; the others pass through', () => {
+        const e = decoded({ before: encodedRow, after: encodedRow, source, op: 'u' }, 'debezium');
+        const expected = {
+          ...encodedRow,
+          total_amount: '1234.50',
+          quantity: '42',
+          big_amount: '123456789012345678.99',
+          discount: '1.999',
+          order_date: '1969-07-20',
+          created_at: '2026-01-02T03:04:05.123456',
+          updated_at: '2026-01-02T03:04:05.12Z',
+          legacy_at: '1969-12-31T23:59:59.5',
+          pickup_time: '03:04:05.123456',
+          cutoff_time: '03:04:05',
+          payment_details: { method: 'card', last4: '4242', amount: 12.5 },
+        };
+        assert.deepEqual(e.after, expected);
+        assert.deepEqual(e.before, expected);
+      });
+
+      it('a value its column type cannot take is poison, naming the column', () => {
+        assert.equal(
+          reasonOf({ after: { ...encodedRow, total_amount: '1234.50' }, source, op: 'c' }),
+          'debezium envelope: after.total_amount: org.apache.kafka.connect.data.Decimal needs base64 bytes (7 characters)',
+        );
+      });
+
+      it('a record with a schema is decoded by its schema, not by the column types', () => {
+        const e = decoded(withSchema({ after: encodedRow, source, op: 'c' }), 'debezium');
+        assert.deepEqual(e.after, pgoutputRow);
+      });
     });
 
     it('with decimal.handling.mode=string and a JSON column, values arrive as pgoutput gives them', () => {
