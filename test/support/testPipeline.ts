@@ -291,7 +291,9 @@ async function inProcessWorker(config: PipelineConfig, plainPayloads = false): P
 /** The worker as its own process (`tsx workers/worker.ts`), configured through the environment like in production. */
 function processWorker(config: PipelineConfig, workerEnv: Record<string, string> = {}): WorkerHost {
   let child: ChildProcess | undefined;
-  const env = { ...process.env, ...configToEnv(config), ...workerEnv };
+  // Metrics off unless the test asks for a port: worker processes of tests running side by side
+  // (scripts/test.sh runs two lanes) must not all bind the default 9464/9465.
+  const env = { ...process.env, CDC_METRICS_PORT: 'off', ...configToEnv(config), ...workerEnv };
   const logPath = join(ROOT, '.stack', `worker-${config.taskQueue}.log`);
   const exited = (c: ChildProcess) =>
     new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
