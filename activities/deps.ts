@@ -4,6 +4,7 @@ import { keyringFromEnv, type Keyring } from '../infra/codec/keyring';
 import type { PipelineConfig } from '../infra/config';
 import { pgClient } from '../infra/pgConnection';
 import { pgPools, type PgPools } from '../infra/pgPools';
+import type { RetryWaits } from './retryWaits';
 
 /** The AWS clients the activities use. */
 export type ActivityAws = Pick<AwsClients, 'kinesis' | 'doc' | 'events' | 's3'>;
@@ -28,6 +29,8 @@ export interface ActivityDeps {
    * process's (`pgPools(config)`) when none are given; the activities that use them take `PooledDeps`.
    */
   pools?: PgPools;
+  /** How retry loops wait between attempts (random source and sleep); the real ones when absent (tests inject). */
+  retryWaits?: RetryWaits;
 }
 
 /** The dependencies of the activities that hold PostgreSQL pools. */

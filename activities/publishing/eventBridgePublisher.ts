@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PutEventsCommand, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import { RETRY_BACKOFF } from '../../domain/core/backoff';
 import type { PipelineEvent } from '../../domain/core/pipelineEvent';
 import { inventoryAlerts } from '../../domain/publishing/alerts';
 import { chunkEntries, toEventEntry, type EventEntry } from '../../domain/publishing/eventEntry';
@@ -7,11 +7,11 @@ import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 import { aboutRecord, troubleOf } from '../failures';
+import { backoff } from '../retryWaits';
 import type { PublishResult, Publisher } from '../sinks/publisher';
 import type { AlertPublisher } from './alertPublisher';
 
 const PUBLISH_CONCURRENCY = 8;
-const MAX_PUT_ATTEMPTS = 5;
 /**
  * PutEvents error codes about the entry itself, which re-sending cannot fix: that record is
  * dead-lettered. Any other code (NotAuthorizedForSourceException, throttling, internal) is
@@ -73,10 +73,11 @@ export interface RejectedEntry<T> {
 
 /**
  * Puts entries (≤10 per request, within the size limit), re-sending only failed ones; returns
- * the entries that cannot succeed. Rejects when entries still fail after five attempts.
+ * the entries that cannot succeed. Rejects when entries still fail after five attempts
+ * (`RETRY_BACKOFF.eventBridgePut`: full jitter between them).
  */
 export async function putEntries<T>(
-  deps: Pick<ActivityDeps, 'aws'>,
+  deps: Pick<ActivityDeps, 'aws' | 'retryWaits'>,
   items: { entry: EventEntry; ref: T }[],
 ): Promise<RejectedEntry<T>[]> {
   const refOf = new Map(items.map((i) => [i.entry, i.ref]));
@@ -97,7 +98,7 @@ export async function putEntries<T>(
 
 /** Sends one request's entries until each is accepted or rejected for good, with backoff between attempts. */
 async function putChunk(
-  deps: Pick<ActivityDeps, 'aws'>,
+  deps: Pick<ActivityDeps, 'aws' | 'retryWaits'>,
   chunk: EventEntry[],
   reject: (entry: EventEntry, reason: string) => void,
 ): Promise<void> {
@@ -105,9 +106,9 @@ async function putChunk(
   for (let attempt = 1; pending.length; attempt++) {
     const out = await deps.aws.events.send(new PutEventsCommand({ Entries: pending }));
     const retry = entriesToRetry(pending, out.Entries, reject);
-    if (retry.length && attempt >= MAX_PUT_ATTEMPTS)
+    if (retry.length && attempt >= RETRY_BACKOFF.eventBridgePut.maxAttempts)
       throw Object.assign(stillFailing(out.Entries, retry.length, attempt), { entry: retry[0] });
-    if (retry.length) await sleep(100 * 2 ** attempt);
+    if (retry.length) await backoff('eventBridgePut', attempt, deps.retryWaits);
     pending = retry;
   }
 }

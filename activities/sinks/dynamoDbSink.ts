@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { RETRY_BACKOFF } from '../../domain/core/backoff';
 import { classifyError, ConfigurationError, isRecordLevel } from '../../domain/core/errors';
 import { entityKey, inventoryKey } from '../../domain/core/itemKeys';
 import type { Row } from '../../domain/core/json';
@@ -10,11 +11,10 @@ import { metrics } from '../../infra/metrics';
 import { mapLimit } from '../concurrency';
 import { aboutRecord, troubleOf } from '../failures';
 import type { ActivityDeps } from '../deps';
+import { backoff } from '../retryWaits';
 import type { ApplyResult, ChangeSink } from './changeSink';
 
 const WRITE_CONCURRENCY = 32;
-/** Attempts of a merge (partial image) that lost an optimistic race for its key. */
-const MERGE_ATTEMPTS = 5;
 
 type Item = Record<string, unknown>;
 
@@ -144,7 +144,9 @@ async function writeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
 /**
  * A change that carries only some columns: merged into the row DynamoDB holds (columns it does
  * not name keep their values: `reserved`, the threshold), version-guarded, with an optimistic
- * check that nobody wrote the key in between. False when the stored version is the same or newer.
+ * check that nobody wrote the key in between. A merge that lost that race reads the item again
+ * after a backoff with full jitter (`RETRY_BACKOFF.dynamoMerge`, 5 attempts in all). False when the
+ * stored version is the same or newer.
  */
 async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: number): Promise<WriteOutcome> {
   const { tables } = deps.config;
@@ -174,8 +176,13 @@ async function mergeChange(deps: ActivityDeps, e: PipelineEvent, nowSeconds: num
         }),
       );
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException && attempt < MERGE_ATTEMPTS) continue;
-      throw err;
+      if (
+        !(err instanceof ConditionalCheckFailedException) ||
+        attempt >= RETRY_BACKOFF.dynamoMerge.maxAttempts
+      )
+        throw err;
+      await backoff('dynamoMerge', attempt, deps.retryWaits);
+      continue;
     }
     if (e.table === 'inventory')
       await guardedPut(deps, tables.inventory, inventoryItem(deps, merged, nowSeconds));

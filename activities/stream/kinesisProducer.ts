@@ -1,6 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { PutRecordsPlan, type OutgoingRecord } from '../../domain/capture/producerBatches';
+import { RETRY_BACKOFF } from '../../domain/core/backoff';
+import { backoff, type RetryWaits } from '../retryWaits';
 
 /**
  * PutRecords requests in flight at once by default: one. Per-key order is kept by the plan, not by
@@ -13,17 +14,23 @@ export const DEFAULT_PUT_CONCURRENCY = 1;
 /**
  * Puts records on the stream, keeping per-key order: up to `concurrency` requests in flight, each
  * key at most once among them (PutRecordsPlan). Only failed records are re-sent, after a backoff
- * during which their keys stay held and other keys go on. Resolves when Kinesis holds every
- * record; rejects when a record still fails after `maxAttempts` tries, or a request fails as a
- * whole (after the requests in flight have come back).
+ * with full jitter (`RETRY_BACKOFF.kinesisPut`) during which their keys stay held and other keys
+ * go on. Resolves when Kinesis holds every record; rejects when a record still fails after
+ * `maxAttempts` tries (8), or a request fails as a whole (after the requests in flight have come
+ * back). `waits`: how to wait (tests inject).
  */
 export async function putAllRecords(
   kinesis: KinesisClient,
   stream: string,
   records: readonly OutgoingRecord[],
-  opts: { maxAttempts?: number; concurrency?: number; onRetry?: (failed: number, code: string) => void } = {},
+  opts: {
+    maxAttempts?: number;
+    concurrency?: number;
+    onRetry?: (failed: number, code: string) => void;
+    waits?: RetryWaits;
+  } = {},
 ): Promise<void> {
-  const maxAttempts = opts.maxAttempts ?? 8;
+  const maxAttempts = opts.maxAttempts ?? RETRY_BACKOFF.kinesisPut.maxAttempts;
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_PUT_CONCURRENCY);
   const plan = new PutRecordsPlan(records);
   const attempts = new Map<OutgoingRecord, number>();
@@ -56,7 +63,7 @@ export async function putAllRecords(
           `PutRecords: ${failed.length} records still failing after ${attempt} attempts (${code})`,
         );
       opts.onRetry?.(failed.length, code);
-      await sleep(Math.min(100 * 2 ** attempt, 5_000)); // the failed records' keys stay held meanwhile
+      await backoff('kinesisPut', attempt, opts.waits); // the failed records' keys stay held meanwhile
       plan.settle(failed, failed);
     }
   };

@@ -13,19 +13,21 @@ import { metrics } from '../../infra/metrics';
 import { saveCheckpoint } from '../checkpoints';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
+import { backoff } from '../retryWaits';
 
 type KinesisRecord = NonNullable<GetRecordsCommandOutput['Records']>[number];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const FIRST_IDLE_DELAY_MS = 50;
-const MAX_IDLE_DELAY_MS = 250;
 /** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
 export const MIN_GET_RECORDS_GAP_MS = 200;
 /** A heartbeat goes out this long before the heartbeat timeout would pass (`heartbeatWhenDue`). */
 const HEARTBEAT_MARGIN_MS = 10_000;
 
-/** What reading a shard needs: the Kinesis client, the linger (`CDC_PULL_LINGER_MS`) and the consumer. */
-export type ReaderDeps = Pick<ActivityDeps, 'aws'> & {
+/**
+ * What reading a shard needs: the Kinesis client, the linger (`CDC_PULL_LINGER_MS`), the consumer,
+ * and how to wait between idle polls (`retryWaits`, tests inject).
+ */
+export type ReaderDeps = Pick<ActivityDeps, 'aws' | 'retryWaits'> & {
   config: Pick<ActivityDeps['config'], 'pullLingerMs' | 'consumer'>;
 };
 
@@ -107,7 +109,8 @@ async function checkpointTrimmed(
 
 /**
  * The records after the checkpoint, bounded by `maxRecords` and `maxBytes`. Caught up, it polls
- * with a bounded backoff for up to `waitMs` and returns as soon as a page has records. With
+ * with a bounded backoff for up to `waitMs` (`RETRY_BACKOFF.streamPoll`: 200 ms, then 200–300 ms,
+ * jittered so that readers do not poll in step) and returns as soon as a page has records. With
  * `deps.config.pullLingerMs` > 0 it then keeps reading (at most 5 GetRecords a second per shard)
  * until the batch is full or that long has passed since the first records came, so that at low
  * rates one batch carries several changes (fewer batches, fewer Temporal actions per change).
@@ -128,7 +131,7 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
 
   async function read(): Promise<PullResult> {
     let iterator = await iteratorFor(deps, input);
-    let idleDelay = FIRST_IDLE_DELAY_MS;
+    let idlePolls = 0;
     const batch: StreamRecord[] = [];
     let bytes = 0;
     let lingerUntil = 0;
@@ -185,8 +188,8 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
         return result({ millisBehindLatest: 0, shardEnded: false });
       }
       keepAlive();
-      await sleep(idleDelay);
-      idleDelay = Math.min(idleDelay * 2, MAX_IDLE_DELAY_MS);
+      // Never past the pull's deadline (the last wait of a pull may be shorter than the floor).
+      await backoff('streamPoll', ++idlePolls, deps.retryWaits, deadline - Date.now());
     }
   }
 }
