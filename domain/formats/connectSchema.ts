@@ -116,6 +116,9 @@ export function decodeRow(schema: ConnectSchema, row: Image, image: string): Ste
   return { ok: true, value: out };
 }
 
+/** PostgreSQL's largest numeric scale, and a bound on days either side of 1970 beyond its dates. */
+const MAX_SCALE = 16383;
+const MAX_DAYS = 100_000_000;
 const DECIMAL = 'org.apache.kafka.connect.data.Decimal';
 const VARIABLE_DECIMAL = 'io.debezium.data.VariableScaleDecimal';
 
@@ -142,6 +145,7 @@ function decodeValue(schema: ConnectSchema, value: unknown, path: string): Step<
     const scale = Number(schema.parameters?.scale);
     if (schema.parameters?.scale === undefined || !Number.isInteger(scale))
       return bad('schema has no integer parameters.scale');
+    if (Math.abs(scale) > MAX_SCALE) return bad(`scale beyond PostgreSQL's ${MAX_SCALE}`);
     if (typeof value !== 'string') return bad(`needs base64 bytes, got ${typeof value}`);
     const unscaled = unscaledOf(value);
     return unscaled === null
@@ -149,13 +153,18 @@ function decodeValue(schema: ConnectSchema, value: unknown, path: string): Step<
       : { ok: true, value: decimalString(unscaled, scale) };
   }
   if (name === VARIABLE_DECIMAL) {
-    const ok = isObject(value) && Number.isInteger(value.scale) && typeof value.value === 'string';
+    const ok =
+      isObject(value) &&
+      Number.isInteger(value.scale) &&
+      Math.abs(value.scale as number) <= MAX_SCALE &&
+      typeof value.value === 'string';
     const unscaled = ok ? unscaledOf(value.value as string) : null;
     if (!ok || unscaled === null) return bad('needs {scale: integer, value: base64 bytes}');
     return { ok: true, value: decimalString(unscaled, value.scale as number) };
   }
   if (DATES.has(name)) {
     if (!Number.isSafeInteger(value)) return bad('needs an integer');
+    if (Math.abs(value as number) > MAX_DAYS) return bad('is out of range');
     return { ok: true, value: pgDate(value as number) };
   }
   const perSecond = TIMESTAMPS[name];
@@ -280,7 +289,7 @@ function isoTimestamp(value: bigint, perSecond: bigint, zone = ''): string | nul
   const seconds = floorDiv(value, perSecond);
   const rem = value - seconds * perSecond;
   const days = floorDiv(seconds, 86_400n);
-  if (days > 100_000_000n || days < -100_000_000n) return null;
+  if (days > BigInt(MAX_DAYS) || days < -BigInt(MAX_DAYS)) return null;
   const secs = Number(seconds - days * 86_400n);
   const [y, m, d] = civilFromDays(Number(days));
   const time = `${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { tableRegistry, useTables } from '../../../domain/core/tables';
-import { decoded, reasonOf } from './helpers';
+import fc from 'fast-check';
+import { decodeChange } from '../../../domain/formats/decodeChange';
+import { ctx, decoded, reasonOf } from './helpers';
 
 /**
  * Debezium 2.x PostgreSQL connector records as its JSON converter writes them with
@@ -310,6 +312,35 @@ describe('decodeChange', () => {
       assert.equal(
         bad({ updated_at: 'yesterday' }),
         'debezium envelope: after.updated_at: io.debezium.time.ZonedTimestamp is not an ISO-8601 timestamp with a zone (9 characters)',
+      );
+    });
+
+    it('never throws, whatever the schema and the values', () => {
+      const names = [
+        'org.apache.kafka.connect.data.Decimal',
+        'io.debezium.data.VariableScaleDecimal',
+        'io.debezium.time.Date',
+        'io.debezium.time.MicroTimestamp',
+        'io.debezium.time.NanoTime',
+        'io.debezium.time.ZonedTimestamp',
+        'io.debezium.data.Json',
+        'other',
+      ];
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...names),
+          fc.constantFrom('bytes', 'int64', 'string', 'struct', 'array'),
+          fc.jsonValue(),
+          fc.jsonValue(),
+          (name, type, parameters, value) => {
+            const field = { field: 'v', type, name, parameters, items: { type, name } };
+            const r = decodeChange(
+              JSON.stringify(withSchema({ after: { order_id: 1, v: value }, source, op: 'c' }, [field])),
+              ctx,
+            );
+            if (!r.ok) assert.ok(r.reason.length > 0);
+          },
+        ),
       );
     });
 
