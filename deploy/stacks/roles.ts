@@ -46,176 +46,11 @@ const objectsUnder = (bucket: s3.IBucket, prefix: string) => `${bucket.bucketArn
  * (kms:ViaService).
  */
 export function pipelineRoles(scope: Construct, config: DeployConfig, r: RoleResources): PipelineRoles {
-  const { pipeline } = config;
-  const region = Stack.of(scope).region;
-  const via = (...services: string[]) => ({
-    StringEquals: { 'kms:ViaService': services.map((s) => `${s}.${region}.amazonaws.com`) },
-  });
-  const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
-    new iam.PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) });
-  const tables = Object.values(r.tables);
-  const tableArns = tables.map((t) => t.tableArn);
-  const stream = r.stream.streamArn;
-  const key = r.key.keyArn;
-  const bucket = r.bucket;
-  const secrets = [r.secrets.payloadKeys.secretArn, r.secrets.redaction.secretArn];
-  const rules = r.events.rules.map((rule) => rule.attrArn);
-  const queueArns = [...r.events.queues.values()].map((q) => q.queueArn);
-  const dlqArns = [...r.events.deadLetterQueues.values()].map((q) => q.queueArn);
-  const captureObjects = objectsUnder(bucket, deadLetterObjectPrefix.capture(pipeline.slot));
-  // GetObject of a missing key answers 404 (not 403) only with ListBucket: kept batches look for theirs.
-  const listBucket = allow(['s3:ListBucket'], [bucket.bucketArn]);
-  const decryptSecrets = allow(['secretsmanager:GetSecretValue'], secrets);
-
-  const consumer = new iam.ManagedPolicy(scope, 'ConsumerPolicy', {
-    description: 'CDC worker: shard readers, redrives, backfills of its consumers',
-    statements: [
-      allow(
-        [
-          'kinesis:DescribeStreamSummary',
-          'kinesis:ListShards',
-          'kinesis:GetShardIterator',
-          'kinesis:GetRecords',
-        ],
-        [stream],
-      ),
-      allow(
-        [
-          'dynamodb:DescribeTable',
-          'dynamodb:GetItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:Scan',
-        ],
-        tableArns,
-      ),
-      allow(['events:PutEvents', 'events:DescribeEventBus'], [r.events.bus.eventBusArn]),
-      allow(
-        ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-        config.consumers.flatMap((c) => [
-          objectsUnder(bucket, `${KEPT_BATCHES_PREFIX}${c}/`),
-          objectsUnder(bucket, deadLetterObjectPrefix.shards(c, pipeline.stream)),
-        ]),
-      ),
-      // Redrives read the raw records capture parked.
-      allow(['s3:GetObject'], [captureObjects]),
-      listBucket,
-      decryptSecrets,
-      allow(
-        [
-          'kms:Decrypt',
-          'kms:Encrypt',
-          'kms:GenerateDataKey',
-          'kms:ReEncryptFrom',
-          'kms:ReEncryptTo',
-          'kms:DescribeKey',
-        ],
-        [key],
-        via('kinesis', 'dynamodb', 's3', 'secretsmanager'),
-      ),
-    ],
-  });
-
-  const capture = new iam.ManagedPolicy(scope, 'CapturePolicy', {
-    description: 'CDC capture: PutRecords, its source epoch and dead letters, the database',
-    statements: [
-      allow(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [stream]),
-      // Its alerts (dead letters, replication lag), once each (alert markers in the state table).
-      allow(['events:PutEvents'], [r.events.bus.eventBusArn]),
-      allow(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem'], [r.tables.state.tableArn]),
-      allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [r.tables.dlq.tableArn]),
-      allow(['s3:GetObject', 's3:PutObject'], [captureObjects]),
-      listBucket,
-      decryptSecrets,
-      allow(
-        [
-          'kms:Decrypt',
-          'kms:Encrypt',
-          'kms:GenerateDataKey',
-          'kms:ReEncryptFrom',
-          'kms:ReEncryptTo',
-          'kms:DescribeKey',
-        ],
-        [key],
-        via('kinesis', 'dynamodb', 's3', 'secretsmanager'),
-      ),
-      ...(config.rds
-        ? [
-            allow(
-              ['rds-db:connect'],
-              [
-                Arn.format(
-                  {
-                    service: 'rds-db',
-                    resource: 'dbuser',
-                    resourceName: `${config.rds.resourceId}/${config.rds.dbUser}`,
-                    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                  },
-                  Stack.of(scope),
-                ),
-              ],
-            ),
-          ]
-        : []),
-      ...(config.databaseSecretArn
-        ? [allow(['secretsmanager:GetSecretValue'], [config.databaseSecretArn])]
-        : []),
-    ],
-  });
-
-  const operator = new iam.ManagedPolicy(scope, 'OperatorPolicy', {
-    description: 'CDC operator (cdc CLI): status, inspect, dead letters',
-    statements: [
-      allow(['kinesis:DescribeStreamSummary', 'kinesis:ListShards'], [stream]),
-      allow(
-        [
-          'dynamodb:DescribeTable',
-          'dynamodb:GetItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:Query',
-          'dynamodb:Scan',
-        ],
-        tableArns,
-      ),
-      allow(['dynamodb:PutItem', 'dynamodb:UpdateItem'], [r.tables.dlq.tableArn]),
-      allow(['events:DescribeEventBus'], [r.events.bus.eventBusArn]),
-      allow(['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], [...queueArns, ...dlqArns]),
-      allow(['s3:GetObject'], [objectsUnder(bucket, DEAD_LETTERS_PREFIX)]),
-      listBucket,
-      // `cdc dlq show` opens sealed records with the payload keys.
-      allow(['secretsmanager:GetSecretValue'], [r.secrets.payloadKeys.secretArn]),
-      allow(
-        ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        [key],
-        via('kinesis', 'dynamodb', 's3', 'secretsmanager'),
-      ),
-    ],
-  });
-
-  const archive = Arn.format(
-    { service: 'events', resource: 'archive', resourceName: eventArchive(pipeline.eventBus).name },
-    Stack.of(scope),
-  );
-  const provisioner = new iam.ManagedPolicy(scope, 'ProvisionerPolicy', {
-    description: 'CDC provisioner: what `cdc provision aws` calls, on these names only',
-    statements: [
-      allow(['kinesis:CreateStream', 'kinesis:DescribeStream', 'kinesis:DescribeStreamSummary'], [stream]),
-      allow(['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:UpdateTimeToLive'], tableArns),
-      allow(
-        ['events:CreateEventBus', 'events:DescribeEventBus', 'events:CreateArchive'],
-        [r.events.bus.eventBusArn],
-      ),
-      allow(['events:PutRule', 'events:PutTargets', 'events:DescribeRule'], rules),
-      allow(['events:CreateArchive', 'events:DescribeArchive'], [archive]),
-      allow(
-        ['sqs:CreateQueue', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes'],
-        queueArns,
-      ),
-      allow(['s3:CreateBucket', 's3:ListBucket', 's3:PutBucketPublicAccessBlock'], [bucket.bucketArn]),
-    ],
-  });
-
+  const g = grantsFor(scope, config, r);
+  const consumer = consumerPolicy(scope, config, g);
+  const capture = capturePolicy(scope, config, g);
+  const operator = operatorPolicy(scope, g);
+  const provisioner = provisionerPolicy(scope, config, g);
   const workerPrincipal = new iam.ServicePrincipal(config.workerService);
   const inAccount = new iam.AccountRootPrincipal();
   const role = (id: string, name: string, assumedBy: iam.IPrincipal, policies: iam.IManagedPolicy[]) =>
@@ -237,4 +72,212 @@ export function pipelineRoles(scope: Construct, config: DeployConfig, r: RoleRes
     provisioner: role('ProvisionerRole', 'provisioner', inAccount, [provisioner]),
     policies: { consumer, capture, operator, provisioner },
   };
+}
+
+/** What every policy is made of: the resources' ARNs and the statement helpers. */
+interface Grants {
+  r: RoleResources;
+  allow(actions: string[], resources: string[], conditions?: Record<string, unknown>): iam.PolicyStatement;
+  via(...services: string[]): Record<string, unknown>;
+  tableArns: string[];
+  stream: string;
+  key: string;
+  bucket: s3.Bucket;
+  rules: string[];
+  queueArns: string[];
+  dlqArns: string[];
+  captureObjects: string;
+  /** GetObject of a missing key answers 404 (not 403) only with ListBucket: kept batches look for theirs. */
+  listBucket: iam.PolicyStatement;
+  decryptSecrets: iam.PolicyStatement;
+  /** The deployment's key, through the services that hold data with it. */
+  useKey: iam.PolicyStatement;
+}
+
+function grantsFor(scope: Construct, config: DeployConfig, r: RoleResources): Grants {
+  const region = Stack.of(scope).region;
+  const via = (...services: string[]) => ({
+    StringEquals: { 'kms:ViaService': services.map((s) => `${s}.${region}.amazonaws.com`) },
+  });
+  const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
+    new iam.PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) });
+  const key = r.key.keyArn;
+  return {
+    r,
+    allow,
+    via,
+    tableArns: Object.values(r.tables).map((t) => t.tableArn),
+    stream: r.stream.streamArn,
+    key,
+    bucket: r.bucket,
+    rules: r.events.rules.map((rule) => rule.attrArn),
+    queueArns: [...r.events.queues.values()].map((q) => q.queueArn),
+    dlqArns: [...r.events.deadLetterQueues.values()].map((q) => q.queueArn),
+    captureObjects: objectsUnder(r.bucket, deadLetterObjectPrefix.capture(config.pipeline.slot)),
+    listBucket: allow(['s3:ListBucket'], [r.bucket.bucketArn]),
+    decryptSecrets: allow(
+      ['secretsmanager:GetSecretValue'],
+      [r.secrets.payloadKeys.secretArn, r.secrets.redaction.secretArn],
+    ),
+    useKey: allow(
+      [
+        'kms:Decrypt',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+        'kms:DescribeKey',
+      ],
+      [key],
+      via('kinesis', 'dynamodb', 's3', 'secretsmanager'),
+    ),
+  };
+}
+
+/** The worker's shard readers, redrives and backfills of its consumers. */
+function consumerPolicy(scope: Construct, config: DeployConfig, g: Grants): iam.ManagedPolicy {
+  return new iam.ManagedPolicy(scope, 'ConsumerPolicy', {
+    description: 'CDC worker: shard readers, redrives, backfills of its consumers',
+    statements: [
+      g.allow(
+        [
+          'kinesis:DescribeStreamSummary',
+          'kinesis:ListShards',
+          'kinesis:GetShardIterator',
+          'kinesis:GetRecords',
+        ],
+        [g.stream],
+      ),
+      g.allow(
+        [
+          'dynamodb:DescribeTable',
+          'dynamodb:GetItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:Scan',
+        ],
+        g.tableArns,
+      ),
+      g.allow(['events:PutEvents', 'events:DescribeEventBus'], [g.r.events.bus.eventBusArn]),
+      g.allow(
+        ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        config.consumers.flatMap((c) => [
+          objectsUnder(g.bucket, `${KEPT_BATCHES_PREFIX}${c}/`),
+          objectsUnder(g.bucket, deadLetterObjectPrefix.shards(c, config.pipeline.stream)),
+        ]),
+      ),
+      // Redrives read the raw records capture parked.
+      g.allow(['s3:GetObject'], [g.captureObjects]),
+      g.listBucket,
+      g.decryptSecrets,
+      g.useKey,
+    ],
+  });
+}
+
+/** Capture: PutRecords, its alerts, its source epoch and dead letters, the database. */
+function capturePolicy(scope: Construct, config: DeployConfig, g: Grants): iam.ManagedPolicy {
+  return new iam.ManagedPolicy(scope, 'CapturePolicy', {
+    description: 'CDC capture: PutRecords, its source epoch and dead letters, the database',
+    statements: [
+      g.allow(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [g.stream]),
+      // Its alerts (dead letters, replication lag), once each (alert markers in the state table).
+      g.allow(['events:PutEvents'], [g.r.events.bus.eventBusArn]),
+      g.allow(
+        ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+        [g.r.tables.state.tableArn],
+      ),
+      g.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [g.r.tables.dlq.tableArn]),
+      g.allow(['s3:GetObject', 's3:PutObject'], [g.captureObjects]),
+      g.listBucket,
+      g.decryptSecrets,
+      g.useKey,
+      ...(config.rds
+        ? [
+            g.allow(
+              ['rds-db:connect'],
+              [
+                Arn.format(
+                  {
+                    service: 'rds-db',
+                    resource: 'dbuser',
+                    resourceName: `${config.rds.resourceId}/${config.rds.dbUser}`,
+                    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+                  },
+                  Stack.of(scope),
+                ),
+              ],
+            ),
+          ]
+        : []),
+      ...(config.databaseSecretArn
+        ? [g.allow(['secretsmanager:GetSecretValue'], [config.databaseSecretArn])]
+        : []),
+    ],
+  });
+}
+
+/** The operator's `cdc`: status, inspect, dead letters. */
+function operatorPolicy(scope: Construct, g: Grants): iam.ManagedPolicy {
+  return new iam.ManagedPolicy(scope, 'OperatorPolicy', {
+    description: 'CDC operator (cdc CLI): status, inspect, dead letters',
+    statements: [
+      g.allow(['kinesis:DescribeStreamSummary', 'kinesis:ListShards'], [g.stream]),
+      g.allow(
+        [
+          'dynamodb:DescribeTable',
+          'dynamodb:GetItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:Query',
+          'dynamodb:Scan',
+        ],
+        g.tableArns,
+      ),
+      g.allow(['dynamodb:PutItem', 'dynamodb:UpdateItem'], [g.r.tables.dlq.tableArn]),
+      g.allow(['events:DescribeEventBus'], [g.r.events.bus.eventBusArn]),
+      g.allow(
+        ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+        [...g.queueArns, ...g.dlqArns],
+      ),
+      g.allow(['s3:GetObject'], [objectsUnder(g.bucket, DEAD_LETTERS_PREFIX)]),
+      g.listBucket,
+      // `cdc dlq show` opens sealed records with the payload keys.
+      g.allow(['secretsmanager:GetSecretValue'], [g.r.secrets.payloadKeys.secretArn]),
+      g.allow(
+        ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        [g.key],
+        g.via('kinesis', 'dynamodb', 's3', 'secretsmanager'),
+      ),
+    ],
+  });
+}
+
+/** What `cdc provision aws` calls, on these names only. */
+function provisionerPolicy(scope: Construct, config: DeployConfig, g: Grants): iam.ManagedPolicy {
+  const archive = Arn.format(
+    { service: 'events', resource: 'archive', resourceName: eventArchive(config.pipeline.eventBus).name },
+    Stack.of(scope),
+  );
+  return new iam.ManagedPolicy(scope, 'ProvisionerPolicy', {
+    description: 'CDC provisioner: what `cdc provision aws` calls, on these names only',
+    statements: [
+      g.allow(
+        ['kinesis:CreateStream', 'kinesis:DescribeStream', 'kinesis:DescribeStreamSummary'],
+        [g.stream],
+      ),
+      g.allow(['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:UpdateTimeToLive'], g.tableArns),
+      g.allow(
+        ['events:CreateEventBus', 'events:DescribeEventBus', 'events:CreateArchive'],
+        [g.r.events.bus.eventBusArn],
+      ),
+      g.allow(['events:PutRule', 'events:PutTargets', 'events:DescribeRule'], g.rules),
+      g.allow(['events:CreateArchive', 'events:DescribeArchive'], [archive]),
+      g.allow(
+        ['sqs:CreateQueue', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes'],
+        g.queueArns,
+      ),
+      g.allow(['s3:CreateBucket', 's3:ListBucket', 's3:PutBucketPublicAccessBlock'], [g.bucket.bucketArn]),
+    ],
+  });
 }
