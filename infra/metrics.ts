@@ -89,6 +89,12 @@ const shardLastPull = new Gauge({
   labelNames: ['stream', 'consumer', 'shard'] as const,
   registers,
 });
+const getRecordsCalls = new Counter({
+  name: 'cdc_getrecords_calls_total',
+  help: "GetRecords calls a worker made on a shard (its rate: calls per second, against the shard's 5 reads/s shared by every consumer)",
+  labelNames: ['stream', 'shard', 'consumer'] as const,
+  registers,
+});
 const backfillLagMs = new Gauge({
   name: 'cdc_backfill_lag_ms',
   help: "Kinesis MillisBehindLatest of a replay backfill's last read of a shard (never the live shard's lag)",
@@ -228,6 +234,11 @@ export const metrics = {
     for (const [table, n] of countBy(stale, (e) => e.table)) staleWrites.inc({ consumer, table }, n);
     coalescedWrites.inc({ consumer }, coalesced); // also 0: the series exists from the first batch on
     observeSinceCommit(commitToApply, consumer, written);
+  },
+
+  /** One GetRecords call on a shard (a pull's page, a trimmed-checkpoint check, a batch read back). */
+  getRecordsCalled(call: { stream: string; shardId: string; consumer: string }) {
+    getRecordsCalls.inc({ stream: call.stream, shard: call.shardId, consumer: call.consumer });
   },
 
   /** A batch read back by reference from Kinesis or its S3 copy instead of the worker's cache. */

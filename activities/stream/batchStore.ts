@@ -137,6 +137,7 @@ async function rereadFromStream(deps: ActivityDeps, ref: BatchRef): Promise<Stre
   const last = BigInt(ref.last);
   const out: StreamRecord[] = [];
   for (let page = 0; iterator && page < MAX_REREAD_PAGES; page++) {
+    metrics.getRecordsCalled({ stream: ref.stream, shardId: ref.shardId, consumer: deps.config.consumer });
     const got = await kinesis.send(
       new GetRecordsCommand({ ShardIterator: iterator, Limit: Math.min(10_000, ref.count - out.length + 1) }),
     );

@@ -14,12 +14,15 @@ import { saveCheckpoint } from '../checkpoints';
 import type { ActivityDeps } from '../deps';
 import { classified } from '../failures';
 import { backoff } from '../retryWaits';
+import { cursorsOf } from './shardCursors';
 
 type KinesisRecord = NonNullable<GetRecordsCommandOutput['Records']>[number];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** At least this long between two GetRecords calls on an empty page while behind (5 calls/s per shard). */
 export const MIN_GET_RECORDS_GAP_MS = 200;
+/** What GetRecords says of an iterator it will not take (other than expired): a stream deleted since. */
+const REFUSED_ITERATOR = new Set(['InvalidArgumentException', 'ResourceNotFoundException']);
 /** A heartbeat goes out this long before the heartbeat timeout would pass (`heartbeatWhenDue`). */
 const HEARTBEAT_MARGIN_MS = 10_000;
 
@@ -59,8 +62,9 @@ async function listShards({ aws }: ActivityDeps, stream: string): Promise<ShardI
 
 /**
  * Reads the next records after the checkpoint, bounded by count and bytes, after writing that
- * checkpoint when the workflow says it is not written yet (`saveCheckpoint`). A fresh iterator is
- * taken from the sequence number each call (iterators expire after five minutes). When caught
+ * checkpoint when the workflow says it is not written yet (`saveCheckpoint`). The iterator is
+ * carried from the pull before when it ended at that position in this worker, with the records it
+ * read beyond its budget (`shardCursors.ts`); else a fresh one is taken. When caught
  * up it polls with a bounded backoff for up to `waitMs`, heartbeating, instead of returning
  * at once, so an idle shard costs little workflow history.
  */
@@ -97,6 +101,7 @@ async function checkpointTrimmed(
         StartingSequenceNumber: checkpoint,
       }),
     );
+    metrics.getRecordsCalled({ ...input, consumer: deps.config.consumer });
     const page = await deps.aws.kinesis.send(
       new GetRecordsCommand({ ShardIterator: it.ShardIterator, Limit: 1 }),
     );
@@ -130,44 +135,124 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
   }
 
   async function read(): Promise<PullResult> {
-    let iterator = await iteratorFor(deps, input);
+    const cursors = cursorsOf(deps.aws.kinesis);
+    const shard = { stream: input.stream, shardId: input.shardId, consumer: deps.config.consumer };
+    // Where the pull after the same position left off in this worker: its iterator and what it read
+    // beyond its budget (none: a fresh iterator from the position, as always).
+    const carried = cursors.take({ ...shard, after: input.afterSequenceNumber ?? '' });
+    let kept = carried?.kept ?? [];
+    const keptBehind = carried?.behindMs ?? 0;
+    let iterator = carried?.iterator;
+    let iteratorAt = carried?.iteratorAt ?? 0;
+    let ended = carried?.ended ?? false;
+    /** The next GetRecords uses the carried iterator. */
+    let carriedInUse = iterator !== undefined;
     let idlePolls = 0;
     const batch: StreamRecord[] = [];
     let bytes = 0;
     let lingerUntil = 0;
-    const result = (r: Omit<PullResult, 'records'>): PullResult => ({
-      records: batch,
-      ...r,
-      ...(keepAlive.beats > 0 ? { waited: true as const } : {}),
-    });
+    const result = (r: Omit<PullResult, 'records'>): PullResult => {
+      // The next pull after this batch's last record goes on from here.
+      cursors.keep(
+        { ...shard, after: batch.at(-1)?.sequenceNumber ?? input.afterSequenceNumber ?? '' },
+        {
+          kept,
+          keptBytes: kept.reduce((n, k) => n + recordSize(k), 0),
+          ...(iterator ? { iterator } : {}),
+          iteratorAt,
+          ended,
+          behindMs: r.millisBehindLatest,
+        },
+      );
+      return { records: batch, ...r, ...(keepAlive.beats > 0 ? { waited: true as const } : {}) };
+    };
+    const add = (taken: { records: StreamRecord[]; bytes: number }) => {
+      if (taken.records.length === 0) return;
+      if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
+      batch.push(...taken.records);
+      bytes += taken.bytes;
+    };
     for (;;) {
+      if (kept.length > 0) {
+        // Records the pull before read beyond its budget: served first, without a GetRecords.
+        const taken = leadingRecords(
+          kept,
+          input.maxBytes - bytes,
+          input.maxRecords - batch.length,
+          batch.length === 0,
+        );
+        kept = kept.slice(taken.records.length);
+        add(taken);
+        if (
+          kept.length > 0 ||
+          batch.length >= input.maxRecords ||
+          Date.now() >= lingerUntil ||
+          ctx.cancellationSignal.aborted
+        )
+          return result({ millisBehindLatest: keptBehind, shardEnded: false });
+      }
+      if (!iterator && !ended) {
+        // No carried iterator (or it expired): a fresh one after the last record in hand.
+        iterator = await iteratorFor(deps, input, batch.at(-1)?.sequenceNumber ?? input.afterSequenceNumber);
+        iteratorAt = Date.now();
+        ended = !iterator;
+      }
       if (!iterator)
         return batch.length > 0
           ? result({ millisBehindLatest: 0, shardEnded: false })
           : result({ millisBehindLatest: 0, shardEnded: true });
       const lastGetAt = Date.now();
-      const out = await getRecords(deps, iterator, input.maxRecords - batch.length);
+      const limit = cursors.limitFor(
+        input.stream,
+        input.shardId,
+        input.maxRecords - batch.length,
+        input.maxBytes - bytes,
+      );
+      const out = await getRecords(deps, shard, iterator, limit).catch((err: unknown) => {
+        // A carried iterator Kinesis no longer takes (as an expired one) is dropped for a fresh one.
+        if (carriedInUse && REFUSED_ITERATOR.has((err as Error).name)) return undefined;
+        throw err;
+      });
+      carriedInUse = false;
       if (!out) {
-        if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false }); // read the rest next time
-        iterator = await iteratorFor(deps, input); // expired: take a fresh one from the checkpoint
+        iterator = undefined; // expired or refused: a fresh one from the position
+        if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false });
         continue;
       }
-      const page = out.Records ?? [];
-      const taken = leadingRecords(page, input.maxBytes - bytes, batch.length === 0);
+      iterator = out.NextShardIterator;
+      iteratorAt = Date.now();
+      ended = !iterator;
+      const page = (out.Records ?? []).map(toStreamRecord);
+      cursors.sawRecords(
+        input.stream,
+        input.shardId,
+        page.length,
+        page.reduce((n, r) => n + recordSize(r), 0),
+      );
+      const taken = leadingRecords(
+        page,
+        input.maxBytes - bytes,
+        input.maxRecords - batch.length,
+        batch.length === 0,
+      );
       const behind = out.MillisBehindLatest ?? 0;
-      if (taken.records.length > 0) {
-        if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
-        batch.push(...taken.records);
-        bytes += taken.bytes;
+      add(taken);
+      if (taken.records.length < page.length) {
+        // Read beyond the budget: kept for the next pull (up to one batch's bytes; past that, the
+        // iterator is dropped and the next pull reads after the last record kept).
+        kept = leadingRecords(page.slice(taken.records.length), input.maxBytes, Infinity, false).records;
+        if (kept.length < page.length - taken.records.length) {
+          iterator = undefined;
+          ended = false;
+        }
       }
       if (batch.length > 0) {
         // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
-        // cancellation: return what is in hand (the rest is read from the new checkpoint next time).
+        // cancellation: return what is in hand (the rest is read after it next time).
         const full = batch.length >= input.maxRecords || taken.records.length < page.length;
         const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
-        if (full || !out.NextShardIterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
+        if (full || !iterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
           return result({ millisBehindLatest: behind, shardEnded: false });
-        iterator = out.NextShardIterator;
         // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
         await sleepUntil(
           behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= lingerUntil ? nextGet : lingerUntil,
@@ -175,8 +260,7 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
         keepAlive();
         continue;
       }
-      if (!out.NextShardIterator) return result({ millisBehindLatest: 0, shardEnded: true });
-      iterator = out.NextShardIterator;
+      if (!iterator) return result({ millisBehindLatest: 0, shardEnded: true });
       if (behind > 0) {
         // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
         // (Kinesis' limit).
@@ -265,28 +349,32 @@ export function heartbeatWhenDue(ctx: Pick<Context, 'heartbeat' | 'info'>, now =
   return beat;
 }
 
+/** A fresh iterator after `after` (the shard's start when absent). */
 async function iteratorFor(
   { aws }: Pick<ActivityDeps, 'aws'>,
-  input: PullInput,
+  input: Pick<PullInput, 'stream' | 'shardId'>,
+  after: string | undefined,
 ): Promise<string | undefined> {
   const out = await aws.kinesis.send(
     new GetShardIteratorCommand({
       StreamName: input.stream,
       ShardId: input.shardId,
-      ...(input.afterSequenceNumber
-        ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: input.afterSequenceNumber }
+      ...(after
+        ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after }
         : { ShardIteratorType: 'TRIM_HORIZON' }),
     }),
   );
   return out.ShardIterator;
 }
 
-/** One GetRecords page; undefined when the iterator expired. */
+/** One GetRecords page (counted in `cdc_getrecords_calls_total`); undefined when the iterator expired. */
 async function getRecords(
   { aws }: Pick<ActivityDeps, 'aws'>,
+  shard: { stream: string; shardId: string; consumer: string },
   iterator: string,
   limit: number,
 ): Promise<GetRecordsCommandOutput | undefined> {
+  metrics.getRecordsCalled(shard);
   try {
     return await aws.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
   } catch (err) {
@@ -296,24 +384,30 @@ async function getRecords(
 }
 
 /**
- * The page's leading records within `maxBytes` (at least one when `atLeastOne`, so that a record
- * larger than the bound is still read): the rest is read next time.
+ * The leading records within `maxBytes` and `maxRecords` (at least one when `atLeastOne`, so that
+ * a record larger than the bound is still read).
  */
 function leadingRecords(
-  page: KinesisRecord[],
+  records: readonly StreamRecord[],
   maxBytes: number,
+  maxRecords: number,
   atLeastOne: boolean,
 ): { records: StreamRecord[]; bytes: number } {
-  const records: StreamRecord[] = [];
+  const out: StreamRecord[] = [];
   let bytes = 0;
-  for (const r of page) {
-    const rec = toStreamRecord(r);
-    const size = Buffer.byteLength(rec.data) + rec.partitionKey.length + rec.sequenceNumber.length;
-    if ((records.length > 0 || !atLeastOne) && bytes + size > maxBytes) break;
-    records.push(rec);
+  for (const rec of records) {
+    if (out.length >= maxRecords) break;
+    const size = recordSize(rec);
+    if ((out.length > 0 || !atLeastOne) && bytes + size > maxBytes) break;
+    out.push(rec);
     bytes += size;
   }
-  return { records, bytes };
+  return { records: out, bytes };
+}
+
+/** A record's bytes as the batch's byte bound counts them. */
+function recordSize(rec: StreamRecord): number {
+  return Buffer.byteLength(rec.data) + rec.partitionKey.length + rec.sequenceNumber.length;
 }
 
 /** A Kinesis record as the pipeline carries it: UTF-8 text, or base64 when the bytes are not UTF-8. */
