@@ -110,6 +110,12 @@ export class ShardCursors {
     return Math.max(1, Math.min(MAX_GET_RECORDS_LIMIT, records, bySize));
   }
 
+  /** Whether `bytes` hold a record of the shard's average size (no size seen yet: any room). */
+  roomFor(stream: string, shardId: string, bytes: number): boolean {
+    const s = this.sizes.get(`${stream}\0${shardId}`);
+    return bytes > 0 && (!s || s.records === 0 || bytes >= s.bytes / s.records);
+  }
+
   /** Entries held (tests). */
   get size(): number {
     return this.cursors.size;

@@ -183,10 +183,12 @@ export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): P
         );
         kept = kept.slice(taken.records.length);
         add(taken);
+        // All served: while an average record still fits, GetRecords fills the rest of the batch
+        // (the page that comes back decides, as for any page: linger, full, behind).
         if (
           kept.length > 0 ||
           batch.length >= input.maxRecords ||
-          Date.now() >= lingerUntil ||
+          !cursors.roomFor(input.stream, input.shardId, input.maxBytes - bytes) ||
           ctx.cancellationSignal.aborted
         )
           return result({ millisBehindLatest: keptBehind, shardEnded: false });

@@ -126,6 +126,16 @@ describe('readers that read once (carried iterator, kept records, Limit by budge
     assert.equal(shard.calls('GetRecordsCommand').length, 2, 'one for 11–14, one empty page after 14');
   });
 
+  it('with records ahead, a pull served from kept records fills the rest of its budget with one GetRecords', async () => {
+    const shard = new FakeShard([11, 12, 13, 14, 15, 16, 17], 300);
+    const pull = reader(shard);
+    assert.deepEqual(await pull('10', { maxBytes: 700, maxRecords: 4 }), ['11', '12']); // 13, 14 kept
+    assert.deepEqual(await pull('12', { maxBytes: 1_000, maxRecords: 4 }), ['13', '14', '15']);
+    assert.deepEqual(await pull('15', { maxBytes: 1_000, maxRecords: 4 }), ['16', '17']);
+    assert.equal(shard.readTwice(), 0, `fetched ${shard.fetched.join(',')}`);
+    assert.equal(shard.calls('GetShardIteratorCommand').length, 1);
+  });
+
   it('a pull after another position takes a fresh iterator and ignores the kept records (which still serve their position)', async () => {
     const shard = new FakeShard([11, 12, 13, 14, 15], 300);
     const pull = reader(shard);
