@@ -6,6 +6,7 @@ import { createActivities } from '../../../activities';
 import { ShardCursors, type ShardCursor } from '../../../activities/stream/shardCursors';
 import type { PullInput, PullResult } from '../../../domain/shards/shardTypes';
 import { loadConfig } from '../../../infra/config';
+import { registry } from '../../../infra/metrics';
 import { FakeKinesis, fakes, type SentCommand } from './fakes';
 
 /**
@@ -117,13 +118,22 @@ describe('readers that read once (carried iterator, kept records, Limit by budge
     // Each record is 300 bytes of data (+ key and sequence number): two fit in 700 bytes.
     const shard = new FakeShard([11, 12, 13, 14], 300);
     const pull = reader(shard);
-    assert.deepEqual(await pull('10', { maxBytes: 700 }), ['11', '12']);
-    assert.deepEqual(await pull('12', { maxBytes: 700 }), ['13', '14']);
-    assert.deepEqual(await pull('14', { maxBytes: 700 }), []);
+    const stream = `read-once-${process.pid}`; // its own series of cdc_getrecords_calls_total
+    assert.deepEqual(await pull('10', { stream, maxBytes: 700 }), ['11', '12']);
+    assert.deepEqual(await pull('12', { stream, maxBytes: 700 }), ['13', '14']);
+    assert.deepEqual(await pull('14', { stream, maxBytes: 700 }), []);
     assert.equal(shard.readTwice(), 0, `fetched ${shard.fetched.join(',')}`);
     assert.equal(shard.fetched.length, 4);
     assert.equal(shard.calls('GetShardIteratorCommand').length, 1);
     assert.equal(shard.calls('GetRecordsCommand').length, 2, 'one for 11–14, one empty page after 14');
+    const counted = (await registry.getSingleMetric('cdc_getrecords_calls_total')!.get()).values.filter(
+      (v) => v.labels.stream === stream,
+    );
+    assert.deepEqual(
+      counted.map((v) => [v.labels.shard, v.labels.consumer, v.value]),
+      [[base.shardId, config.consumer, 2]],
+      'cdc_getrecords_calls_total counts the calls',
+    );
   });
 
   it('with records ahead, a pull served from kept records fills the rest of its budget with one GetRecords', async () => {
