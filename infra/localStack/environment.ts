@@ -144,7 +144,9 @@ export function chooseEnvironment(
 ): EnvironmentChoice {
   const target = targetOf(env);
   const warnings: string[] = [];
-  const credentials = AWS_CREDENTIALS.filter((n) => isSet(env, n));
+  // Credentials in the shell, but not the local stack's own dummy ones (`test`): those say nothing.
+  const stackValues = localStackEnv();
+  const credentials = AWS_CREDENTIALS.filter((n) => isSet(env, n) && env[n] !== stackValues[n]);
   const choices = DEPENDENCIES.map((dependency): DependencyChoice => {
     if (target === 'local')
       return { dependency, source: 'local-stack', reason: `the local stack (${TARGET_VAR}=local)` };

@@ -50,6 +50,12 @@ describe('script environment (an explicit target, the user’s endpoints, else t
     ]);
   });
 
+  it('the local stack’s own dummy credentials in the shell (AWS_ACCESS_KEY_ID=test) are no warning', () => {
+    const c = chooseEnvironment({ AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }, all);
+    assert.equal(sources(c).aws, 'local-stack');
+    assert.deepEqual(c.warnings, []);
+  });
+
   it('AWS credentials in the shell and no local stack: no AWS target (never real AWS by accident)', () => {
     const c = chooseEnvironment({ AWS_ACCESS_KEY_ID: 'AKIA…', AWS_PROFILE: 'prod' }, none);
     assert.equal(sources(c).aws, 'none');
