@@ -10,6 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
+import { seededRandom } from '../../test/support/seededRandom';
 
 export type ChangeKind =
   | 'hot'
@@ -112,18 +113,6 @@ export interface LoadResult {
 /** Called after each commit: the benchmark samples keys to watch in DynamoDB. */
 export type OnCommitted = (change: Change, sentMs: number) => void;
 
-/** A small seeded PRNG (mulberry32): the same run tag gives the same sequence of changes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS =
   'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua enim minim veniam quis nostrud exercitation ullamco laboris nisi aliquip commodo consequat'.split(
     ' ',
@@ -142,7 +131,9 @@ export class MixedWorkload {
     readonly tag: string,
     readonly shape: WorkloadShape = DEFAULT_SHAPE,
   ) {
-    this.random = prng([...tag].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+    this.random = seededRandom(
+      [...tag].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261),
+    );
     // A hot draw is a whole burst: its draw weight is its share divided by the mean burst length.
     const meanBurst = (shape.burst[0] + shape.burst[1]) / 2;
     const raw = (Object.entries(MIX) as [ChangeKind, number][]).map(

@@ -12,6 +12,7 @@ import { encodeChangeEvent, partitionKey } from '../../domain/capture/streamReco
 import type { ChangeEvent } from '../../domain/core/changeEvent';
 import type { Row } from '../../domain/core/json';
 import { MIX, type ChangeKind } from './load';
+import { seededRandom } from '../../test/support/seededRandom';
 
 /** What a generator call wrote. */
 export interface SimLoadResult {
@@ -54,18 +55,6 @@ export function lsnNumber(lsn: string): number {
   return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
 }
 
-/** A small seeded PRNG (mulberry32), so a run's sequence of changes is repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface SimWorkloadShape {
   hotSkus: number;
   warehouses: number;
@@ -106,7 +95,9 @@ export class SimulatedWorkload {
     readonly tag: string,
     readonly shape: SimWorkloadShape = SIM_SHAPE,
   ) {
-    this.random = prng([...tag].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+    this.random = seededRandom(
+      [...tag].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261),
+    );
     const meanBurst = (shape.burst[0] + shape.burst[1]) / 2;
     const raw = (Object.entries(MIX) as [ChangeKind, number][]).map(
       ([k, share]) => [k, k === 'hot' ? share / meanBurst : share] as [ChangeKind, number],

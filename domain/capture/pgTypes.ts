@@ -15,6 +15,7 @@
  */
 
 import type { JsonValue } from '../core/json';
+import { civilFromDays, daysFromCivil } from '../core/calendar';
 import { PgTypeError } from '../core/errors';
 export type { JsonValue };
 
@@ -270,29 +271,6 @@ const isoYear = (y: number) =>
   y >= 0 && y <= 9999
     ? String(y).padStart(4, '0')
     : (y < 0 ? '-' : '+') + String(Math.abs(y)).padStart(6, '0');
-
-// Proleptic Gregorian <-> days since 1970-01-01 (H. Hinnant's algorithms), valid for all PostgreSQL years.
-function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-function civilFromDays(z: number): [number, number, number] {
-  z += 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp + (mp < 10 ? 3 : -9);
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
 
 // --- arrays ----------------------------------------------------------------
 

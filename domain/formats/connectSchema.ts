@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { civilFromDays, daysFromCivil } from '../core/calendar';
 import type { JsonValue } from '../core/json';
 import { fail, isObject, type Image, type Step } from './common';
 
@@ -249,29 +250,6 @@ function fraction(rem: bigint, units: bigint): string {
   if (rem === 0n) return '';
   const width = units.toString().length - 1;
   return `.${pad(rem, width).replace(/0+$/, '')}`;
-}
-
-/** Days since 1970-01-01 → proleptic Gregorian (H. Hinnant's civil_from_days). */
-function civilFromDays(days: number): [number, number, number] {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp + (mp < 10 ? 3 : -9);
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
-
-function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
 }
 
 /** A date as PostgreSQL prints it with DateStyle ISO (pgoutput keeps it as that string). */

@@ -1,6 +1,7 @@
 /**
  * A seeded source of uniform numbers in [0, 1) (mulberry32): the same seed gives the same
- * sequence, for tests of code that takes a `random` (domain/core/backoff.ts).
+ * sequence: tests of code that takes a `random` (domain/core/backoff.ts), and the benchmarks' load
+ * generators (a run's sequence of changes is repeatable).
  */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
