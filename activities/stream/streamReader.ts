@@ -124,159 +124,221 @@ async function checkpointTrimmed(
  */
 export async function readAfterCheckpoint(deps: ReaderDeps, input: PullInput): Promise<PullResult> {
   const ctx = Context.current();
-  const lingerMs = deps.config.pullLingerMs;
-  const deadline = Date.now() + Math.min(input.waitMs, longestWaitMs(ctx));
-  const keepAlive = heartbeatWhenDue(ctx);
   const superseded = waitingPulls.enter(`${deps.config.consumer}/${input.stream}/${input.shardId}`);
   try {
-    return await read();
+    const pull = new ShardPull(deps, input, {
+      ctx,
+      deadline: Date.now() + Math.min(input.waitMs, longestWaitMs(ctx)),
+      keepAlive: heartbeatWhenDue(ctx),
+      superseded,
+    });
+    for (;;) {
+      const done = await pull.step();
+      if (done) return done;
+    }
   } finally {
     superseded.leave();
   }
+}
 
-  async function read(): Promise<PullResult> {
-    const cursors = cursorsOf(deps.aws.kinesis);
-    const shard = { stream: input.stream, shardId: input.shardId, consumer: deps.config.consumer };
+/** What a pull answers to besides its input: its activity, deadline, heartbeats and successor. */
+interface PullContext {
+  ctx: Context;
+  deadline: number;
+  keepAlive: ReturnType<typeof heartbeatWhenDue>;
+  superseded: { readonly now: boolean };
+}
+
+/**
+ * One pull of one shard, a step at a time (`step` until it returns the result): records kept by
+ * the pull before are served first; then pages are read from the carried (or a fresh) iterator
+ * until the batch is full, the linger is spent, the shard ends, or, caught up, the wait is over.
+ * Whatever ends it leaves the iterator and the records read beyond the budget for the next pull
+ * after its last record (`shardCursors.ts`).
+ */
+class ShardPull {
+  private readonly cursors;
+  private readonly shard;
+  private kept: StreamRecord[];
+  private readonly keptBehind: number;
+  private iterator: string | undefined;
+  private iteratorAt: number;
+  private ended: boolean;
+  /** The next GetRecords uses the carried iterator. */
+  private carriedInUse: boolean;
+  private idlePolls = 0;
+  private readonly batch: StreamRecord[] = [];
+  private bytes = 0;
+  private lingerUntil = 0;
+
+  constructor(
+    private readonly deps: ReaderDeps,
+    private readonly input: PullInput,
+    private readonly pc: PullContext,
+  ) {
+    this.cursors = cursorsOf(deps.aws.kinesis);
+    this.shard = { stream: input.stream, shardId: input.shardId, consumer: deps.config.consumer };
     // Where the pull after the same position left off in this worker: its iterator and what it read
     // beyond its budget (none: a fresh iterator from the position, as always).
-    const carried = cursors.take({ ...shard, after: input.afterSequenceNumber ?? '' });
-    let kept = carried?.kept ?? [];
-    const keptBehind = carried?.behindMs ?? 0;
-    let iterator = carried?.iterator;
-    let iteratorAt = carried?.iteratorAt ?? 0;
-    let ended = carried?.ended ?? false;
-    /** The next GetRecords uses the carried iterator. */
-    let carriedInUse = iterator !== undefined;
-    let idlePolls = 0;
-    const batch: StreamRecord[] = [];
-    let bytes = 0;
-    let lingerUntil = 0;
-    const result = (r: Omit<PullResult, 'records'>): PullResult => {
-      // The next pull after this batch's last record goes on from here.
-      cursors.keep(
-        { ...shard, after: batch.at(-1)?.sequenceNumber ?? input.afterSequenceNumber ?? '' },
-        {
-          kept,
-          keptBytes: kept.reduce((n, k) => n + recordSize(k), 0),
-          ...(iterator ? { iterator } : {}),
-          iteratorAt,
-          ended,
-          behindMs: r.millisBehindLatest,
-        },
-      );
-      return { records: batch, ...r, ...(keepAlive.beats > 0 ? { waited: true as const } : {}) };
-    };
-    const add = (taken: { records: StreamRecord[]; bytes: number }) => {
-      if (taken.records.length === 0) return;
-      if (batch.length === 0) lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), lingerMs);
-      batch.push(...taken.records);
-      bytes += taken.bytes;
-    };
-    for (;;) {
-      if (kept.length > 0) {
-        // Records the pull before read beyond its budget: served first, without a GetRecords.
-        const taken = leadingRecords(
-          kept,
-          input.maxBytes - bytes,
-          input.maxRecords - batch.length,
-          batch.length === 0,
-        );
-        kept = kept.slice(taken.records.length);
-        add(taken);
-        // All served: while an average record still fits, GetRecords fills the rest of the batch
-        // (the page that comes back decides, as for any page: linger, full, behind).
-        if (
-          kept.length > 0 ||
-          batch.length >= input.maxRecords ||
-          !cursors.roomFor(input.stream, input.shardId, input.maxBytes - bytes) ||
-          ctx.cancellationSignal.aborted
-        )
-          return result({ millisBehindLatest: keptBehind, shardEnded: false });
-      }
-      if (!iterator && !ended) {
-        // No carried iterator (or it expired): a fresh one after the last record in hand.
-        iterator = await iteratorFor(deps, input, batch.at(-1)?.sequenceNumber ?? input.afterSequenceNumber);
-        iteratorAt = Date.now();
-        ended = !iterator;
-      }
-      if (!iterator)
-        return batch.length > 0
-          ? result({ millisBehindLatest: 0, shardEnded: false })
-          : result({ millisBehindLatest: 0, shardEnded: true });
-      const lastGetAt = Date.now();
-      const limit = cursors.limitFor(
-        input.stream,
-        input.shardId,
-        input.maxRecords - batch.length,
-        input.maxBytes - bytes,
-      );
-      const out = await getRecords(deps, shard, iterator, limit).catch((err: unknown) => {
-        // A carried iterator Kinesis no longer takes (as an expired one) is dropped for a fresh one.
-        if (carriedInUse && REFUSED_ITERATOR.has((err as Error).name)) return undefined;
-        throw err;
-      });
-      carriedInUse = false;
-      if (!out) {
-        iterator = undefined; // expired or refused: a fresh one from the position
-        if (batch.length > 0) return result({ millisBehindLatest: 0, shardEnded: false });
-        continue;
-      }
-      iterator = out.NextShardIterator;
-      iteratorAt = Date.now();
-      ended = !iterator;
-      const page = (out.Records ?? []).map(toStreamRecord);
-      cursors.sawRecords(
-        input.stream,
-        input.shardId,
-        page.length,
-        page.reduce((n, r) => n + recordSize(r), 0),
-      );
-      const taken = leadingRecords(
-        page,
-        input.maxBytes - bytes,
-        input.maxRecords - batch.length,
-        batch.length === 0,
-      );
-      const behind = out.MillisBehindLatest ?? 0;
-      add(taken);
-      if (taken.records.length < page.length) {
-        // Read beyond the budget: kept for the next pull (up to one batch's bytes; past that, the
-        // iterator is dropped and the next pull reads after the last record kept).
-        kept = leadingRecords(page.slice(taken.records.length), input.maxBytes, Infinity, false).records;
-        if (kept.length < page.length - taken.records.length) {
-          iterator = undefined;
-          ended = false;
-        }
-      }
-      if (batch.length > 0) {
-        // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
-        // cancellation: return what is in hand (the rest is read after it next time).
-        const full = batch.length >= input.maxRecords || taken.records.length < page.length;
-        const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
-        if (full || !iterator || nextGet > lingerUntil || ctx.cancellationSignal.aborted)
-          return result({ millisBehindLatest: behind, shardEnded: false });
-        // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
-        await sleepUntil(
-          behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= lingerUntil ? nextGet : lingerUntil,
-        );
-        keepAlive();
-        continue;
-      }
-      if (!iterator) return result({ millisBehindLatest: 0, shardEnded: true });
-      if (behind > 0) {
-        // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
-        // (Kinesis' limit).
-        keepAlive();
-        await sleepUntil(lastGetAt + MIN_GET_RECORDS_GAP_MS);
-        continue;
-      }
-      if (Date.now() >= deadline || ctx.cancellationSignal.aborted || superseded.now) {
-        return result({ millisBehindLatest: 0, shardEnded: false });
-      }
-      keepAlive();
-      // Never past the pull's deadline (the last wait of a pull may be shorter than the floor).
-      await backoff('streamPoll', ++idlePolls, deps.retryWaits, deadline - Date.now());
+    const carried = this.cursors.take({ ...this.shard, after: input.afterSequenceNumber ?? '' });
+    this.kept = carried?.kept ?? [];
+    this.keptBehind = carried?.behindMs ?? 0;
+    this.iterator = carried?.iterator;
+    this.iteratorAt = carried?.iteratorAt ?? 0;
+    this.ended = carried?.ended ?? false;
+    this.carriedInUse = this.iterator !== undefined;
+  }
+
+  /** One round: the result when the pull is over, undefined to go on. */
+  async step(): Promise<PullResult | undefined> {
+    if (this.kept.length > 0) {
+      const done = this.serveKept();
+      if (done) return done;
     }
+    if (!this.iterator && !this.ended) {
+      // No carried iterator (or it expired): a fresh one after the last record in hand.
+      this.iterator = await iteratorFor(
+        this.deps,
+        this.input,
+        this.batch.at(-1)?.sequenceNumber ?? this.input.afterSequenceNumber,
+      );
+      this.iteratorAt = Date.now();
+      this.ended = !this.iterator;
+    }
+    if (!this.iterator) return this.result({ millisBehindLatest: 0, shardEnded: this.batch.length === 0 });
+    const lastGetAt = Date.now();
+    const out = await this.getPage(this.iterator);
+    if (!out) {
+      this.iterator = undefined; // expired or refused: a fresh one from the position
+      return this.batch.length > 0 ? this.result({ millisBehindLatest: 0, shardEnded: false }) : undefined;
+    }
+    return this.afterPage(out, lastGetAt);
+  }
+
+  /** Records the pull before read beyond its budget: served first, without a GetRecords. */
+  private serveKept(): PullResult | undefined {
+    const { input } = this;
+    const taken = leadingRecords(
+      this.kept,
+      input.maxBytes - this.bytes,
+      input.maxRecords - this.batch.length,
+      this.batch.length === 0,
+    );
+    this.kept = this.kept.slice(taken.records.length);
+    this.add(taken);
+    // All served: while an average record still fits, GetRecords fills the rest of the batch
+    // (the page that comes back decides, as for any page: linger, full, behind).
+    if (
+      this.kept.length > 0 ||
+      this.batch.length >= input.maxRecords ||
+      !this.cursors.roomFor(input.stream, input.shardId, input.maxBytes - this.bytes) ||
+      this.pc.ctx.cancellationSignal.aborted
+    )
+      return this.result({ millisBehindLatest: this.keptBehind, shardEnded: false });
+    return undefined;
+  }
+
+  /** One GetRecords, its Limit by the byte budget; undefined when the iterator is no longer taken. */
+  private async getPage(iterator: string): Promise<GetRecordsCommandOutput | undefined> {
+    const { input } = this;
+    const limit = this.cursors.limitFor(
+      input.stream,
+      input.shardId,
+      input.maxRecords - this.batch.length,
+      input.maxBytes - this.bytes,
+    );
+    const out = await getRecords(this.deps, this.shard, iterator, limit).catch((err: unknown) => {
+      // A carried iterator Kinesis no longer takes (as an expired one) is dropped for a fresh one.
+      if (this.carriedInUse && REFUSED_ITERATOR.has((err as Error).name)) return undefined;
+      throw err;
+    });
+    this.carriedInUse = false;
+    return out;
+  }
+
+  /** Takes what fits of a page, keeps the rest, and decides: return, read again, or wait. */
+  private async afterPage(out: GetRecordsCommandOutput, lastGetAt: number): Promise<PullResult | undefined> {
+    const { input } = this;
+    this.iterator = out.NextShardIterator;
+    this.iteratorAt = Date.now();
+    this.ended = !this.iterator;
+    const page = (out.Records ?? []).map(toStreamRecord);
+    this.cursors.sawRecords(
+      input.stream,
+      input.shardId,
+      page.length,
+      page.reduce((n, r) => n + recordSize(r), 0),
+    );
+    const taken = leadingRecords(
+      page,
+      input.maxBytes - this.bytes,
+      input.maxRecords - this.batch.length,
+      this.batch.length === 0,
+    );
+    const behind = out.MillisBehindLatest ?? 0;
+    this.add(taken);
+    if (taken.records.length < page.length) {
+      // Read beyond the budget: kept for the next pull (up to one batch's bytes; past that, the
+      // iterator is dropped and the next pull reads after the last record kept).
+      this.kept = leadingRecords(page.slice(taken.records.length), input.maxBytes, Infinity, false).records;
+      if (this.kept.length < page.length - taken.records.length) {
+        this.iterator = undefined;
+        this.ended = false;
+      }
+    }
+    const { ctx, keepAlive, deadline, superseded } = this.pc;
+    if (this.batch.length > 0) {
+      // A full batch, a page cut by the byte bound, the shard's end, the linger spent, or a
+      // cancellation: return what is in hand (the rest is read after it next time).
+      const full = this.batch.length >= input.maxRecords || taken.records.length < page.length;
+      const nextGet = lastGetAt + MIN_GET_RECORDS_GAP_MS;
+      if (full || !this.iterator || nextGet > this.lingerUntil || ctx.cancellationSignal.aborted)
+        return this.result({ millisBehindLatest: behind, shardEnded: false });
+      // Read again as soon as allowed while behind; caught up, the last read as late as the linger allows.
+      await sleepUntil(
+        behind > 0 || nextGet + MIN_GET_RECORDS_GAP_MS <= this.lingerUntil ? nextGet : this.lingerUntil,
+      );
+      keepAlive();
+      return undefined;
+    }
+    if (!this.iterator) return this.result({ millisBehindLatest: 0, shardEnded: true });
+    if (behind > 0) {
+      // An empty page with data ahead: keep reading, but at most 5 GetRecords a second per shard
+      // (Kinesis' limit).
+      keepAlive();
+      await sleepUntil(lastGetAt + MIN_GET_RECORDS_GAP_MS);
+      return undefined;
+    }
+    if (Date.now() >= deadline || ctx.cancellationSignal.aborted || superseded.now)
+      return this.result({ millisBehindLatest: 0, shardEnded: false });
+    keepAlive();
+    // Never past the pull's deadline (the last wait of a pull may be shorter than the floor).
+    await backoff('streamPoll', ++this.idlePolls, this.deps.retryWaits, deadline - Date.now());
+    return undefined;
+  }
+
+  private add(taken: { records: StreamRecord[]; bytes: number }): void {
+    if (taken.records.length === 0) return;
+    if (this.batch.length === 0)
+      this.lingerUntil = lingerEnd(taken.records[0].arrivalMs, Date.now(), this.deps.config.pullLingerMs);
+    this.batch.push(...taken.records);
+    this.bytes += taken.bytes;
+  }
+
+  /** The pull's answer; the next pull after its last record goes on from here. */
+  private result(r: Omit<PullResult, 'records'>): PullResult {
+    this.cursors.keep(
+      { ...this.shard, after: this.batch.at(-1)?.sequenceNumber ?? this.input.afterSequenceNumber ?? '' },
+      {
+        kept: this.kept,
+        keptBytes: this.kept.reduce((n, k) => n + recordSize(k), 0),
+        ...(this.iterator ? { iterator: this.iterator } : {}),
+        iteratorAt: this.iteratorAt,
+        ended: this.ended,
+        behindMs: r.millisBehindLatest,
+      },
+    );
+    return { records: this.batch, ...r, ...(this.pc.keepAlive.beats > 0 ? { waited: true as const } : {}) };
   }
 }
 
