@@ -1,7 +1,9 @@
 /**
  * The one place that turns the environment into PostgreSQL connections (docs/deploy.md,
  * "PostgreSQL on RDS and Aurora"). Every pg Client and Pool of the product is made here:
- * `pgClient(overrides?)`, `pgPool(overrides?)`.
+ * `pgClient(overrides?)`, `pgPool(overrides?)`. Its parts are in infra/postgres/: the TLS decision
+ * (`tls.ts`), passwords from Secrets Manager or IAM (`credentials.ts`), one-line errors
+ * (`connectErrors.ts`).
  *
  * - **TLS as libpq decides it** (`PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`): node-postgres
  *   reads `PGSSLMODE` itself but treats `require` as full verification against Node's CAs and
@@ -19,21 +21,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import type { ConnectionOptions } from 'node:tls';
 import { Client, Pool, type ClientConfig, type PoolConfig } from 'pg';
 import { z } from 'zod';
 import { ConfigurationError } from '../domain/core/errors';
+import { AUTH_REFUSED, BAD_PASSWORD, explainConnectError } from './postgres/connectErrors';
+import { databaseSecret, forgetCredentials, iamToken, type PgAuth } from './postgres/credentials';
+import {
+  decideTls,
+  RDS_CA_BUNDLE_URL,
+  SSL_MODES,
+  type ReadFile,
+  type SslMode,
+  type TlsDecision,
+} from './postgres/tls';
 
-export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
-
-/** The RDS/Aurora CA bundle of every region (docs/deploy.md). */
-export const RDS_CA_BUNDLE_URL = 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
-/** A fetched secret is used this long, then fetched again (a rotation is also caught by an authentication failure). */
-export const SECRET_MAX_AGE_MS = 10 * 60_000;
-/** An IAM token is valid 15 minutes; a new one is signed after 10. */
-export const IAM_TOKEN_MAX_AGE_MS = 10 * 60_000;
+export { PgConnectionError } from './postgres/connectErrors';
 
 // ---------------------------------------------------------------------------------------------
 // The environment
@@ -91,113 +93,7 @@ export function parsePgEnv(env: NodeJS.ProcessEnv): PgEnv {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TLS: the pure decision
-
-export interface TlsInput {
-  /** PGSSLMODE; unset: libpq's default (`prefer`, or `verify-full` with PGSSLROOTCERT=system). */
-  sslmode?: SslMode | undefined;
-  /** PGSSLROOTCERT: a file of PEM certificates, or `system` (Node's trusted roots). */
-  sslrootcert?: string | undefined;
-  sslcert?: string | undefined;
-  sslkey?: string | undefined;
-  /** The home directory (libpq's defaults live in ~/.postgresql). */
-  home?: string | undefined;
-  /** Where the connection goes: a path (a Unix-domain socket directory) never uses TLS. */
-  host: string;
-}
-
-/** A file's bytes, or undefined when it does not exist. */
-export type ReadFile = (path: string) => Buffer | undefined;
-
-export interface TlsDecision {
-  mode: SslMode;
-  /** pg's `ssl` option: false (no TLS) or Node's TLS options. */
-  ssl: false | ConnectionOptions;
-  /** What is checked of the server's certificate. */
-  verify: 'none' | 'chain' | 'chain+host';
-  /** The root certificates the chain is checked against: a file, or `system`. */
-  rootCert?: string;
-}
-
-/**
- * libpq's decision, for pg:
- *
- * | PGSSLMODE | TLS | server certificate |
- * |---|---|---|
- * | disable | no | – |
- * | allow, prefer (libpq's default) | **no** (libpq tries TLS first with prefer; pg cannot fall back from a refused TLS to plain, so these connect without TLS: set require or stronger where the server needs TLS) | – |
- * | require | yes | not checked; checked like verify-ca when a root certificate file exists (PGSSLROOTCERT, else ~/.postgresql/root.crt) |
- * | verify-ca | yes | chain checked against the root certificates; the host name is not |
- * | verify-full | yes | chain and host name (the name connected to, or the IP address) |
- *
- * PGSSLROOTCERT=system uses Node's trusted roots and needs verify-full (its default then; weaker
- * modes are refused, as libpq 16 does). A client certificate (PGSSLCERT, else
- * ~/.postgresql/postgresql.crt) is presented when its file exists, with its key (PGSSLKEY, else
- * ~/.postgresql/postgresql.key). A Unix-domain socket never uses TLS (libpq does not either).
- */
-export function decideTls(input: TlsInput, readFile: ReadFile): TlsDecision {
-  const system = input.sslrootcert === 'system';
-  const mode: SslMode = input.sslmode ?? (system ? 'verify-full' : 'prefer');
-  if (input.host.startsWith('/') || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-    return { mode, ssl: false, verify: 'none' };
-
-  const postgresqlDir = input.home ? join(input.home, '.postgresql') : undefined;
-  const client = clientCertificate(input, postgresqlDir, readFile);
-  if (system) {
-    if (mode !== 'verify-full')
-      throw new ConfigurationError(
-        `PGSSLROOTCERT=system needs PGSSLMODE=verify-full (libpq refuses weaker modes with the system's roots); PGSSLMODE is ${mode}`,
-      );
-    return { mode, ssl: { rejectUnauthorized: true, ...client }, verify: 'chain+host', rootCert: 'system' };
-  }
-  const rootPath = input.sslrootcert ?? (postgresqlDir ? join(postgresqlDir, 'root.crt') : undefined);
-  const ca = rootPath ? readFile(rootPath) : undefined;
-  if (!ca) {
-    if (mode === 'require') return { mode, ssl: { rejectUnauthorized: false, ...client }, verify: 'none' };
-    throw new ConfigurationError(
-      `PGSSLMODE=${mode}: root certificate file "${rootPath ?? '~/.postgresql/root.crt'}" does not exist. ` +
-        `Set PGSSLROOTCERT to the CA certificates that signed the server's (RDS/Aurora: ${RDS_CA_BUNDLE_URL}), ` +
-        `PGSSLROOTCERT=system for the system's trusted roots, or PGSSLMODE=require not to check the certificate`,
-    );
-  }
-  if (mode === 'verify-full')
-    return {
-      mode,
-      ssl: { ca, rejectUnauthorized: true, ...client },
-      verify: 'chain+host',
-      rootCert: rootPath!,
-    };
-  // verify-ca, and require with a root certificate: the chain, not the name.
-  return {
-    mode,
-    ssl: { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined, ...client },
-    verify: 'chain',
-    rootCert: rootPath!,
-  };
-}
-
-function clientCertificate(
-  input: TlsInput,
-  postgresqlDir: string | undefined,
-  readFile: ReadFile,
-): { cert?: Buffer; key?: Buffer } {
-  const certPath = input.sslcert ?? (postgresqlDir ? join(postgresqlDir, 'postgresql.crt') : undefined);
-  const cert = certPath ? readFile(certPath) : undefined;
-  if (!cert) return {};
-  const keyPath = input.sslkey ?? (postgresqlDir ? join(postgresqlDir, 'postgresql.key') : undefined);
-  const key = keyPath ? readFile(keyPath) : undefined;
-  if (!key)
-    throw new ConfigurationError(
-      `client certificate "${certPath}" has no private key: "${keyPath ?? '~/.postgresql/postgresql.key'}" does not exist (set PGSSLKEY)`,
-    );
-  return { cert, key };
-}
-
-// ---------------------------------------------------------------------------------------------
 // The plan: TLS and credentials of one connection
-
-export type PgAuth =
-  { kind: 'env' } | { kind: 'secret'; secretId: string } | { kind: 'iam'; region?: string };
 
 export interface ConnectionPlan {
   tls: TlsDecision;
@@ -249,176 +145,6 @@ export function describePgConnection(env: NodeJS.ProcessEnv = process.env): stri
         ? ', RDS IAM authentication'
         : '';
   return `PostgreSQL ${plan.host}:${plan.port}, ${tls}${auth}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-/** A connection refused for TLS or authentication, said in one line (the original is `cause`). */
-export class PgConnectionError extends Error {
-  override readonly name = 'PgConnectionError';
-  readonly code: string | undefined;
-  constructor(message: string, cause: Error & { code?: string }) {
-    super(message, { cause });
-    this.code = cause.code;
-  }
-}
-
-/** Node's codes of a certificate chain that does not verify. */
-const UNTRUSTED = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-]);
-/** SQLSTATE invalid_authorization_specification (pg_hba refused) and invalid_password. */
-const AUTH_REFUSED = '28000';
-const BAD_PASSWORD = '28P01';
-
-/**
- * The error a failed connect should raise instead of `err`, or undefined to keep `err`: a TLS
- * failure, a server that refuses plain connections, or a refused password, in one line.
- */
-export function explainConnectError(
-  err: Error & { code?: string },
-  plan: ConnectionPlan,
-): PgConnectionError | undefined {
-  const where = `PostgreSQL ${plan.host}:${plan.port} (PGSSLMODE=${plan.tls.mode}${
-    plan.tls.rootCert ? `, PGSSLROOTCERT=${plan.tls.rootCert}` : ''
-  })`;
-  const code = err.code ?? '';
-  const say = (what: string) => new PgConnectionError(`${where}: ${what}`, err);
-  if (UNTRUSTED.has(code))
-    return say(
-      `the server's certificate is not signed by a CA in ${plan.tls.rootCert === 'system' ? "Node's trusted roots" : (plan.tls.rootCert ?? 'the root certificates')}: ${err.message} (${code}). ` +
-        `Set PGSSLROOTCERT to the CA certificates of the server's certificate (RDS/Aurora: ${RDS_CA_BUNDLE_URL})`,
-    );
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
-    return say(
-      `the server's certificate does not name ${plan.host}: ${err.message}. Connect by a name the certificate carries ` +
-        `(the RDS/Aurora endpoint, not a CNAME of your own or an IP address), or use PGSSLMODE=verify-ca to check the chain only`,
-    );
-  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')
-    return say(`the server's certificate is not valid now: ${err.message} (${code})`);
-  if (/The server does not support SSL connections/.test(err.message))
-    return say('the server does not accept TLS, and this mode requires it');
-  if (code === AUTH_REFUSED && /no encryption|SSL off/.test(err.message) && !plan.tls.ssl)
-    return say(
-      `the server refused a connection without TLS: ${err.message}. Set PGSSLMODE=verify-full with PGSSLROOTCERT ` +
-        `(RDS for PostgreSQL 15+ refuses plain connections by default: rds.force_ssl=1)`,
-    );
-  if (code === BAD_PASSWORD || (code === AUTH_REFUSED && plan.auth.kind !== 'env')) {
-    const how =
-      plan.auth.kind === 'secret'
-        ? `the password of secret ${plan.auth.secretId} (fetched again for the next connection)`
-        : plan.auth.kind === 'iam'
-          ? 'an RDS IAM token (check rds_iam is granted to the user and rds-db:connect is allowed to this role for it)'
-          : 'PGPASSWORD';
-    return say(`authentication refused with ${how}: ${err.message}`);
-  }
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Credentials: Secrets Manager and RDS IAM tokens (process-wide caches)
-
-const secretSchema = z.object({
-  username: z.string().min(1),
-  password: z.string().min(1),
-  host: z.string().min(1).optional(),
-  port: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional(),
-  dbname: z.string().min(1).optional(),
-});
-export type DatabaseSecret = z.infer<typeof secretSchema>;
-
-interface Cached<T> {
-  value: Promise<T>;
-  at: number;
-}
-const secrets = new Map<string, Cached<DatabaseSecret>>();
-const iamTokens = new Map<string, Cached<string>>();
-
-/** The secret's JSON, validated; the message never holds its value. */
-export function parseDatabaseSecret(secretId: string, text: string | undefined): DatabaseSecret {
-  let json: unknown;
-  try {
-    json = JSON.parse(text ?? '');
-  } catch {
-    throw new ConfigurationError(
-      `secret ${secretId} is not JSON (expected RDS's {"username", "password", ...})`,
-    );
-  }
-  const r = secretSchema.safeParse(json);
-  if (!r.success)
-    throw new ConfigurationError(
-      `secret ${secretId} is not a database secret: ${r.error.issues.map((i) => i.path.join('.') || 'value').join(', ')} missing or invalid`,
-    );
-  return r.data;
-}
-
-async function fetchSecret(secretId: string): Promise<DatabaseSecret> {
-  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  const client = new SecretsManagerClient({});
-  try {
-    const out = await client
-      .send(new GetSecretValueCommand({ SecretId: secretId }))
-      .catch((err: Error & { code?: string }) => {
-        throw new PgConnectionError(
-          `PostgreSQL credentials: cannot read secret ${secretId} (CDC_PG_SECRET_ID) from Secrets Manager: ${err.name}: ${err.message}`,
-          err,
-        );
-      });
-    return parseDatabaseSecret(secretId, out.SecretString);
-  } finally {
-    client.destroy();
-  }
-}
-
-/** The secret, fetched on first use and again when older than SECRET_MAX_AGE_MS or forgotten. */
-export function databaseSecret(secretId: string, now = Date.now()): Promise<DatabaseSecret> {
-  const hit = secrets.get(secretId);
-  if (hit && now - hit.at < SECRET_MAX_AGE_MS) return hit.value;
-  const value = fetchSecret(secretId);
-  secrets.set(secretId, { value, at: now });
-  value.catch(() => secrets.delete(secretId)); // a failed fetch is tried again next time
-  return value;
-}
-
-async function signIamToken(
-  host: string,
-  port: number,
-  user: string,
-  region: string | undefined,
-): Promise<string> {
-  const { Signer } = await import('@aws-sdk/rds-signer');
-  return new Signer({ hostname: host, port, username: user, ...(region ? { region } : {}) }).getAuthToken();
-}
-
-/** An IAM authentication token for host/port/user, signed again after IAM_TOKEN_MAX_AGE_MS. */
-export function iamToken(
-  host: string,
-  port: number,
-  user: string,
-  region: string | undefined,
-  now = Date.now(),
-): Promise<string> {
-  const key = `${host}:${port}:${user}`;
-  const hit = iamTokens.get(key);
-  if (hit && now - hit.at < IAM_TOKEN_MAX_AGE_MS) return hit.value;
-  const value = signIamToken(host, port, user, region);
-  iamTokens.set(key, { value, at: now });
-  value.catch(() => iamTokens.delete(key));
-  return value;
-}
-
-/** Forgets the cached credential of `auth` (after the server refused it). */
-function forgetCredentials(auth: PgAuth): void {
-  if (auth.kind === 'secret') secrets.delete(auth.secretId);
-  if (auth.kind === 'iam') iamTokens.clear();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,15 +2,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import {
-  connectionPlan,
-  decideTls,
-  explainConnectError,
-  IAM_TOKEN_MAX_AGE_MS,
-  iamToken,
-  parseDatabaseSecret,
-  parsePgEnv,
-} from '../../../infra/pgConnection';
+import { connectionPlan, parsePgEnv } from '../../../infra/pgConnection';
+import { explainConnectError } from '../../../infra/postgres/connectErrors';
+import { IAM_TOKEN_MAX_AGE_MS, iamToken, parseDatabaseSecret } from '../../../infra/postgres/credentials';
+import { decideTls } from '../../../infra/postgres/tls';
 
 /** Files as libpq would find them: a path → its bytes, anything else does not exist. */
 const files =
