@@ -52,6 +52,15 @@ describe('a batch held long is kept in S3 until it is processed', function () {
       },
     );
 
+    // The step held is apply (its table is gone), and the status says so.
+    const held = await waitFor(
+      'the shard held at apply in its status',
+      async () =>
+        (await probe.allShardStatuses().catch(() => [])).find((st) => st.lastError?.step === 'apply'),
+      { timeoutMs: 60_000 },
+    );
+    assert.match(held.lastError!.message, /inventory_realtime|ResourceNotFound|not found/i);
+
     // A new worker process has nothing cached: the next attempt must read the batch from S3.
     await p.killWorker();
     await provisionDynamo(p.config);
