@@ -22,10 +22,16 @@ describe('a batch held long is kept in S3 until it is processed', function () {
   before(async function () {
     this.timeout(240_000);
     const port = await freePort();
+    // The SDK's exporter on a free port too (its default, port + 1, may be another worker's).
+    const sdkPort = await freePort();
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     p = await startTestPipeline(
       { keepHeldBatchAfter: 1e-9, idleWaitMs: 1_000 },
-      { shardCount: 1, workerProcess: true, workerEnv: { CDC_METRICS_PORT: String(port) } },
+      {
+        shardCount: 1,
+        workerProcess: true,
+        workerEnv: { CDC_METRICS_PORT: String(port), CDC_METRICS_SDK_PORT: String(sdkPort) },
+      },
     );
   });
   after(async () => {
